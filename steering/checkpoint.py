@@ -1,0 +1,142 @@
+"""`model.pt`: one file that carries everything needed to drive (and to resume training).
+
+Layout (a plain dict of primitives and tensors, so `torch.load(weights_only=True)` reads it and no
+code from a checkpoint is ever executed):
+
+    format_version  int
+    model           ModelConfig as dict (registry name + constructor arguments)
+    preprocess      PreprocessConfig as dict (the pixels the model was trained on)
+    state_dict      the unwrapped model's weights (never a DDP or compiled wrapper)
+    train_config    dict or None
+    metrics         dict or None (final validation metrics)
+    extra           dict (optimizer/scheduler state, epoch, history, RNG state … for --resume)
+
+Writes are atomic: a temp file in the same folder, then `os.replace`, so a crash mid-save never
+leaves a half-written `best.pt`.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from steering.model import ModelConfig, SteeringRegressor, model_from_config
+from steering.preprocess import PreprocessConfig
+
+FORMAT_VERSION = 1
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, truncated, corrupt, unsafe or not one of ours."""
+
+
+@dataclass
+class Checkpoint:
+    model_config: ModelConfig
+    preprocess: PreprocessConfig
+    state_dict: dict[str, torch.Tensor]
+    train_config: dict[str, Any] | None = None
+    metrics: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    def build_model(self, device: str | torch.device = "cpu") -> SteeringRegressor:
+        """The model in eval mode with the stored weights, on `device`."""
+        model = model_from_config(self.model_config, self.preprocess)
+        model.load_state_dict(self.state_dict)
+        return model.to(device).eval()
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The plain module inside a DDP / DataParallel / torch.compile wrapper."""
+    while True:
+        if hasattr(model, "module") and isinstance(model.module, nn.Module):
+            model = model.module
+        elif hasattr(model, "_orig_mod"):  # torch.compile
+            model = model._orig_mod
+        else:
+            return model
+
+
+def save_checkpoint(
+    path: str | Path,
+    model: nn.Module,
+    model_config: ModelConfig,
+    preprocess: PreprocessConfig,
+    train_config: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write a checkpoint atomically and return its path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format_version": FORMAT_VERSION,
+        "model": model_config.to_dict(),
+        "preprocess": preprocess.to_dict(),
+        "state_dict": {k: v.detach().cpu() for k, v in unwrap(model).state_dict().items()},
+        "train_config": train_config,
+        "metrics": metrics,
+        "extra": extra or {},
+    }
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(payload, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Read a checkpoint safely (weights_only). Every failure is a CheckpointError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, zipfile.BadZipFile, EOFError, RuntimeError, ValueError, OSError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(
+            f"{path}: not a readable steering checkpoint (truncated, corrupt, or contains code that "
+            f"weights_only loading refuses to run): {first_line}"
+        ) from exc
+    if not isinstance(raw, dict) or "format_version" not in raw or "state_dict" not in raw:
+        raise CheckpointError(f"{path}: not a steering checkpoint (no format_version/state_dict); "
+                              "was it written by train.py?")
+    version = raw["format_version"]
+    if version != FORMAT_VERSION:
+        raise CheckpointError(f"{path}: checkpoint format {version} is not supported (this version reads {FORMAT_VERSION})")
+    try:
+        return Checkpoint(
+            model_config=ModelConfig.from_dict(raw["model"]),
+            preprocess=PreprocessConfig.from_dict(raw["preprocess"]),
+            state_dict=raw["state_dict"],
+            train_config=raw.get("train_config"),
+            metrics=raw.get("metrics"),
+            extra=raw.get("extra") or {},
+            path=path,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: malformed checkpoint: {exc}") from exc
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[SteeringRegressor, PreprocessConfig]:
+    """The one call drive.py needs: model (eval mode) and the preprocessing it was trained with."""
+    ckpt = load_checkpoint(path)
+    try:
+        model = ckpt.build_model(device)
+    except RuntimeError as exc:  # load_state_dict: keys or shapes differ from the architecture
+        raise CheckpointError(f"{path}: weights do not match model {ckpt.model_config.name!r}: {exc}") from exc
+    return model, ckpt.preprocess

@@ -1,0 +1,331 @@
+"""Steering regressors: a CNN backbone + the seed's regression head, behind one registry.
+
+The seed model is a torchvision ResNet-50 without its final fc (`children()[:-1]`: 2048-d features
+after global average pooling) followed by `regression_head(2048)`. Other torchvision backbones get
+the same head sized to their feature width; `pilotnet` is NVIDIA's 2016 network trained from scratch.
+
+`create_model(name, pretrained=..., freeze_features=...)` is the only way to build a model;
+`list_models()` prints what exists. Training strategies live in `steering.training`; saliency in
+`steering.explain` (it uses `capture_activations` from here).
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import difflib
+import fnmatch
+import logging
+import urllib.error
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+import torch
+from torch import nn
+
+from steering.preprocess import IMAGENET_MEAN, IMAGENET_STD, PreprocessConfig, dataclass_from_dict
+
+log = logging.getLogger(__name__)
+
+
+class PretrainedWeightsError(RuntimeError):
+    """Pretrained weights could not be obtained or do not fit the backbone."""
+
+
+def regression_head(in_features: int) -> nn.Sequential:
+    """The seed's head: in_features -> 256 -> 100 -> 50 -> 10 -> 1 with BatchNorm, ReLU and dropout."""
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Dropout(0.5),  # heavy: 2048 rich ImageNet features overfit a few thousand frames easily
+        nn.Linear(in_features, 256),
+        nn.BatchNorm1d(256),
+        nn.ReLU(),
+        nn.Dropout(0.3),
+        nn.Linear(256, 100),
+        nn.BatchNorm1d(100),
+        nn.ReLU(),
+        nn.Dropout(0.3),
+        nn.Linear(100, 50),
+        nn.BatchNorm1d(50),
+        nn.ReLU(),
+        nn.Dropout(0.2),
+        nn.Linear(50, 10),
+        nn.ReLU(),
+        nn.Linear(10, 1),
+    )
+
+
+class SteeringRegressor(nn.Module):
+    """backbone -> head -> steering in [-1, 1]-ish units (not clipped; the driver clips).
+
+    `backbone` maps (B, 3, H, W) to (B, F, 1, 1) or (B, F); `head` maps that to (B, 1).
+    `stages` names the backbone's blocks from the top (output side) down, for partial unfreezing.
+    """
+
+    def __init__(self, backbone: nn.Module, head: nn.Module, stages: Sequence[str] = (), freeze_features: bool = False):
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+        self.stages = tuple(stages)
+        self.set_backbone_trainable(not freeze_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) float -> (B,) steering. Always 1-D, also for B=1."""
+        return self.head(self.backbone(x)).reshape(-1)  # (B,)
+
+    @property
+    def backbone_frozen(self) -> bool:
+        return not any(p.requires_grad for p in self.backbone.parameters())
+
+    def set_backbone_trainable(self, trainable: bool, stages: Sequence[str] | None = None) -> None:
+        """Freeze or unfreeze the whole backbone, or only the named stages (e.g. ["layer4"])."""
+        modules = [self.backbone] if stages is None else [self.backbone.get_submodule(s) for s in stages]
+        for module in modules:
+            for p in module.parameters():
+                p.requires_grad_(trainable)
+        self.train(self.training)  # re-apply the BatchNorm rule below
+
+    def train(self, mode: bool = True) -> "SteeringRegressor":
+        super().train(mode)
+        # A frozen layer's BatchNorm must stay in eval mode: in train mode it would keep updating its
+        # running statistics from our batches even though no gradient touches it, silently drifting
+        # away from the statistics the pretrained weights were learnt with.
+        for module in self.backbone.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                if not any(p.requires_grad for p in module.parameters()):
+                    module.eval()
+        return self
+
+
+@contextlib.contextmanager
+def capture_activations(model: nn.Module, names: Sequence[str], detach: bool = True) -> Iterator[dict[str, torch.Tensor]]:
+    """Record the outputs of the named submodules during forward passes inside the `with` block.
+
+    >>> with capture_activations(model, ["backbone.layer4", "head.3"]) as acts:
+    ...     model(x)
+    >>> acts["backbone.layer4"].shape  # (B, 2048, h, w)
+
+    Hooks are removed on exit, even after an exception. With `detach=False` the tensors keep their
+    graph (Grad-CAM needs that).
+    """
+    captured: dict[str, torch.Tensor] = {}
+    handles = []
+    try:
+        for name in names:
+            module = model.get_submodule(name)
+
+            def hook(_module: nn.Module, _inputs: Any, output: torch.Tensor, name: str = name) -> None:
+                captured[name] = output.detach() if detach else output
+
+            handles.append(module.register_forward_hook(hook))
+        yield captured
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+# ----------------------------------------------------------------------------------------------
+# Registry
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """How to build one registered model, and how to feed it."""
+
+    name: str
+    # (input config, torchvision network or None) -> backbone, head, stages
+    build: Callable[[PreprocessConfig, nn.Module | None], tuple[nn.Module, nn.Module, tuple[str, ...]]]
+    preprocess: PreprocessConfig
+    weights: str | None = None  # torchvision weights enum entry, e.g. "ResNet50_Weights.IMAGENET1K_V2"
+    torchvision_name: str | None = None
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild a model's architecture (weights come from a state_dict)."""
+
+    name: str = "resnet50"
+    freeze_features: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> "ModelConfig":
+        return dataclass_from_dict(cls, values)
+
+
+IMAGENET_INPUT = PreprocessConfig()  # RGB, ImageNet mean/std, 66x200 (see docs/model.md for the choice)
+PILOTNET_INPUT = PreprocessConfig(colorspace="yuv", mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+
+
+def _torchvision_backbone(tv_name: str, classifier: str, stages: tuple[str, ...]):
+    """Builder for a torchvision model: drop the classifier, keep everything else by name."""
+
+    def build(pre: PreprocessConfig, net: nn.Module | None) -> tuple[nn.Module, nn.Module, tuple[str, ...]]:
+        children = list(net.named_children())
+        # Drop the final classifier (`children()[:-1]`), keeping names so hooks can say "backbone.layer4".
+        assert children[-1][0] == classifier, f"{tv_name}: expected last child {classifier!r}"
+        backbone = nn.Sequential(OrderedDict(children[:-1]))
+        width = _feature_width(backbone, pre)
+        return backbone, regression_head(width), stages
+
+    return build
+
+
+def _feature_width(backbone: nn.Module, pre: PreprocessConfig) -> int:
+    backbone_was_training = backbone.training
+    backbone.eval()
+    with torch.no_grad():
+        width = backbone(torch.zeros(1, *pre.input_shape)).flatten(1).shape[1]
+    backbone.train(backbone_was_training)
+    return int(width)
+
+
+def register_torchvision(name: str, weights: str, classifier: str, stages: tuple[str, ...]) -> None:
+    _REGISTRY[name] = ModelSpec(
+        name=name,
+        build=_torchvision_backbone(name, classifier, stages),
+        preprocess=IMAGENET_INPUT,
+        weights=weights,
+        torchvision_name=name,
+    )
+
+
+_RESNET_STAGES = ("layer4", "layer3", "layer2", "layer1")
+for _depth, _w in [(18, "V1"), (34, "V1"), (50, "V2"), (101, "V2"), (152, "V2")]:
+    register_torchvision(f"resnet{_depth}", f"ResNet{_depth}_Weights.IMAGENET1K_{_w}", "fc", _RESNET_STAGES)
+register_torchvision("efficientnet_b0", "EfficientNet_B0_Weights.IMAGENET1K_V1", "classifier",
+                     tuple(f"features.{i}" for i in range(8, -1, -1)))
+register_torchvision("efficientnet_b3", "EfficientNet_B3_Weights.IMAGENET1K_V1", "classifier",
+                     tuple(f"features.{i}" for i in range(8, -1, -1)))
+register_torchvision("mobilenet_v3_large", "MobileNet_V3_Large_Weights.IMAGENET1K_V2", "classifier",
+                     tuple(f"features.{i}" for i in range(16, -1, -1)))
+
+
+def _build_pilotnet(pre: PreprocessConfig) -> tuple[nn.Module, nn.Module, tuple[str, ...]]:
+    """NVIDIA PilotNet (arXiv 1604.07316): 5 conv layers, then 100-50-10-1 fully connected."""
+    backbone = nn.Sequential(OrderedDict([
+        ("conv1", nn.Sequential(nn.Conv2d(3, 24, 5, stride=2), nn.ELU())),
+        ("conv2", nn.Sequential(nn.Conv2d(24, 36, 5, stride=2), nn.ELU())),
+        ("conv3", nn.Sequential(nn.Conv2d(36, 48, 5, stride=2), nn.ELU())),
+        ("conv4", nn.Sequential(nn.Conv2d(48, 64, 3), nn.ELU())),
+        ("conv5", nn.Sequential(nn.Conv2d(64, 64, 3), nn.ELU())),
+        ("flatten", nn.Flatten()),
+    ]))
+    width = _feature_width(backbone, pre)  # 64 * 1 * 18 = 1152 at 66x200
+    head = nn.Sequential(
+        nn.Dropout(0.5),
+        nn.Linear(width, 100), nn.ELU(),
+        nn.Linear(100, 50), nn.ELU(),
+        nn.Linear(50, 10), nn.ELU(),
+        nn.Linear(10, 1),
+    )
+    return backbone, head, ("conv5", "conv4", "conv3", "conv2", "conv1")
+
+
+_REGISTRY["pilotnet"] = ModelSpec(name="pilotnet", build=lambda pre, _net: _build_pilotnet(pre), preprocess=PILOTNET_INPUT)
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Registered model names matching a shell-style pattern, sorted."""
+    return sorted(n for n in _REGISTRY if fnmatch.fnmatch(n, pattern))
+
+
+def get_spec(name: str) -> ModelSpec:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, _REGISTRY, n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise ValueError(f"unknown model {name!r}.{hint} list_models() shows them all.") from None
+
+
+def default_preprocess(name: str) -> PreprocessConfig:
+    """The input a registered model expects by default (size, colour space, normalisation)."""
+    return get_spec(name).preprocess
+
+
+def create_model(
+    name: str = "resnet50",
+    pretrained: str | Path | None = "none",
+    freeze_features: bool = False,
+    preprocess: PreprocessConfig | None = None,
+) -> SteeringRegressor:
+    """Build a registered model.
+
+    Args:
+        name: a name from `list_models()`, e.g. "resnet50" (the seed model) or "pilotnet".
+        pretrained: "imagenet" (torchvision's download; needs internet once), "none", or a path to a
+            local state_dict of the torchvision network (e.g. saved from `torchvision.models.resnet50()`).
+        freeze_features: freeze every backbone parameter (BatchNorm statistics included).
+        preprocess: the input the model will get; only its size matters here (PilotNet's flatten width).
+
+    Examples:
+        >>> model = create_model("resnet50", pretrained="none", freeze_features=True)
+        >>> model(torch.zeros(4, 3, 66, 200)).shape
+        torch.Size([4])
+    """
+    spec = get_spec(name)
+    pre = preprocess or spec.preprocess
+    if spec.torchvision_name is None and pretrained not in (None, "none"):
+        raise PretrainedWeightsError(f"{name} has no pretrained weights; it is trained from scratch (--pretrained none)")
+    net = _torchvision_network(spec, pretrained) if spec.torchvision_name else None
+    backbone, head, stages = spec.build(pre, net)
+    return SteeringRegressor(backbone, head, stages, freeze_features=freeze_features)
+
+
+def model_from_config(config: ModelConfig, preprocess: PreprocessConfig | None = None) -> SteeringRegressor:
+    """Rebuild an architecture from a checkpoint's ModelConfig, without downloading anything."""
+    return create_model(config.name, pretrained="none", freeze_features=config.freeze_features, preprocess=preprocess)
+
+
+def _torchvision_network(spec: ModelSpec, pretrained: str | Path | None) -> nn.Module:
+    import torchvision
+
+    constructor = getattr(torchvision.models, spec.torchvision_name)
+    if pretrained in (None, "none"):
+        return constructor(weights=None)
+    if pretrained == "imagenet":
+        weights = torchvision.models.get_weight(spec.weights)
+        try:
+            return constructor(weights=weights)
+        except (urllib.error.URLError, OSError, RuntimeError) as exc:
+            raise PretrainedWeightsError(
+                f"could not download ImageNet weights for {spec.name} ({spec.weights}): {exc}. "
+                f"Offline? Use --pretrained none (train from scratch) or --pretrained PATH "
+                f"(a local state_dict file of torchvision's {spec.torchvision_name}, e.g. copied from "
+                f"~/.cache/torch/hub/checkpoints/ on a machine with internet)."
+            ) from exc
+    net = constructor(weights=None)
+    load_backbone_weights(net, Path(pretrained))
+    return net
+
+
+def load_backbone_weights(net: nn.Module, path: Path) -> None:
+    """Load a local torchvision state_dict (weights_only) into `net`, reporting mismatches by name."""
+    if not path.is_file():
+        raise PretrainedWeightsError(f"{path}: no such weights file (expected 'imagenet', 'none' or a file path)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for corrupt or unsafe files
+        raise PretrainedWeightsError(f"{path}: not a readable weights file: {exc}") from exc
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise PretrainedWeightsError(f"{path}: expected a state_dict, found {type(state).__name__}")
+    own = net.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong_shape = sorted(k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
+    if missing or unexpected or wrong_shape:
+        parts = []
+        for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong_shape)):
+            if keys:
+                parts.append(f"{label}: {', '.join(keys[:5])}{' …' if len(keys) > 5 else ''} ({len(keys)})")
+        raise PretrainedWeightsError(f"{path}: weights do not fit {type(net).__name__}: " + "; ".join(parts))
+    net.load_state_dict(state)

@@ -1,0 +1,145 @@
+"""The one preprocessing definition: decoded frame -> model tensor.
+
+Training, `drive.py` and the headless simulator all call `preprocess_frame` with the
+`PreprocessConfig` stored in the checkpoint, so the model sees identical pixels everywhere.
+
+Frames are always uint8 HWC **RGB**. OpenCV decodes JPEG to BGR; `decode_jpeg` converts once,
+here, so no caller has to remember (a classic source of train/drive mismatch).
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import cv2
+import numpy as np
+import torch
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# The simulator's camera frame, width x height = 320 x 160.
+FRAME_HEIGHT, FRAME_WIDTH = 160, 320
+
+
+class FrameError(ValueError):
+    """A frame could not be decoded or has the wrong shape."""
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """Crop, resize, colour space and normalisation of a 160x320 RGB frame."""
+
+    crop_top: int = 60  # sky and trees: no steering information
+    crop_bottom: int = 25  # the car's hood
+    height: int = 66  # 66x200: PilotNet's input size; measured fastest at equal driving quality
+    width: int = 200
+    colorspace: str = "rgb"  # "rgb" for ImageNet backbones, "yuv" as in NVIDIA's PilotNet paper
+    mean: tuple[float, float, float] = IMAGENET_MEAN  # per channel, on values scaled to [0, 1]
+    std: tuple[float, float, float] = IMAGENET_STD
+
+    def __post_init__(self) -> None:
+        if self.colorspace not in ("rgb", "yuv"):
+            raise ValueError(f"colorspace must be 'rgb' or 'yuv', got {self.colorspace!r}")
+        if self.crop_top < 0 or self.crop_bottom < 0 or self.crop_top + self.crop_bottom >= FRAME_HEIGHT:
+            raise ValueError(f"crop rows {self.crop_top}+{self.crop_bottom} leave no image of {FRAME_HEIGHT} rows")
+        # Tuples survive a round trip through a checkpoint as lists; store them as tuples again.
+        object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
+        object.__setattr__(self, "std", tuple(float(v) for v in self.std))
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of the tensor the model receives."""
+        return (3, self.height, self.width)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> "PreprocessConfig":
+        return dataclass_from_dict(cls, values)
+
+
+def dataclass_from_dict(cls: type, values: Mapping[str, Any]):
+    """Build dataclass `cls` from `values`, naming unknown keys instead of silently dropping them."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} field(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return cls(**dict(values))
+
+
+def decode_jpeg(data: bytes) -> np.ndarray:
+    """JPEG (or PNG) bytes -> uint8 HWC RGB array. Raises FrameError on anything undecodable."""
+    if not data:
+        raise FrameError("empty image data")
+    frame = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if frame is None:
+        raise FrameError(f"undecodable image ({len(data)} bytes)")
+    return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+
+
+def decode_base64_jpeg(text: str) -> np.ndarray:
+    """The simulator's base64 `image` field -> uint8 HWC RGB array."""
+    try:
+        data = base64.b64decode(text, validate=False)
+    except (binascii.Error, ValueError, TypeError) as exc:
+        raise FrameError(f"bad base64 image: {exc}") from exc
+    return decode_jpeg(data)
+
+
+def read_frame(path: str | Path) -> np.ndarray:
+    """A frame file -> uint8 HWC RGB, decoded exactly like a frame received over the socket."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise FrameError(f"{path}: {exc.strerror or exc}") from exc
+    try:
+        return decode_jpeg(data)
+    except FrameError as exc:
+        raise FrameError(f"{path}: {exc}") from exc
+
+
+def encode_jpeg(frame_rgb: np.ndarray, quality: int = 90) -> bytes:
+    """uint8 HWC RGB -> JPEG bytes (as the simulator sends and records them)."""
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise FrameError("JPEG encoding failed")
+    return buf.tobytes()
+
+
+def check_frame(frame: np.ndarray) -> None:
+    """Raise FrameError unless `frame` is a uint8 HWC 3-channel image of the simulator's size."""
+    if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+        raise FrameError(f"expected uint8 HxWx3 frame, got {frame.dtype} {frame.shape}")
+    if frame.shape[:2] != (FRAME_HEIGHT, FRAME_WIDTH):
+        raise FrameError(f"expected {FRAME_HEIGHT}x{FRAME_WIDTH} frame, got {frame.shape[0]}x{frame.shape[1]}")
+
+
+def crop_resize(frame: np.ndarray, config: PreprocessConfig) -> np.ndarray:
+    """uint8 HWC RGB (160x320) -> uint8 HWC in the model's colour space and size (still uint8)."""
+    check_frame(frame)
+    cropped = frame[config.crop_top : FRAME_HEIGHT - config.crop_bottom]
+    # INTER_AREA: the right filter for shrinking; it averages instead of aliasing lane markings.
+    resized = cv2.resize(cropped, (config.width, config.height), interpolation=cv2.INTER_AREA)
+    if config.colorspace == "yuv":
+        resized = cv2.cvtColor(resized, cv2.COLOR_RGB2YUV)
+    return resized
+
+
+def normalize(images: torch.Tensor, config: PreprocessConfig) -> torch.Tensor:
+    """uint8 (..., H, W, 3) -> float32 (..., 3, H, W), scaled to [0, 1] then mean/std normalised."""
+    x = images.to(torch.float32).div_(255.0)
+    mean = torch.tensor(config.mean, dtype=torch.float32, device=x.device)
+    std = torch.tensor(config.std, dtype=torch.float32, device=x.device)
+    x = (x - mean) / std
+    return x.movedim(-1, -3).contiguous()
+
+
+def preprocess_frame(frame: np.ndarray, config: PreprocessConfig) -> torch.Tensor:
+    """uint8 HWC RGB 160x320 frame -> float32 (3, H, W) tensor, exactly as the model was trained."""
+    return normalize(torch.from_numpy(crop_resize(frame, config)), config)
