@@ -72,7 +72,13 @@ class SteeringRegressor(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) float -> (B,) steering. Always 1-D, also for B=1."""
-        return self.head(self.backbone(x)).reshape(-1)  # (B,)
+        features = self.backbone(x)  # (B, F, 1, 1) or (B, F)
+        if self.training and x.shape[0] == 1:
+            # BatchNorm1d cannot take batch statistics of one sample (an epoch's last batch can be
+            # that small): use the running statistics for it instead of crashing.
+            with _batchnorm_eval(self.head):
+                return self.head(features).reshape(-1)  # (1,)
+        return self.head(features).reshape(-1)  # (B,)
 
     @property
     def backbone_frozen(self) -> bool:
@@ -96,6 +102,18 @@ class SteeringRegressor(nn.Module):
                 if not any(p.requires_grad for p in module.parameters()):
                     module.eval()
         return self
+
+
+@contextlib.contextmanager
+def _batchnorm_eval(module: nn.Module) -> Iterator[None]:
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training]
+    for m in norms:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m in norms:
+            m.train()
 
 
 @contextlib.contextmanager
