@@ -36,6 +36,8 @@ _FLOAT = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?")
 _INTEGER = re.compile(r"[-+]?\d+")
 # C# writes tiny values as `7,843922E-05` in comma locales, so a fraction may carry an exponent.
 _FRACTION = re.compile(r"\d+(?:[eE][-+]?\d+)?")
+# Every token a comma-locale writer produces: integer parts and fraction parts (maybe with exponent).
+_COMMA_LOCALE_TOKEN = re.compile(r"[-+]?\d+(?:[eE][-+]?\d+)?")
 _MAX_SHOWN_CANDIDATES = 4
 
 
@@ -105,18 +107,18 @@ def _parse_number(name: str, token: str) -> float:
 
 def _regroup_comma_decimals(tokens: list[str], spaced: bool, n_columns: int) -> tuple[float, ...]:
     """All range-valid groupings of `tokens` into four numbers; exactly one must exist."""
+    if not all(_COMMA_LOCALE_TOKEN.fullmatch(t.strip()) for t in tokens):
+        # A '.' or a word: not written in a comma locale, so simply the wrong number of columns.
+        raise RowError(
+            f"expected {len(LOG_COLUMNS)} columns, found {n_columns}; "
+            "was this written by the simulator's Record mode?"
+        )
     candidates = [values for values in _groupings(tokens, spaced, 0, ()) if _in_ranges(values)]
     shown = "".join(f"\n  {_describe(values)}" for values in candidates[:_MAX_SHOWN_CANDIDATES])
     numbers_text = ",".join(tokens).strip()
     if len(candidates) == 1:
         return candidates[0]
     if not candidates:
-        if not any(_INTEGER.fullmatch(t.strip()) for t in tokens):
-            # Nothing could be a decimal-comma integer part: simply too many columns.
-            raise RowError(
-                f"expected {len(LOG_COLUMNS)} columns, found {n_columns}; "
-                "was this written by the simulator's Record mode?"
-            )
         raise RowError(
             f"expected {len(LOG_COLUMNS)} columns, found {n_columns}, and no reading of {numbers_text!r} "
             "as decimal-comma numbers puts steering in [-1, 1], throttle and brake in [0, 1] and "

@@ -1,0 +1,109 @@
+"""Small synthetic recordings in the simulator's exact layout, for tests and demos.
+
+Writes JPEG frames named like the simulator's (`center_yyyy_MM_dd_HH_mm_ss_fff.jpg`) into
+`<folder>/IMG/` and returns log lines built with `logformat.format_log_row`; the caller decides
+how to write them (header, path style, decimal commas, line endings), since that is what the
+reader must cope with.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from steering.data.logformat import LOG_COLUMNS, format_log_row
+from steering.preprocess import FRAME_HEIGHT, FRAME_WIDTH, encode_jpeg
+
+FRAME_PERIOD_S = 1.0 / 15.0  # the simulator records every 1/15 s
+
+
+@dataclass(frozen=True)
+class SyntheticRow:
+    """The numbers of one recorded row (frame names come from the row's position in time)."""
+
+    steering: float
+    throttle: float = 0.5
+    brake: float = 0.0
+    speed: float = 20.0
+
+
+def synthetic_frame(seed: int) -> np.ndarray:
+    """A 160x320 uint8 RGB frame: sky, grey road with two lane lines at a seed-dependent offset."""
+    rng = np.random.default_rng(seed)
+    frame = np.empty((FRAME_HEIGHT, FRAME_WIDTH, 3), dtype=np.uint8)
+    frame[:60] = (135, 180, 230)
+    frame[60:] = (95, 95, 95)
+    offset = int(rng.integers(-40, 41))
+    for x in (90 + offset, 230 + offset):
+        cv2.line(frame, (FRAME_WIDTH // 2 + offset // 2, 60), (x, FRAME_HEIGHT - 1), (240, 240, 80), 4)
+    noise = rng.integers(-12, 13, size=frame.shape)
+    return np.clip(frame.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+
+
+def frame_name(camera: str, when: datetime) -> str:
+    """The simulator's frame file name for `camera` at time `when` (millisecond resolution)."""
+    return f"{camera}_{when:%Y_%m_%d_%H_%M_%S}_{when.microsecond // 1000:03d}.jpg"
+
+
+def write_recording(
+    folder: str | Path,
+    rows: list[SyntheticRow],
+    first_time: datetime = datetime(2024, 5, 1, 12, 0, 0),
+    period_s: float = FRAME_PERIOD_S,
+    cameras: tuple[str, ...] = ("center", "left", "right"),
+    path_style: str = "absolute",
+    decimal: str = ".",
+    separator: str = ",",
+    seed: int = 0,
+) -> list[str]:
+    """Write frames for `rows` into `<folder>/IMG/` and return one log line per row (no newline).
+
+    path_style: "absolute" (this machine's absolute path), "windows" (`C:\\Users\\...\\IMG\\x.jpg`, found
+    through the IMG folder), "posix-elsewhere" (`/Users/someone/.../IMG/x.jpg`) or "relative" (`IMG/x.jpg`).
+    Cameras not in `cameras` are referenced in the log but not written (missing files).
+    `separator` ", " mimics logs written with a space after each comma.
+    """
+    folder = Path(folder)
+    img = folder / "IMG"
+    img.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for index, row in enumerate(rows):
+        when = first_time + timedelta(seconds=index * period_s)
+        paths = []
+        for camera_index, camera in enumerate(("center", "left", "right")):
+            name = frame_name(camera, when)
+            if camera in cameras:
+                (img / name).write_bytes(encode_jpeg(synthetic_frame(seed * 100_003 + index * 3 + camera_index)))
+            paths.append(_written_path(img, name, path_style))
+        line = format_log_row(*paths, row.steering, row.throttle, row.brake, row.speed, decimal=decimal)
+        if separator != ",":
+            if decimal == ",":
+                raise ValueError("separator other than ',' with decimal=',' is not supported here")
+            line = line.replace(",", separator)
+        lines.append(line)
+    return lines
+
+
+def _written_path(img: Path, name: str, style: str) -> str:
+    if style == "absolute":
+        return str((img / name).resolve())
+    if style == "windows":
+        return f"C:\\Users\\driver\\Desktop\\sim data\\IMG\\{name}"
+    if style == "posix-elsewhere":
+        return f"/Users/driver/udacity/data/IMG/{name}"
+    if style == "relative":
+        return f"IMG/{name}"
+    raise ValueError(f"unknown path_style {style!r}; use absolute, windows, posix-elsewhere or relative")
+
+
+def write_log_file(path: str | Path, lines: list[str], header: bool = False, newline: str = "\n",
+                   bom: bool = False, trailing_blank_lines: int = 0) -> Path:
+    """Write log `lines` as a csv: optional Udacity header row, CRLF or LF, UTF-8 BOM, blank tail."""
+    body = ([",".join(LOG_COLUMNS)] if header else []) + list(lines) + [""] * trailing_blank_lines
+    text = newline.join(body) + newline
+    path = Path(path)
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8"))
+    return path
