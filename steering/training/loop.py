@@ -1,0 +1,143 @@
+"""One training epoch and one validation pass, for any module that maps a batch to (B,) steering.
+
+The same functions train the full model (images in) and the head alone (cached features in; see
+feature_cache.py), in one process or under DistributedDataParallel.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from steering.training.distributed import DistContext, all_reduce_sum
+
+log = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite; the run stops and keeps its last good checkpoint."""
+
+    def __init__(self, epoch: int, batch: int, value: float):
+        self.epoch, self.batch, self.value = epoch, batch, value
+        super().__init__(
+            f"training loss is {value} at epoch {epoch + 1}, batch {batch + 1}: stopping. The last good "
+            f"checkpoint is kept. Try a lower --lr/--backbone-lr, keep --grad-clip on, or check the log "
+            f"for steering values outside [-1, 1]."
+        )
+
+
+class HeadRegressor(nn.Module):
+    """The head alone as a model: cached features (B, F) -> (B,) steering."""
+
+    def __init__(self, head: nn.Module):
+        super().__init__()
+        self.head = head
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.head(features).reshape(-1)  # (B,)
+
+
+@dataclass(frozen=True)
+class Precision:
+    """How forward passes run: autocast dtype (None = fp32) and tensor layout."""
+
+    device: torch.device
+    autocast_dtype: torch.dtype | None = None
+    channels_last: bool = False
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
+
+    def to_device(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device, non_blocking=True)
+        if self.channels_last and x.ndim == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+
+def choose_precision(device: torch.device, amp: bool) -> Precision:
+    """--amp: bfloat16 autocast (CPU with AMX, Ampere+ GPUs; fp16 on older GPUs); channels_last on CUDA.
+
+    bf16 keeps fp32's exponent range, so no loss scaling is needed.
+    """
+    channels_last = device.type == "cuda"
+    if not amp:
+        return Precision(device, None, channels_last)
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        return Precision(device, torch.float16, channels_last)
+    return Precision(device, torch.bfloat16, channels_last)
+
+
+def make_loss(name: str, huber_delta: float) -> nn.Module:
+    return nn.HuberLoss(delta=huber_delta) if name == "huber" else nn.MSELoss()
+
+
+def train_one_epoch(net: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer, loss_fn: nn.Module,
+                    precision: Precision, ctx: DistContext, epoch: int, accumulate: int = 1,
+                    grad_clip: float = 0.0, scaler: torch.amp.GradScaler | None = None,
+                    progress: bool = True, desc: str = "") -> dict[str, float]:
+    """Train `net` for one pass over `loader`; returns mean loss (over all processes), images, seconds."""
+    net.train()
+    params = [p for p in net.parameters() if p.requires_grad]
+    optimizer.zero_grad(set_to_none=True)
+    total_loss, total_count, started = 0.0, 0, time.perf_counter()
+    bar = tqdm(loader, desc=desc or f"epoch {epoch + 1}", unit="batch", leave=False, disable=not (progress and ctx.is_main))
+    batches = len(loader)
+    for batch_index, (x, y) in enumerate(bar):
+        x, y = precision.to_device(x), y.to(precision.device, dtype=torch.float32).reshape(-1)
+        step_now = (batch_index + 1) % accumulate == 0 or batch_index + 1 == batches
+        # Under DDP, only the micro-batch that ends an accumulation window needs the gradient all-reduce.
+        sync = contextlib.nullcontext() if step_now or not hasattr(net, "no_sync") else net.no_sync()
+        with sync:
+            with precision.autocast():
+                prediction = net(x)  # (B,)
+            loss = loss_fn(prediction.float(), y)
+            value = float(loss.detach())
+            if ctx.distributed:  # every process must stop together, or the others hang in all-reduce
+                value = all_reduce_sum(ctx, [value])[0] / ctx.world_size
+            if not math.isfinite(value):
+                raise NonFiniteLossError(epoch, batch_index, value)
+            scaled = loss / accumulate
+            (scaler.scale(scaled) if scaler else scaled).backward()
+        if step_now:
+            if scaler:
+                scaler.unscale_(optimizer)
+            if grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(params, grad_clip)
+            if scaler:
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        total_loss += value * len(y)
+        total_count += len(y)
+        elapsed = time.perf_counter() - started
+        bar.set_postfix(loss=f"{total_loss / total_count:.4f}", img_s=f"{total_count * ctx.world_size / max(elapsed, 1e-9):.0f}")
+    bar.close()
+    loss_sum, count = all_reduce_sum(ctx, [total_loss, float(total_count)]) if ctx.distributed else (total_loss, total_count)
+    seconds = time.perf_counter() - started
+    return {"loss": loss_sum / max(count, 1), "images": int(count), "seconds": seconds,
+            "images_per_s": count / max(seconds, 1e-9)}
+
+
+@torch.no_grad()
+def predict(net: nn.Module, loader: DataLoader, precision: Precision) -> tuple[np.ndarray, np.ndarray]:
+    """(predictions, targets) over `loader` in eval mode, as float64 arrays."""
+    net.eval()
+    predictions, targets = [], []
+    for x, y in loader:
+        with precision.autocast():
+            predictions.append(net(precision.to_device(x)).float().cpu())
+        targets.append(y.float().reshape(-1))
+    return torch.cat(predictions).double().numpy(), torch.cat(targets).double().numpy()

@@ -1,0 +1,113 @@
+"""Transfer strategies: which backbone stages train in which epoch, and at which learning rate.
+
+- frozen:    backbone frozen for the whole run, only the head learns (at `lr`).
+- finetune:  everything learns from the start; backbone at `backbone_lr`, head at `lr`.
+- two-phase: head only for `head_epochs`, then the top `unfreeze_stages` stages (layer4, layer3 for a
+             ResNet) join at `backbone_lr`. A new head's large early gradients would otherwise wreck
+             the pretrained features.
+- gradual:   head only, then one more stage from the top every `unfreeze_every` epochs.
+
+The optimizer holds every parameter from the start, in two groups ("head", "backbone"); freezing is
+`requires_grad=False` plus `zero_grad(set_to_none=True)`, and AdamW skips parameters without a
+gradient. So one optimizer (and one state_dict to resume) covers every phase.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from steering.model import SteeringRegressor
+from steering.training.config import TrainConfig
+
+log = logging.getLogger(__name__)
+
+ALL_STAGES = None  # Phase.stages value meaning "the whole backbone"
+
+
+@dataclass(frozen=True)
+class Phase:
+    """From epoch `start` on, these backbone stages are trainable (None = all, () = none)."""
+
+    start: int
+    stages: tuple[str, ...] | None
+
+    @property
+    def backbone_frozen(self) -> bool:
+        return self.stages == ()
+
+    def describe(self) -> str:
+        if self.stages is None:
+            return "head + whole backbone"
+        return "head only" if not self.stages else "head + " + ", ".join(self.stages)
+
+
+def plan_phases(config: TrainConfig, stages: tuple[str, ...]) -> list[Phase]:
+    """The phases of a run for a backbone whose stages (top first) are `stages`."""
+    if config.strategy == "frozen":
+        return [Phase(0, ())]
+    if config.strategy == "finetune":
+        return [Phase(0, ALL_STAGES)]
+    if not stages:
+        raise ValueError(f"strategy {config.strategy!r} needs named backbone stages; this model has none")
+    if config.strategy == "two-phase":
+        count = max(1, min(config.unfreeze_stages, len(stages)))
+        return [Phase(0, ()), Phase(config.head_epochs, tuple(stages[:count]))]
+    # gradual
+    return [Phase(k * config.unfreeze_every, tuple(stages[:k])) for k in range(len(stages) + 1)]
+
+
+def phase_at(phases: list[Phase], epoch: int) -> Phase:
+    """The phase that governs `epoch` (0-based)."""
+    current = phases[0]
+    for phase in phases:
+        if phase.start <= epoch:
+            current = phase
+    return current
+
+
+def apply_phase(model: SteeringRegressor, phase: Phase) -> None:
+    """Set requires_grad for `phase`: head always trains; the backbone as the phase says."""
+    for p in model.head.parameters():
+        p.requires_grad_(True)
+    model.set_backbone_trainable(False)
+    if phase.stages is None:
+        model.set_backbone_trainable(True)
+    elif phase.stages:
+        model.set_backbone_trainable(True, stages=list(phase.stages))
+
+
+def trainable_summary(model: nn.Module) -> str:
+    """'12,345 of 23,456,789 parameters trainable: head (…), backbone.layer4 (…)', grouped by top module."""
+    counts: dict[str, list[int]] = {}
+    for name, p in model.named_parameters():
+        parts = name.split(".")
+        key = ".".join(parts[:2]) if parts[0] == "backbone" else parts[0]
+        trainable, total = counts.setdefault(key, [0, 0])
+        counts[key] = [trainable + (p.numel() if p.requires_grad else 0), total + p.numel()]
+    trainable = sum(c[0] for c in counts.values())
+    total = sum(c[1] for c in counts.values())
+    parts = [f"{k} ({c[0]:,})" for k, c in counts.items() if c[0]]
+    return f"{trainable:,} of {total:,} parameters trainable: {', '.join(parts) or 'none'}"
+
+
+def build_optimizer(model: SteeringRegressor, config: TrainConfig) -> torch.optim.AdamW:
+    """AdamW with a "head" group at `lr` and a "backbone" group at `backbone_lr`.
+
+    Weight decay skips biases and normalisation weights (1-D tensors): decaying them only hurts.
+    """
+    groups = []
+    for group_name, module, lr in (("head", model.head, config.lr), ("backbone", model.backbone, config.backbone_lr)):
+        params = list(module.parameters())
+        decay = [p for p in params if p.ndim > 1]
+        no_decay = [p for p in params if p.ndim <= 1]
+        groups.append({"params": decay, "lr": lr, "weight_decay": config.weight_decay, "name": group_name})
+        groups.append({"params": no_decay, "lr": lr, "weight_decay": 0.0, "name": group_name})
+    return torch.optim.AdamW(groups, lr=config.lr)
+
+
+def group_learning_rates(optimizer: torch.optim.Optimizer) -> dict[str, float]:
+    """{"head": lr, "backbone": lr} (the current values, after any scheduler reductions)."""
+    return {g.get("name", str(i)): float(g["lr"]) for i, g in enumerate(optimizer.param_groups)}
