@@ -1,0 +1,24 @@
+"""The headless simulator: a wire- and disk-compatible stand-in for the Udacity Unity simulator.
+
+- `tracks`   closed centre lines, road width and look; CTE/progress projection (CTE > 0 = right of centre)
+- `texture`  paints a track's top-down ground texture and sky panorama
+- `render`   320x160 RGB frames from the car's center/left/right cameras (cv2.remap of the texture)
+- `car`      kinematic bicycle with the Unity car's limits (25 degree lock, 30 mph)
+- `world`    a car on a track: fixed-step stepping, CTE, progress, lap counting, rendering
+- `expert`   pure-pursuit driver with injected drift-and-recover manoeuvres
+- `recorder` writes `driving_log.csv` + `IMG/` exactly like the simulator's Record mode
+- `culture`  number formatting/parsing of the simulator in dot- and comma-decimal locales
+- `client`   speaks the simulator's Socket.IO wire protocol to a drive server (e.g. drive.py)
+
+CLI: `python -m steering.sim record --track lake --laps 2 --out data/` (see `__main__.py`).
+"""
+from steering.sim.car import Car, CarConfig, CarState
+from steering.sim.expert import Expert, ExpertConfig
+from steering.sim.render import CAMERAS, CameraConfig, Renderer
+from steering.sim.tracks import Track, get_track, list_tracks
+from steering.sim.world import SIM_DT, StepInfo, World, WorldConfig
+
+__all__ = [
+    "CAMERAS", "SIM_DT", "CameraConfig", "Car", "CarConfig", "CarState", "Expert", "ExpertConfig",
+    "Renderer", "StepInfo", "Track", "World", "WorldConfig", "get_track", "list_tracks",
+]
