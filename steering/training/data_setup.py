@@ -54,7 +54,7 @@ def bundle_from_logs(config: TrainConfig, preprocess: PreprocessConfig) -> DataB
     if not config.logs:
         raise ValueError("no driving logs given: pass at least one driving_log.csv")
     driving_log = read_logs(config.logs, lenient=config.lenient)
-    log.info("%s", driving_log.report.summary())
+    log.debug("%s", driving_log.report.summary())
     samples = samples_from_log(driving_log.rows, cameras=config.cameras, correction=config.correction)
     if config.limit:
         samples = samples.iloc[: config.limit].reset_index(drop=True)
@@ -64,7 +64,7 @@ def bundle_from_logs(config: TrainConfig, preprocess: PreprocessConfig) -> DataB
         val = val[val["camera"] == "center"].reset_index(drop=True)
     if config.balance:
         train, report = balance(train, seed=config.seed)
-        log.info("balance: %s", report)
+        log.info("balance: %s", report.summary())
     if len(train) == 0 or len(val) == 0:
         raise ValueError(f"{len(train)} training and {len(val)} validation samples from {', '.join(config.logs)}: "
                          f"need both; record more frames or change --val-fraction")

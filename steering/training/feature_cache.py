@@ -43,17 +43,29 @@ def flip_mask(seed: int, epoch: int, count: int, probability: float) -> np.ndarr
     return rng.random(count) < probability
 
 
+class _EpochFlips:
+    """The per-epoch flip decisions, in shared memory so persistent DataLoader workers see updates."""
+
+    def __init__(self, count: int, probability: float, seed: int):
+        self.probability = probability
+        self.seed = seed
+        self.mask = torch.zeros(count, dtype=torch.bool).share_memory_()
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.mask.copy_(torch.from_numpy(flip_mask(self.seed, epoch, len(self.mask), self.probability)))
+
+
 class FlipDataset(Dataset):
     """Wrap a dataset of (x (3,H,W), steering): mirror x and negate steering per `flip_mask`."""
 
     def __init__(self, base: Dataset, probability: float, seed: int = 0):
         self.base = base
-        self.probability = probability
-        self.seed = seed
+        self.flips = _EpochFlips(len(base), probability, seed)
         self.set_epoch(0)
 
     def set_epoch(self, epoch: int) -> None:
-        self.mask = flip_mask(self.seed, epoch, len(self.base), self.probability)
+        self.flips.set_epoch(epoch)
         if hasattr(self.base, "set_epoch"):
             self.base.set_epoch(epoch)
 
@@ -62,7 +74,7 @@ class FlipDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = self.base[index]
-        if self.mask[index]:
+        if self.flips.mask[index]:
             return x.flip(-1), -y  # (3, H, W): mirror left-right
         return x, y
 
@@ -83,18 +95,16 @@ class CachedFeatureDataset(Dataset):
 
     def __init__(self, cache: FeatureCache, probability: float, seed: int = 0):
         self.cache = cache
-        self.probability = probability
-        self.seed = seed
-        self.set_epoch(0)
+        self.flips = _EpochFlips(len(self), probability, seed)
 
     def set_epoch(self, epoch: int) -> None:
-        self.mask = flip_mask(self.seed, epoch, len(self), self.probability)
+        self.flips.set_epoch(epoch)
 
     def __len__(self) -> int:
         return int(self.cache.targets.shape[0])
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.mask[index]:
+        if self.flips.mask[index]:
             return self.cache.flipped[index], -self.cache.targets[index]
         return self.cache.features[index], self.cache.targets[index]
 
@@ -120,7 +130,8 @@ def compute_features(backbone: nn.Module, dataset: Dataset, device: torch.device
     started = time.perf_counter()
     was_training = backbone.training
     backbone.eval()
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    # Own generator: building the cache must not consume the global RNG (dropout masks stay as without it).
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, generator=torch.Generator())
     features, flipped, targets = [], [], []
     for x, y in tqdm(loader, desc="feature cache", unit="batch", disable=not progress, leave=False):
         x = x.to(device)  # (B, 3, H, W)

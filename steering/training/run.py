@@ -23,6 +23,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from steering.checkpoint import load_checkpoint, save_checkpoint
+from steering.data import make_loader
 from steering.model import ModelConfig, SteeringRegressor, create_model, default_preprocess
 from steering.training import feature_cache, plots
 from steering.training.config import TrainConfig
@@ -148,7 +149,7 @@ def fit(config: TrainConfig, data: DataBundle, ctx: DistContext | None = None) -
             state["history"].append({
                 "epoch": epoch + 1, "phase": phase.describe(), "cached": runner.cached,
                 "train_loss": stats["loss"], "val_loss": val_loss,
-                **{f"val_{k}": v for k, v in metrics.items()}, "baseline_mse": baseline["mse"],
+                **{f"val_{k}": v for k, v in metrics.items()}, "baseline_mse": baseline["mse"], "baseline_mae": baseline["mae"],
                 "lr": group_learning_rates(optimizer), "train_seconds": stats["seconds"],
                 "val_seconds": time.perf_counter() - started, "images_per_s": stats["images_per_s"],
             })
@@ -162,7 +163,8 @@ def fit(config: TrainConfig, data: DataBundle, ctx: DistContext | None = None) -
             state["stopped_early"] = bool(last_phase and config.patience and state["epochs_since_best"] >= config.patience)
             state["epoch"] = epoch + 1
             if ctx.is_main:
-                run_metrics = {**metrics, "val_loss": val_loss, "epoch": epoch + 1}
+                run_metrics = {**metrics, "val_loss": val_loss, "epoch": epoch + 1,
+                               **{f"baseline_{k}": v for k, v in baseline.items()}}
                 if improved:
                     _save(paths["best"], model, model_config, data, config, run_metrics,
                           {"epoch": epoch + 1, "best_val_loss": val_loss, "baseline": baseline})
@@ -221,20 +223,17 @@ def _make_runner(config: TrainConfig, data: DataBundle, model: SteeringRegressor
         net = DistributedDataParallel(module, device_ids=[ctx.device] if ctx.device.type == "cuda" else None)
     return _PhaseRunner(
         net=net, eval_net=module, train_set=train_set, sampler=sampler,
-        train_loader=_loader(train_set, config, sampler=sampler, drop_last=drop_last, device=ctx.device),
-        val_loader=_loader(val_set, config, sampler=None, drop_last=False, device=ctx.device),
+        train_loader=_loader(train_set, config, sampler=sampler, drop_last=drop_last),
+        val_loader=_loader(val_set, config, sampler=None, drop_last=False),
         cached=cached,
     )
 
 
-def _loader(dataset: Dataset, config: TrainConfig, sampler: DistributedSampler | None, drop_last: bool,
-            device: torch.device) -> DataLoader:
-    # An explicit generator keeps DataLoader from drawing on the global torch RNG, so caching,
-    # resuming or an extra validation pass never shifts the dropout masks of later batches.
-    generator = torch.Generator().manual_seed(config.seed)
-    return DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, shuffle=False, drop_last=drop_last,
-                      num_workers=config.workers, generator=generator, pin_memory=device.type == "cuda",
-                      persistent_workers=False)
+def _loader(dataset: Dataset, config: TrainConfig, sampler: DistributedSampler | None, drop_last: bool) -> DataLoader:
+    # make_loader's seeded generator keeps DataLoader off the global torch RNG, so caching, resuming
+    # or an extra validation pass never shifts the dropout masks of later batches.
+    return make_loader(dataset, config.batch_size, shuffle=False, workers=config.workers, seed=config.seed,
+                       sampler=sampler, drop_last=drop_last)
 
 
 def _feature_cache(config: TrainConfig, data: DataBundle, model: SteeringRegressor, ctx: DistContext, split: str,
