@@ -16,7 +16,6 @@ from torch.utils.data import Dataset
 
 from steering.preprocess import PreprocessConfig
 from steering.training.config import TrainConfig
-from steering.training.feature_cache import FlipDataset
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +24,9 @@ log = logging.getLogger(__name__)
 class DataBundle:
     """The data of one run.
 
-    `make_train(mode)` returns the training dataset for augmentation mode "none", "flip" or "full";
-    items are (float32 (3, H, W), float32 scalar steering). "flip" must be `FlipDataset` over the "none"
-    dataset so the feature cache reproduces it exactly.
+    `make_train(mode)` returns the training dataset for augmentation mode "none" or "full"; items are
+    (float32 (3, H, W), float32 scalar steering). The flip-only mode is built by the run itself, as
+    `FlipDataset` over "none", so the feature cache reproduces it exactly.
     """
 
     preprocess: PreprocessConfig
@@ -71,10 +70,8 @@ def bundle_from_logs(config: TrainConfig, preprocess: PreprocessConfig) -> DataB
     train = train.reset_index(drop=True)
 
     def make_train(mode: str) -> Dataset:
-        if mode == "full":
-            return SteeringDataset(train, preprocess, augment=AugmentConfig(), seed=config.seed)
-        plain = SteeringDataset(train, preprocess, augment=None, seed=config.seed)
-        return FlipDataset(plain, config.flip_probability, seed=config.seed) if mode == "flip" else plain
+        augment = AugmentConfig(flip_prob=config.flip_probability) if mode == "full" else None
+        return SteeringDataset(train, preprocess, augment=augment, seed=config.seed)
 
     return DataBundle(
         preprocess=preprocess,

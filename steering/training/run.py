@@ -213,7 +213,9 @@ def _make_runner(config: TrainConfig, data: DataBundle, model: SteeringRegressor
         val_set: Dataset = feature_cache.CachedFeatureDataset(val_cache, 0.0)
         module: nn.Module = HeadRegressor(model.head)
     else:
-        train_set, val_set, module = data.make_train(mode), data.val, model
+        train_set, val_set, module = data.make_train("full" if mode == "full" else "none"), data.val, model
+        if mode == "flip":
+            train_set = feature_cache.FlipDataset(train_set, config.flip_probability, seed=config.seed)
     sampler = DistributedSampler(train_set, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=config.seed)
     per_rank = len(sampler)
     # A last batch of one sample cannot give BatchNorm batch statistics: drop just that case.

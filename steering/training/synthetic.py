@@ -17,7 +17,6 @@ from torch.utils.data import Dataset
 from steering.data.logformat import format_log_row
 from steering.preprocess import FRAME_HEIGHT, FRAME_WIDTH, PreprocessConfig, encode_jpeg, preprocess_frame
 from steering.training.data_setup import DataBundle
-from steering.training.feature_cache import FlipDataset
 
 LINE_HALF_WIDTH = 6  # px in the 320-px frame: wide enough to survive the resize to 200 px
 
@@ -70,8 +69,7 @@ class TensorPairs(Dataset):
         return self.images[index], self.steering[index]
 
 
-def line_bundle(count: int, preprocess: PreprocessConfig, val_fraction: float = 0.25, seed: int = 0,
-                flip_probability: float = 0.5) -> DataBundle:
+def line_bundle(count: int, preprocess: PreprocessConfig, val_fraction: float = 0.25, seed: int = 0) -> DataBundle:
     """An in-memory DataBundle of line frames; the last `val_fraction` of the frames validate."""
     rng = np.random.default_rng(seed)
     steering = line_steering(count, seed)
@@ -81,8 +79,7 @@ def line_bundle(count: int, preprocess: PreprocessConfig, val_fraction: float = 
     plain = TensorPairs(images[:split], targets[:split])
 
     def make_train(mode: str) -> Dataset:
-        # "full" has no extra augmentation here beyond the mirror image.
-        return plain if mode == "none" else FlipDataset(plain, flip_probability, seed=seed)
+        return plain  # no augmentation of its own: "full" trains on the frames as they are
 
     ids = [f"line-{seed}-{i}" for i in range(count)]
     return DataBundle(preprocess=preprocess, make_train=make_train, val=TensorPairs(images[split:], targets[split:]),
