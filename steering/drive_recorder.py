@@ -1,0 +1,109 @@
+"""Record a drive as the simulator's Record mode would: `IMG/center_*.jpg` + `driving_log.csv`.
+
+`python drive.py model.pt run1` writes `run1/IMG/center_yyyy_MM_dd_HH_mm_ss_fff.jpg` (the JPEG
+bytes the simulator sent, not re-encoded) and appends one row per frame to `run1/driving_log.csv`
+in the simulator's layout (`steering.data.logformat`): what the model commanded (steering,
+throttle, brake) and the speed the car reported. The run can then be reviewed, turned into a
+video, or read by `steering.data` for training. Left/right columns stay empty (one camera).
+
+All file work happens in a background thread fed by a bounded queue: `put` never blocks the
+control loop. If the disk cannot keep up, frames are dropped and counted, never the reply.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import logging
+import queue
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from steering.data.logformat import format_log_row
+
+log = logging.getLogger(__name__)
+
+LOG_NAME = "driving_log.csv"
+
+
+@dataclass(frozen=True)
+class RecordedFrame:
+    image_base64: str  # exactly what the simulator sent
+    received: dt.datetime
+    steering: float  # commanded, [-1, 1]
+    throttle: float  # commanded, negative = brake
+    speed: float  # reported, mph
+
+
+def frame_name(when: dt.datetime) -> str:
+    """`center_2020_05_09_22_16_55_357.jpg`: the simulator's own frame naming (milliseconds)."""
+    return f"center_{when:%Y_%m_%d_%H_%M_%S}_{when.microsecond // 1000:03d}.jpg"
+
+
+class Recorder:
+    """Background writer of frames and log rows; `close()` flushes everything queued."""
+
+    def __init__(self, folder: str | Path, max_queue: int = 256) -> None:
+        self.folder = Path(folder)
+        self.image_dir = self.folder / "IMG"
+        try:
+            self.image_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OSError(f"cannot create recording folder {self.image_dir}: {exc.strerror or exc}") from exc
+        self.log_path = self.folder / LOG_NAME
+        self._queue: queue.Queue[RecordedFrame | None] = queue.Queue(maxsize=max_queue)
+        self.written = 0
+        self.dropped = 0
+        self.failed = 0
+        self._last_name = ""
+        self._closed = False
+        self._thread = threading.Thread(target=self._loop, name="steering-recorder", daemon=True)
+        self._thread.start()
+
+    def put(self, frame: RecordedFrame) -> None:
+        """Queue a frame; drops it (and counts) rather than wait when the writer is behind."""
+        if self._closed:
+            return
+        try:
+            self._queue.put_nowait(frame)
+        except queue.Full:
+            self.dropped += 1
+
+    def _unique_name(self, when: dt.datetime) -> str:
+        # Two frames within one millisecond would share a name; step the later one forward.
+        name = frame_name(when)
+        while name <= self._last_name:
+            when += dt.timedelta(milliseconds=1)
+            name = frame_name(when)
+        self._last_name = name
+        return name
+
+    def _loop(self) -> None:
+        with open(self.log_path, "a", encoding="utf-8", newline="") as log_file:
+            while True:
+                item = self._queue.get()
+                if item is None:
+                    return
+                try:
+                    self._write(item, log_file)
+                    self.written += 1
+                except (OSError, binascii.Error, ValueError) as exc:
+                    self.failed += 1
+                    log.warning("recording: could not write a frame to %s: %s", self.folder, exc)
+
+    def _write(self, item: RecordedFrame, log_file) -> None:
+        path = self.image_dir / self._unique_name(item.received)
+        path.write_bytes(base64.b64decode(item.image_base64))
+        throttle, brake = (item.throttle, 0.0) if item.throttle >= 0 else (0.0, -item.throttle)
+        log_file.write(format_log_row(str(path.resolve()), "", "", item.steering, throttle, brake, item.speed) + "\n")
+        log_file.flush()  # a crash or Ctrl-C keeps every row written so far
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Write everything queued, then stop the writer."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(None)
+        self._thread.join(timeout)
+        log.info("recording: %d frames in %s (%d dropped, %d failed)", self.written, self.folder, self.dropped, self.failed)

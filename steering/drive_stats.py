@@ -1,0 +1,91 @@
+"""Counters, per-stage latency percentiles and rate-limited logging for the drive server.
+
+Everything here is cheap enough to run on every frame: a counter increment and a deque append.
+Readers in other threads (tests, the CLI at exit) take `snapshot()`, a plain dict.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter, deque
+from typing import Any
+
+import numpy as np
+
+LATENCY_STAGES = ("decode", "preprocess", "infer", "total")
+_WINDOW = 4096  # latest frames per stage kept for percentiles: about 3 minutes at 25 Hz
+
+
+class DriveStats:
+    """Event counters and per-stage latency windows (milliseconds)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.counters: Counter[str] = Counter()
+        self.errors: Counter[str] = Counter()  # malformed telemetry and bad model output, by reason
+        self._latency: dict[str, deque[float]] = {stage: deque(maxlen=_WINDOW) for stage in LATENCY_STAGES}
+        self.max_newer_at_infer_start = 0  # frames newer than the one being inferred, when it starts
+        self.max_newer_at_reply = 0  # frames that arrived during that inference
+
+    def count(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            self.counters[name] += n
+
+    def error(self, reason: str) -> None:
+        with self._lock:
+            self.errors[reason] += 1
+
+    def latency(self, stage: str, milliseconds: float) -> None:
+        with self._lock:
+            self._latency[stage].append(milliseconds)
+
+    def staleness(self, newer_at_start: int, newer_at_reply: int) -> None:
+        with self._lock:
+            self.max_newer_at_infer_start = max(self.max_newer_at_infer_start, newer_at_start)
+            self.max_newer_at_reply = max(self.max_newer_at_reply, newer_at_reply)
+
+    def percentiles(self) -> dict[str, dict[str, float]]:
+        """{stage: {"p50": ms, "p99": ms, "n": frames in window}} for stages with samples."""
+        with self._lock:
+            windows = {stage: np.array(values) for stage, values in self._latency.items() if values}
+        return {stage: {"p50": float(np.percentile(v, 50)), "p99": float(np.percentile(v, 99)), "n": int(v.size)}
+                for stage, v in windows.items()}
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            snap = {
+                "counters": dict(self.counters),
+                "errors": dict(self.errors),
+                "max_newer_at_infer_start": self.max_newer_at_infer_start,
+                "max_newer_at_reply": self.max_newer_at_reply,
+            }
+        snap["latency_ms"] = self.percentiles()
+        return snap
+
+    def summary(self) -> str:
+        """One human-readable paragraph: latency per stage, counters, errors."""
+        snap = self.snapshot()
+        lat = "  ".join(f"{stage} {v['p50']:.1f}/{v['p99']:.1f}" for stage, v in snap["latency_ms"].items())
+        counters = ", ".join(f"{k} {v}" for k, v in sorted(snap["counters"].items())) or "none"
+        errors = ", ".join(f"{k} {v}" for k, v in sorted(snap["errors"].items())) or "none"
+        return f"latency p50/p99 ms: {lat or 'no frames yet'} | events: {counters} | errors: {errors}"
+
+
+class RateLimitedLog:
+    """Log a message per key at most once every `interval` seconds, counting what it suppressed."""
+
+    def __init__(self, logger: logging.Logger, interval: float = 5.0) -> None:
+        self.logger, self.interval = logger, interval
+        self._last: dict[str, float] = {}
+        self._suppressed: Counter[str] = Counter()
+
+    def warning(self, key: str, message: str, *args: Any) -> None:
+        now = time.monotonic()
+        if now - self._last.get(key, -float("inf")) < self.interval:
+            self._suppressed[key] += 1
+            return
+        suppressed = self._suppressed.pop(key, 0)
+        self._last[key] = now
+        suffix = f" ({suppressed} similar suppressed)" if suppressed else ""
+        self.logger.warning(message + suffix, *args)
