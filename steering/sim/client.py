@@ -1,0 +1,281 @@
+"""The simulator's side of the wire: a Socket.IO client that talks to a drive server (e.g. `drive.py`)
+byte for byte like the Unity simulator's Autonomous mode.
+
+What the Unity client does (`SocketIOComponent.cs`, `CommandServer.cs`), and so do we:
+- opens a raw WebSocket to `ws://HOST:PORT/socket.io/?EIO=4&transport=websocket`: no polling
+  handshake and no `40` CONNECT packet (it speaks Engine.IO 3 despite the `EIO=4`);
+- reads the server's Engine.IO open packet `0{"sid":...,"pingInterval":25000,...}` and tolerates the
+  `40` that python-socketio 4 sends after it;
+- sends `42["telemetry",{"steering_angle":"-3.5000","throttle":"0.2000","speed":"30.1903","image":"<base64 JPEG>"}]`
+  (compact JSON, numbers as `ToString("N4")` strings, wheel angle in degrees, speed in mph, a 320x160 JPEG);
+- sends the next telemetry only when a `steer` (or `manual`) arrives: lock step;
+- parses `42["steer",{"steering_angle":"0.1","throttle":"0.3"}]` with its culture, clamps both to [-1, 1]
+  (steering x 25 degrees; a negative throttle brakes);
+- pings `2` every `pingInterval` and expects `3`.
+
+Two quirks of the real one are options, on by default like the simulator:
+- `double_open`: its "open" handler fires twice on connect (WebSocket open, then the Engine.IO open
+  packet) and each firing sends a telemetry, so two request chains run at once (three when the
+  server also sends `steer` on connect, as the classic drive.py does);
+- `decimal=","`: a comma-decimal machine sends `"-3,5000"` and reads a reply of `"0.1"` as 1.
+
+Time: with `pacing="fixed"` each `steer` advances the world by exactly one step (`WorldConfig.dt`),
+so a drive is the same on any machine. With `pacing="wallclock"` the world runs in real time: the
+car keeps going with the old command while the server thinks (latency matters), and a telemetry is
+never sent sooner than `dt` after the previous one.
+
+Scoring drives (interventions, autonomy) is the evaluator's job; it plugs in through `on_step`.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import websocket
+
+from steering.preprocess import encode_jpeg
+from steering.sim.culture import format_n4, parse_culture_float
+from steering.sim.world import StepInfo, World
+
+log = logging.getLogger(__name__)
+
+MAX_STEER_DEG = 25.0
+
+
+class SimClientError(RuntimeError):
+    """The drive server could not be reached, went silent, or broke the protocol."""
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """How the simulator connects and which of the real simulator's quirks it reproduces."""
+
+    host: str = "127.0.0.1"
+    port: int = 4567
+    decimal: str = "."  # "," = a comma-decimal locale (de-DE, it-IT, pt-BR): telemetry and reply parsing
+    double_open: bool = True  # send telemetry on WebSocket open *and* on the Engine.IO open packet
+    pacing: str = "fixed"  # "fixed" (one step per steer) or "wallclock" (the world runs in real time)
+    camera: str = "center"
+    jpeg_quality: int = 75  # Unity's EncodeToJPG default
+    connect_timeout_s: float = 10.0
+    reply_timeout_s: float = 30.0  # no message for this long: the server is stalled, stop with an error
+
+    def __post_init__(self) -> None:
+        if self.pacing not in ("fixed", "wallclock"):
+            raise ValueError(f"pacing must be 'fixed' or 'wallclock', got {self.pacing!r}")
+        if self.decimal not in (".", ","):
+            raise ValueError(f"decimal must be '.' or ',', got {self.decimal!r}")
+
+    @property
+    def url(self) -> str:
+        return f"ws://{self.host}:{self.port}/socket.io/?EIO=4&transport=websocket"
+
+
+@dataclass(frozen=True)
+class Command:
+    """A control reply as the car applies it (after culture parsing and clamping)."""
+
+    steering: float  # [-1, 1], positive = right
+    throttle: float  # [-1, 1], negative = brake
+    kind: str = "steer"  # "steer" or "manual"
+    raw: tuple[str, str] = ("", "")  # the strings that arrived
+
+
+@dataclass
+class DriveResult:
+    """What happened on the wire and on the track."""
+
+    steps: list[StepInfo] = field(default_factory=list)
+    commands: list[Command] = field(default_factory=list)
+    telemetry_sent: int = 0
+    opening_telemetry: int = 0  # telemetry sent before the first reply: 2 with double_open
+    steers_received: int = 0
+    manual_received: int = 0
+    max_in_flight: int = 0  # most telemetry awaiting a reply at once (a server-sent steer on connect adds a chain unseen here)
+    pings_sent: int = 0
+    pongs_received: int = 0
+    parse_errors: int = 0  # replies the simulator's culture could not read (the chain ends there)
+    wall_s: float = 0.0
+    stop_reason: str = ""
+
+
+def telemetry_packet(steering_deg: float, throttle: float, speed_mph: float, image_jpeg: bytes,
+                     decimal: str = ".") -> str:
+    """The exact text frame the simulator sends: `42["telemetry",{...}]`."""
+    data = {
+        "steering_angle": format_n4(steering_deg, decimal),
+        "throttle": format_n4(throttle, decimal),
+        "speed": format_n4(speed_mph, decimal),
+        "image": base64.b64encode(image_jpeg).decode("ascii"),
+    }
+    return "42" + json.dumps(["telemetry", data], separators=(",", ":"))
+
+
+def parse_command(kind: str, data: dict, decimal: str = ".") -> Command:
+    """A `steer`/`manual` payload read as the simulator reads it (culture parse, clamp to [-1, 1])."""
+    if kind == "manual":
+        return Command(0.0, 0.0, "manual")
+    raw = (str(data.get("steering_angle", "")), str(data.get("throttle", "")))
+    steering = parse_culture_float(raw[0], decimal)
+    throttle = parse_culture_float(raw[1], decimal)
+    return Command(max(-1.0, min(1.0, steering)), max(-1.0, min(1.0, throttle)), "steer", raw)
+
+
+StepCallback = Callable[[World, StepInfo, Command], bool | None]
+
+
+class SimClient:
+    """Drives `world` from a drive server's replies. One thread, one socket, no background work."""
+
+    def __init__(self, world: World, config: ClientConfig | None = None):
+        self.world = world
+        self.config = config or ClientConfig()
+        self._command = Command(0.0, 0.0, "steer")
+        self._last_step_wall: float | None = None
+
+    def run(self, max_steps: int | None = None, laps: float | None = None,
+            on_step: StepCallback | None = None) -> DriveResult:
+        """Connect, drive until `max_steps` replies were applied, `laps` were driven, or `on_step`
+        returns True; then close the socket. `on_step(world, info, command)` may also reset the world
+        (an intervention). Raises SimClientError if the server cannot be reached or goes silent."""
+        cfg, result = self.config, DriveResult()
+        target_m = None if laps is None else laps * self.world.track.length_m
+        started = time.perf_counter()
+        try:
+            ws = websocket.create_connection(cfg.url, timeout=cfg.connect_timeout_s, enable_multithread=False)
+        except (OSError, websocket.WebSocketException) as exc:
+            raise SimClientError(f"cannot connect to the drive server at {cfg.url}: {exc}; is drive.py running "
+                                 f"on port {cfg.port}?") from exc
+        ping_interval = 25.0
+        next_ping = time.monotonic() + ping_interval
+        last_message = time.monotonic()
+        last_telemetry = last_step = time.monotonic()
+        opened = False
+        in_flight = 0
+
+        def send_telemetry() -> None:
+            nonlocal in_flight, last_telemetry
+            if cfg.pacing == "wallclock":
+                wait = self.world.config.dt - (time.monotonic() - last_telemetry)
+                if wait > 0:
+                    time.sleep(wait)
+            st = self.world.car.state
+            frame = self.world.render(cfg.camera)
+            packet = telemetry_packet(st.steering * MAX_STEER_DEG, self._command.throttle, st.speed_mph,
+                                      encode_jpeg(frame, cfg.jpeg_quality), cfg.decimal)
+            ws.send(packet)
+            last_telemetry = time.monotonic()
+            result.telemetry_sent += 1
+            if result.steers_received + result.manual_received == 0:
+                result.opening_telemetry += 1
+            in_flight += 1
+            result.max_in_flight = max(result.max_in_flight, in_flight)
+
+        def done() -> str:
+            if max_steps is not None and len(result.steps) >= max_steps:
+                return "max_steps"
+            if target_m is not None and self.world.distance_along_m >= target_m:
+                return "laps"
+            return ""
+
+        try:
+            if cfg.double_open:
+                send_telemetry()  # the WebSocket "open" event
+            while True:
+                if opened and not result.stop_reason:
+                    result.stop_reason = done()
+                if result.stop_reason:
+                    break
+                now = time.monotonic()
+                if now >= next_ping:
+                    ws.send("2")
+                    result.pings_sent += 1
+                    next_ping = now + ping_interval
+                if now - last_message > cfg.reply_timeout_s:
+                    raise SimClientError(f"drive server at {cfg.url} sent nothing for {cfg.reply_timeout_s:.0f} s "
+                                         f"({in_flight} telemetry unanswered, {result.parse_errors} unreadable replies)")
+                ws.settimeout(max(0.01, min(next_ping, last_message + cfg.reply_timeout_s) - now))
+                try:
+                    message = ws.recv()
+                except websocket.WebSocketTimeoutException:
+                    continue
+                except websocket.WebSocketConnectionClosedException:
+                    result.stop_reason = "server closed the connection"
+                    break
+                last_message = time.monotonic()
+                if isinstance(message, bytes):
+                    message = message.decode("utf-8", "replace")
+                if message.startswith("0"):  # Engine.IO open: the second "open" event
+                    ping_interval = json.loads(message[1:] or "{}").get("pingInterval", 25000) / 1000.0
+                    next_ping = time.monotonic() + ping_interval
+                    opened = True
+                    send_telemetry()
+                elif message == "3":
+                    result.pongs_received += 1
+                elif message == "2":  # a server-side ping (Engine.IO 4 servers): answer it
+                    ws.send("3")
+                elif message.startswith("42"):
+                    outcome = self._on_event(message, result, on_step)
+                    if outcome != "ignored":
+                        in_flight = max(0, in_flight - 1)  # this chain's telemetry was answered
+                    if outcome == "applied":
+                        result.stop_reason = result.stop_reason or done()
+                        if not result.stop_reason:
+                            send_telemetry()
+                elif message.startswith("41") or message.startswith("1"):
+                    result.stop_reason = "server disconnected"
+                # "40" (Socket.IO CONNECT from python-socketio 4) and anything else: tolerated, ignored.
+        finally:
+            ws.close()
+            result.wall_s = time.perf_counter() - started
+        log.info("drive ended (%s): %d steps, %d telemetry, %d chains, %.1f s", result.stop_reason,
+                 len(result.steps), result.telemetry_sent, result.max_in_flight, result.wall_s)
+        return result
+
+    def _on_event(self, message: str, result: DriveResult, on_step: StepCallback | None) -> str:
+        """Handle one event: "applied" (a reply moved the car; a telemetry is due), "unreadable"
+        (a reply the culture cannot parse: the simulator sends nothing, this chain ends) or "ignored"."""
+        try:
+            name, *payload = json.loads(message[2:])
+        except (json.JSONDecodeError, ValueError) as exc:
+            raise SimClientError(f"unreadable Socket.IO event from the drive server: {message[:80]!r} ({exc})") from exc
+        if name not in ("steer", "manual"):
+            log.debug("ignoring event %r", name)
+            return "ignored"
+        data = payload[0] if payload and isinstance(payload[0], dict) else {}
+        if name == "manual":
+            result.manual_received += 1
+            command = Command(self._command.steering, self._command.throttle, "manual")
+        else:
+            result.steers_received += 1
+            try:
+                command = parse_command(name, data, self.config.decimal)
+            except ValueError as exc:
+                # The simulator throws a FormatException here and sends nothing: this chain ends.
+                result.parse_errors += 1
+                log.error("simulator cannot read steer %r in its culture (decimal %r): %s", data, self.config.decimal, exc)
+                return "unreadable"
+        self._command = command
+        info = self._advance(command)
+        result.steps.append(info)
+        result.commands.append(command)
+        if on_step is not None and on_step(self.world, info, command):
+            result.stop_reason = "on_step"
+        return "applied"
+
+    def _advance(self, command: Command) -> StepInfo:
+        """Apply `command` for one step, or for the real time since the last step with wall-clock pacing."""
+        world = self.world
+        if self.config.pacing == "fixed":
+            return world.step(command.steering, command.throttle)
+        now = time.monotonic()
+        last = self._last_step_wall
+        steps = 1 if last is None else max(1, int((now - last) / world.config.dt))
+        self._last_step_wall = now if last is None else last + steps * world.config.dt
+        for _ in range(steps):
+            info = world.step(command.steering, command.throttle)
+        return info
