@@ -1,0 +1,127 @@
+"""steering-clean: drop rows that would teach a model nothing or something wrong, and say why.
+
+Dropped: rows whose center frame is missing (the reader already leaves them out and counts them)
+or does not decode (a truncated JPEG from a full disk or an interrupted copy), frames where the
+car is stopped (speed below --min-speed: a standing car's steering says nothing about the road),
+and optionally the first/last seconds of each session (pulling away, stopping the recording).
+A corrupt left/right frame only blanks that camera. The cleaned log keeps absolute frame paths;
+`--report` writes one line per dropped row (source, line, reason).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from data_tools.cli import add_common, add_reading, log_paths, output_log, setup_logging
+from data_tools.logfile import write_log
+from steering.data import DrivingLogError, read_logs
+from steering.preprocess import FrameError, read_frame
+
+log = logging.getLogger(__name__)
+
+FRAME_RATE_HZ = 15.0  # the simulator records every 1/15 s; used when frame names carry no time
+
+
+def _decodes(path: str) -> bool:
+    try:
+        read_frame(path)
+    except FrameError as exc:
+        log.debug("%s", exc)
+        return False
+    return True
+
+
+def session_seconds(rows: pd.DataFrame) -> np.ndarray:
+    """Seconds since each row's session start (frame-name times, else frame index / 15 Hz)."""
+    stamps = rows["timestamp"].to_numpy(np.float64)
+    fallback = rows["frame"].to_numpy(np.float64) / FRAME_RATE_HZ
+    first = rows.groupby("session")["timestamp"].transform("min").to_numpy(np.float64)
+    seconds = stamps - first
+    return np.where(np.isnan(seconds), fallback, seconds)
+
+
+def clean_rows(rows: pd.DataFrame, min_speed: float = 0.5, trim_start_s: float = 0.0, trim_end_s: float = 0.0,
+               progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(kept rows, dropped rows with a `reason` column). The first matching reason wins."""
+    rows = rows.reset_index(drop=True).copy()
+    reasons = pd.Series("", index=rows.index, dtype=object)
+    for i, row in tqdm(rows.iterrows(), total=len(rows), desc="checking frames", unit="row", disable=not progress):
+        if not _decodes(row["center"]):
+            reasons[i] = "center image corrupt"
+            continue
+        for camera in ("left", "right"):
+            if row[camera] and not _decodes(row[camera]):
+                log.info("%s:%d: %s image corrupt; camera left out", row["source"], row["line"], camera)
+                rows.at[i, camera] = ""
+    seconds = session_seconds(rows)
+    end = pd.Series(seconds).groupby(rows["session"]).transform("max").to_numpy()
+    checks = [
+        (rows["speed"].to_numpy() < min_speed, f"stopped (speed < {min_speed:g} mph)"),
+        (seconds < trim_start_s, f"first {trim_start_s:g} s of session"),
+        (end - seconds < trim_end_s, f"last {trim_end_s:g} s of session"),
+    ]
+    for mask, reason in checks:
+        reasons[(reasons == "") & mask] = reason
+    dropped = rows[reasons != ""].assign(reason=reasons[reasons != ""])
+    return rows[reasons == ""].reset_index(drop=True), dropped.reset_index(drop=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="steering-clean", description=__doc__.splitlines()[0],
+                                     epilog="example: steering-clean data/lap1 --out data/lap1_clean --trim-start 2")
+    group = parser.add_argument_group("Inputs and output")
+    group.add_argument("logs", nargs="+", help="recording folders or driving_log.csv files")
+    group.add_argument("--out", required=True, help="cleaned log: a .csv path, or a folder (gets driving_log.csv)")
+    group.add_argument("--report", type=Path, help="csv listing every dropped row with its reason")
+    add_reading(group)
+    rules = parser.add_argument_group("What to drop")
+    rules.add_argument("--min-speed", type=float, default=0.5, help="mph; slower frames count as stopped (default 0.5)")
+    rules.add_argument("--trim-start", type=float, default=0.0, help="seconds dropped at each session's start")
+    rules.add_argument("--trim-end", type=float, default=0.0, help="seconds dropped at each session's end")
+    add_common(parser)
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    try:
+        driving_log = read_logs(log_paths(args.logs), lenient=args.lenient)
+        kept, dropped = clean_rows(driving_log.rows, args.min_speed, args.trim_start, args.trim_end,
+                                   progress=not args.no_progress)
+        if kept.empty:
+            raise ValueError("every row would be dropped; check --min-speed and the trim settings")
+        out = write_log(kept, output_log(args.out))
+        if args.report:
+            args.report.parent.mkdir(parents=True, exist_ok=True)
+            with open(args.report, "w", newline="", encoding="utf-8") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(["source", "line", "reason"])
+                writer.writerows(dropped[["source", "line", "reason"]].itertuples(index=False))
+    except (DrivingLogError, OSError, ValueError) as exc:
+        print(f"steering-clean: error: {exc}", file=sys.stderr)
+        return 2
+    report = driving_log.report
+    print(f"kept {len(kept)} of {report.rows_total} rows -> {out}")
+    if report.missing_image_rows:
+        print(f"  {report.missing_image_rows:6d}  center image missing (lines {', '.join(map(str, report.missing_lines))}"
+              f"{' ...' if report.missing_image_rows > len(report.missing_lines) else ''})")
+    if report.bad_rows_skipped:
+        print(f"  {report.bad_rows_skipped:6d}  unreadable row")
+    for reason, count in dropped["reason"].value_counts().items():
+        lines = dropped.loc[dropped["reason"] == reason, "line"].head(5).tolist()
+        print(f"  {count:6d}  {reason} (lines {', '.join(map(str, lines))}{' ...' if count > 5 else ''})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
