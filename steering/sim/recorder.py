@@ -58,6 +58,7 @@ class RecordingSummary:
     distance_m: float = 0.0
     max_abs_cte_m: float = 0.0
     phases: dict[str, int] = field(default_factory=dict)  # recorded rows per expert phase
+    steering: list[float] = field(default_factory=list)  # the recorded rows' steering, in order
 
 
 def frame_name(camera: str, when: dt.datetime) -> str:
@@ -108,6 +109,7 @@ def record(out_dir: str | Path, world_config: WorldConfig | None = None, expert_
                                          speed=round(state.speed_mph, 5), decimal=config.decimal)
                     log_file.write(row + "\n")
                     summary.rows += 1
+                    summary.steering.append(command.steering)
                     summary.phases[command.phase] = summary.phases.get(command.phase, 0) + 1
                 trace.writerow([summary.samples, f"{world.time_s:.4f}", f"{state.x:.4f}", f"{state.y:.4f}",
                                 f"{state.heading:.5f}", f"{state.speed_mph:.4f}", f"{world.cte_m:.4f}",

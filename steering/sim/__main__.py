@@ -1,0 +1,132 @@
+"""`python -m steering.sim`: record expert laps, drive through a drive server, list tracks, benchmark.
+
+    python -m steering.sim record --track lake --laps 2 --out data/
+    python -m steering.sim drive --port 4567 --track mountain --laps 1      # drive.py must be running
+    python -m steering.sim tracks
+    python -m steering.sim bench --frames 500
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import sys
+import time
+from pathlib import Path
+
+from steering.sim.client import ClientConfig, SimClient, SimClientError
+from steering.sim.expert import ExpertConfig
+from steering.sim.recorder import RecordConfig, record, steering_profile
+from steering.sim.render import CAMERAS
+from steering.sim.tracks import TRACKS, get_track, list_tracks
+from steering.sim.world import World, WorldConfig
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m steering.sim", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    rec = commands.add_parser("record", help="drive the expert and write driving_log.csv + IMG/ like Record mode")
+    rec.add_argument("--track", default="lake", choices=list_tracks())
+    rec.add_argument("--laps", type=float, default=1.0)
+    rec.add_argument("--out", type=Path, required=True, help="folder for driving_log.csv and IMG/ (appended to)")
+    rec.add_argument("--seed", type=int, default=0, help="expert's manoeuvres and the world's textures")
+    rec.add_argument("--speed", type=float, default=ExpertConfig.cruise_speed_mph, help="expert's cruise speed, mph")
+    rec.add_argument("--no-recoveries", action="store_true", help="centre-line driving only")
+    rec.add_argument("--record-drift", action="store_true", help="also record the drift towards the edge")
+    rec.add_argument("--decimal", choices=[".", ","], default=".", help="',' writes numbers like a comma-decimal machine")
+    rec.add_argument("--start-time", help="first frame's time, e.g. 2024-05-01T12:00:00 (default: now)")
+
+    drive = commands.add_parser("drive", help="be the simulator for a running drive server (drive.py)")
+    drive.add_argument("--host", default="127.0.0.1")
+    drive.add_argument("--port", type=int, default=4567)
+    drive.add_argument("--track", default="lake", choices=list_tracks())
+    drive.add_argument("--laps", type=float, default=1.0)
+    drive.add_argument("--max-steps", type=int, default=None)
+    drive.add_argument("--decimal", choices=[".", ","], default=".", help="',' behaves like a comma-decimal machine")
+    drive.add_argument("--single-open", action="store_true", help="one telemetry on connect (the real one sends two)")
+    drive.add_argument("--wallclock", action="store_true", help="run the world in real time (server latency matters)")
+
+    commands.add_parser("tracks", help="list the tracks")
+
+    bench = commands.add_parser("bench", help="render speed per camera on one core")
+    bench.add_argument("--track", default="lake", choices=list_tracks())
+    bench.add_argument("--frames", type=int, default=500)
+    return parser
+
+
+def _record(args: argparse.Namespace) -> int:
+    start = dt.datetime.fromisoformat(args.start_time) if args.start_time else None
+    summary = record(
+        args.out,
+        WorldConfig(track=args.track, seed=args.seed),
+        ExpertConfig(cruise_speed_mph=args.speed, recoveries=not args.no_recoveries, seed=args.seed),
+        RecordConfig(laps=args.laps, record_drift=args.record_drift, decimal=args.decimal, start_time=start),
+    )
+    profile = steering_profile(summary.steering)
+    print(f"wrote {summary.rows} rows ({summary.laps} laps, max |CTE| {summary.max_abs_cte_m:.2f} m) to {summary.log_path}")
+    print("rows per expert phase: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.phases.items())))
+    if profile:
+        print("steering: " + ", ".join(f"{k} {v:.0%}" for k, v in profile.items()))
+    return 0
+
+
+def _drive(args: argparse.Namespace) -> int:
+    world = World(WorldConfig(track=args.track))
+    config = ClientConfig(host=args.host, port=args.port, decimal=args.decimal, double_open=not args.single_open,
+                          pacing="wallclock" if args.wallclock else "fixed")
+    try:
+        result = SimClient(world, config).run(max_steps=args.max_steps, laps=args.laps)
+    except SimClientError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    ctes = [abs(s.cte_m) for s in result.steps] or [0.0]
+    off = sum(s.off_road for s in result.steps)
+    print(f"{len(result.steps)} steps ({result.stop_reason}), {world.laps_completed} laps, "
+          f"max |CTE| {max(ctes):.2f} m, {off} steps off the road, {len(result.steps) / max(result.wall_s, 1e-9):.0f} steps/s")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    import cv2
+
+    from steering.preprocess import encode_jpeg
+
+    cv2.setNumThreads(1)  # one core, as the target is stated
+    world = World(WorldConfig(track=args.track))
+    world.render()  # paint the texture outside the timing
+    track = get_track(args.track)
+    poses = [track.pose_at(i * track.length_m / args.frames, offset_m=(i % 7 - 3) * 0.5) for i in range(args.frames)]
+    for camera in CAMERAS:
+        started = time.perf_counter()
+        for x, y, heading in poses:
+            world.renderer.render(x, y, heading, camera)
+        elapsed = time.perf_counter() - started
+        print(f"{camera:>6}: {args.frames / elapsed:7.0f} frames/s ({1000 * elapsed / args.frames:.2f} ms/frame, 1 core)")
+    started = time.perf_counter()
+    for x, y, heading in poses:
+        for frame in world.renderer.render_all(x, y, heading).values():
+            encode_jpeg(frame, 75)
+    elapsed = time.perf_counter() - started
+    print(f"record sample (3 cameras + 3 JPEG encodes): {args.frames / elapsed:.0f} samples/s")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "record":
+        return _record(args)
+    if args.command == "drive":
+        return _drive(args)
+    if args.command == "bench":
+        return _bench(args)
+    for name in list_tracks():
+        track = get_track(name)
+        print(f"{name:10s} {track.length_m:5.0f} m, road {track.road_width_m:.1f} m wide: {TRACKS[name].description}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
