@@ -202,16 +202,26 @@ class DriveServer:
             return
         self._ready.set()
         trampoline(self._stop_r, read=True)  # parked until stop() writes a byte
-        for sid, connection in list(self._connections.items()):
-            steering, throttle = connection.controller.shutdown()
-            self.sio.emit("steer", format_command(steering, throttle, connection.decimal), room=sid)
-            self.sio.disconnect(sid)
-        eventlet.sleep(0.05)  # let the writers flush the last command and the close frames
+        # Leave the car straight with no throttle, then close. A socket the simulator already
+        # dropped can block engineio's close (it waits for a writer that is gone), so each close
+        # runs in its own greenlet under a deadline.
+        closers = [eventlet.spawn(self._close_connection, sid, connection)
+                   for sid, connection in list(self._connections.items())]
+        with eventlet.Timeout(1.0, False):
+            for closer in closers:
+                closer.wait()
+        for closer in closers:
+            closer.kill()
         for greenlet in list(pool.coroutines_running):
             greenlet.kill()
         server.kill()
         if reporter is not None:
             reporter.kill()
+
+    def _close_connection(self, sid: str, connection: _Connection) -> None:
+        steering, throttle = connection.controller.shutdown()
+        self.sio.emit("steer", format_command(steering, throttle, connection.decimal), room=sid)
+        self.sio.disconnect(sid)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop serving, stop the model thread, flush the recording. Safe to call twice."""

@@ -1,0 +1,207 @@
+"""The drive server through the wire, with a raw client that behaves exactly like the Unity simulator."""
+from __future__ import annotations
+
+import base64
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from drive_wire import SimulatorSocket, real_center_frames, steer_values, telemetry
+from steering.checkpoint import load_model
+from steering.preprocess import decode_jpeg, encode_jpeg, preprocess_frame
+from steering.server import DriveConfig, running_server
+
+TARGET = 12.0  # mph; KP/KI are ControlConfig's classic gains
+KP, KI = 0.1, 0.002
+
+
+@pytest.fixture()
+def pilotnet(make_checkpoint):
+    return make_checkpoint("pilotnet")
+
+
+def config(**overrides) -> DriveConfig:
+    return DriveConfig(port=0, stats_every=0, speed=TARGET, max_throttle=0.6, **overrides)
+
+
+def connect(server) -> SimulatorSocket:
+    sim = SimulatorSocket(server.port)
+    name, data = sim.recv_event()
+    assert (name, data) == ("steer", {"steering_angle": "0", "throttle": "0"}), "steer 0,0 must greet the simulator"
+    return sim
+
+
+def test_simulator_client_gets_one_steer_per_telemetry_pongs_and_manual(pilotnet):
+    frames = real_center_frames(12)
+    with running_server(pilotnet, config()) as server:
+        sim = connect(server)
+        assert sim.other[0].startswith("0{") and '"sid"' in sim.other[0], f"Engine.IO open packet: {sim.other}"
+        replies = []
+        for i, jpeg in enumerate(frames):
+            if i % 3 == 0:
+                sim.ping()
+            sim.send_telemetry(telemetry(jpeg, steering_angle=-3.5, throttle=0.2, speed=10.0))
+            replies.append(sim.recv_event())
+        sim.send_telemetry({})
+        manual = sim.recv_event()
+        sim.ping()
+        sim.send_telemetry({})
+        sim.recv_event()
+        sim.close()
+        stats = server.stats
+    assert [name for name, _ in replies] == ["steer"] * len(frames)
+    for _, data in replies:
+        steering, throttle = steer_values(data)
+        assert -1.0 <= steering <= 1.0 and -1.0 <= throttle <= 0.6
+    assert manual == ("manual", {})
+    assert sim.pongs == 5, f"every ping '2' needs a pong '3', got {sim.pongs} of 5"
+    assert stats["counters"]["steer"] == len(frames) and stats["counters"]["manual"] == 2
+    assert stats["errors"] == {}
+    assert set(stats["latency_ms"]) == {"decode", "preprocess", "infer", "total"}
+
+
+def test_steering_sent_equals_model_output_through_checkpoint_preprocessing(pilotnet):
+    frames = real_center_frames(6)
+    model, pre = load_model(pilotnet)  # independent of the server's Predictor
+    with torch.inference_mode():
+        batch = torch.stack([preprocess_frame(decode_jpeg(jpeg), pre) for jpeg in frames])  # (6, 3, 66, 200)
+        expected = model(batch).clamp(-1, 1).tolist()
+    assert len(set(np.round(expected, 6))) > 1, "frames should give different steering"
+    with running_server(pilotnet, config()) as server:
+        sim = connect(server)
+        sent = []
+        for jpeg in frames:
+            sim.send_telemetry(telemetry(jpeg, speed=10.0))
+            sent.append(steer_values(sim.recv_event()[1]))
+        sim.close()
+    assert [s for s, _ in sent] == pytest.approx(expected, abs=2e-6)
+    # PI on speed 10 towards 12: error 2 each frame, the integral adds 2 per frame.
+    assert [t for _, t in sent] == pytest.approx([KP * 2 + KI * 2 * (i + 1) for i in range(6)], abs=2e-6)
+
+
+@pytest.mark.parametrize("decimal,group", [(",", "."), (",", "\u00a0"), (",", " "), (".", ","), (".", "'")])
+def test_reply_uses_the_decimal_separator_the_simulator_used(pilotnet, decimal, group):
+    jpeg = real_center_frames(1)[0]
+    with running_server(pilotnet, config()) as server:
+        reference = connect(server)
+        reference.send_telemetry(telemetry(jpeg, speed=10.0))
+        want = steer_values(reference.recv_event()[1])
+        reference.close()
+        sim = connect(server)
+        # 1234.5 mph is absurd but makes N4 insert its group separator: "1.234,5000".
+        for speed in (10.0, 1234.5):
+            sim.send_telemetry(telemetry(jpeg, steering_angle=-3.5, throttle=0.25, speed=speed,
+                                         decimal=decimal, group=group))
+            name, data = sim.recv_event()
+            assert name == "steer"
+            assert all(v.count(decimal) == 1 and ({",", "."} - {decimal}).isdisjoint(v) for v in data.values()), data
+            if speed == 10.0:
+                got = tuple(float(v.replace(",", ".")) for v in data.values())
+                assert got == pytest.approx(want, abs=2e-6), "same frame and speed must steer the same in any locale"
+            else:
+                assert float(data["throttle"].replace(",", ".")) < 0, "1234.5 mph parsed: the PI brakes"
+        sim.close()
+        assert server.stats["errors"] == {}
+
+
+def _jpeg_b64(jpeg: bytes) -> str:
+    return base64.b64encode(jpeg).decode("ascii")
+
+
+def malformed_messages(jpeg: bytes) -> list[tuple[str, str]]:
+    """(raw Socket.IO text, expected error counter) for every kind of bad telemetry."""
+    good = telemetry(jpeg, speed=10.0)
+
+    def event(payload) -> str:
+        return "42" + json.dumps(["telemetry", payload])
+
+    small = np.full((64, 64, 3), 90, np.uint8)
+    return [
+        (event("not a dict"), "not_a_dict"),
+        (event([1, 2, 3]), "not_a_dict"),
+        (event(None), "not_a_dict"),
+        ('42["telemetry"]', "not_a_dict"),
+        (event({k: v for k, v in good.items() if k != "speed"}), "missing_field"),
+        (event({"image": good["image"]}), "missing_field"),
+        (event({**good, "speed": "fast"}), "bad_number"),
+        (event({**good, "steering_angle": "NaN"}), "bad_number"),
+        (event({**good, "throttle": "Infinity"}), "bad_number"),
+        (event({**good, "speed": True}), "bad_number"),
+        (event({**good, "image": 12345}), "bad_image_field"),
+        (event({**good, "image": "!!!! not base64 ***"}), "bad_image"),
+        (event({**good, "image": _jpeg_b64(jpeg[: len(jpeg) // 2])}), "bad_image"),  # truncated JPEG
+        (event({**good, "image": _jpeg_b64(jpeg[:20] + bytes(range(256)) * 8)}), "bad_image"),  # corrupt
+        (event({**good, "image": _jpeg_b64(encode_jpeg(small))}), "bad_image"),  # 64x64, not 320x160
+        (event({**good, "image": "A" * 1_500_000}), "oversized_image"),  # 1.5 MB of base64
+        ('42["telemetry",{"speed": "1",', "bad_json"),
+    ]
+
+
+def test_malformed_telemetry_gets_safe_command_counted_and_server_survives(pilotnet):
+    frames = real_center_frames(3)
+    bad = malformed_messages(frames[0])
+    with running_server(pilotnet, config()) as server:
+        sim = connect(server)
+        last_good = None
+        for i, (raw, reason) in enumerate(bad):
+            sim.send_telemetry(telemetry(frames[i % 3], speed=10.0))
+            name, data = sim.recv_event()
+            assert name == "steer"
+            last_good = steer_values(data)
+            sim.send_raw(raw)
+            name, data = sim.recv_event()
+            assert name == "steer", f"{reason}: no steer reply"
+            steering, throttle = steer_values(data)
+            assert throttle == 0.0, f"{reason}: safe command must cut the throttle"
+            assert steering == pytest.approx(last_good[0], abs=1e-6), f"{reason}: safe command keeps the last steering"
+        sim.send_telemetry(telemetry(frames[0], speed=10.0))
+        assert sim.recv_event()[0] == "steer", "server must keep steering after all that"
+        sim.close()
+        stats = server.stats
+    expected: dict[str, int] = {}
+    for _, reason in bad:
+        expected[reason] = expected.get(reason, 0) + 1
+    assert stats["errors"] == expected
+    assert stats["counters"]["telemetry"] == 2 * len(bad) + 1
+    assert stats["counters"]["safe"] == len(bad) and stats["counters"]["steer"] == len(bad) + 1
+
+
+class NaNEveryOther:
+    """A model that returns NaN for every second frame."""
+
+    def __init__(self, predictor) -> None:
+        self.predictor, self.calls = predictor, 0
+
+    def prepare(self, frame):
+        return self.predictor.prepare(frame)
+
+    def infer(self, x) -> float:
+        self.calls += 1
+        return math.nan if self.calls % 2 == 0 else self.predictor.infer(x)
+
+    def configure_thread(self) -> None:
+        self.predictor.configure_thread()
+
+    def describe(self) -> str:
+        return "NaN every other frame"
+
+
+def test_nan_model_output_gets_safe_command(pilotnet):
+    from steering.inference import Predictor
+
+    jpeg = real_center_frames(1)[0]
+    model = NaNEveryOther(Predictor(pilotnet))
+    with running_server(model, config()) as server:
+        sim = connect(server)
+        replies = []
+        for _ in range(4):
+            sim.send_telemetry(telemetry(jpeg, speed=10.0))
+            replies.append(steer_values(sim.recv_event()[1]))
+        sim.close()
+        stats = server.stats
+    assert [t == 0.0 for _, t in replies] == [False, True, False, True]
+    assert replies[1][0] == pytest.approx(replies[0][0]), "NaN output keeps the last good steering"
+    assert stats["errors"] == {"model_output_not_finite": 2}
