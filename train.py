@@ -113,6 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # its font search floods --verbose
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 talks
         logging.getLogger().setLevel(logging.WARNING)
         config = dataclasses.replace(config, progress=False)

@@ -150,7 +150,7 @@ def fit(config: TrainConfig, data: DataBundle, ctx: DistContext | None = None) -
                 "epoch": epoch + 1, "phase": phase.describe(), "cached": runner.cached,
                 "train_loss": stats["loss"], "val_loss": val_loss,
                 **{f"val_{k}": v for k, v in metrics.items()}, "baseline_mse": baseline["mse"], "baseline_mae": baseline["mae"],
-                "lr": group_learning_rates(optimizer), "train_seconds": stats["seconds"],
+                "lr": group_learning_rates(optimizer), "train_images": stats["images"], "train_seconds": stats["seconds"],
                 "val_seconds": time.perf_counter() - started, "images_per_s": stats["images_per_s"],
             })
             if improved:
