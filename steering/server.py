@@ -307,6 +307,7 @@ class DriveServer:
         connection.newest += 1
         sequence = connection.newest
         with self._infer_lock:
+            eventlet.sleep(0)  # let frames already read from the socket register before choosing
             if connection.newest != sequence:  # a newer frame arrived while this one waited
                 self._stats.count("superseded")
                 return
