@@ -12,6 +12,7 @@ from steering.sim.world import World, WorldConfig
 STEPS = 300
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("decimal", [".", ","])
 def test_drive_server_and_simulator_client_run_hundreds_of_lock_step_exchanges(make_checkpoint, decimal):
     checkpoint = make_checkpoint("pilotnet")
