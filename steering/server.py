@@ -51,6 +51,7 @@ import datetime as dt
 
 import eventlet
 import eventlet.greenio
+import eventlet.hubs
 import eventlet.wsgi
 import socketio
 from eventlet.hubs import trampoline
@@ -217,6 +218,11 @@ class DriveServer:
         server.kill()
         if reporter is not None:
             reporter.kill()
+        # The hub of this thread is never used again, but greenlets parked in it (engineio's
+        # service task) keep it alive, and with it its epoll descriptor: close that explicitly.
+        poller = getattr(eventlet.hubs.get_hub(), "poll", None)
+        if hasattr(poller, "close"):
+            poller.close()
 
     def _close_connection(self, sid: str, connection: _Connection) -> None:
         steering, throttle = connection.controller.shutdown()
