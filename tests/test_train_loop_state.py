@@ -100,3 +100,30 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
     for name in good.state_dict:
         assert torch.equal(good.state_dict[name], kept.state_dict[name]), name
     assert load_checkpoint(tmp_path / "run" / "best.pt").metrics["epoch"] == 1
+
+
+def test_amp_on_cpu_uses_bf16_only_where_the_backbone_trains(bundle, tmp_path):
+    from steering.training.loop import choose_precision
+
+    cpu = torch.device("cpu")
+    assert choose_precision(cpu, amp=True, backbone_trains=True).autocast_dtype == torch.bfloat16
+    assert choose_precision(cpu, amp=True, backbone_trains=False).autocast_dtype is None
+    assert choose_precision(cpu, amp=False).autocast_dtype is None
+    result = fit(base_config(tmp_path, strategy="finetune", epochs=1, amp=True), bundle)
+    assert np.isfinite(result.history[0]["train_loss"]) and result.history[0]["val_loss"] < 1.0
+
+
+def test_cache_key_changes_with_weights_and_preprocessing():
+    from steering.model import create_model
+    from steering.preprocess import PreprocessConfig
+    from steering.training.feature_cache import cache_key
+
+    torch.manual_seed(0)
+    backbone = create_model("pilotnet").backbone
+    key = cache_key("pilotnet", backbone, PRE, ["a", "b"])
+    assert key == cache_key("pilotnet", backbone, PRE, ["a", "b"])
+    assert key != cache_key("pilotnet", backbone, PreprocessConfig(colorspace="yuv", crop_top=50), ["a", "b"])
+    assert key != cache_key("pilotnet", backbone, PRE, ["a", "c"])
+    with torch.no_grad():
+        backbone.conv1[0].bias[0] += 1e-3
+    assert key != cache_key("pilotnet", backbone, PRE, ["a", "b"])

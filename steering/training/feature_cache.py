@@ -125,8 +125,9 @@ def cache_key(model_name: str, backbone: nn.Module, preprocess: PreprocessConfig
 
 @torch.no_grad()
 def compute_features(backbone: nn.Module, dataset: Dataset, device: torch.device, batch_size: int = 64,
-                     progress: bool = True) -> FeatureCache:
-    """Run the backbone (eval mode, fp32) over `dataset` (no augmentation) and its mirror images."""
+                     progress: bool = True, with_flip: bool = True) -> FeatureCache:
+    """Run the backbone (eval mode, fp32) over `dataset` (no augmentation) and, with `with_flip`, its
+    mirror images (validation never mirrors: without it `flipped` is the same tensor as `features`)."""
     started = time.perf_counter()
     was_training = backbone.training
     backbone.eval()
@@ -136,10 +137,12 @@ def compute_features(backbone: nn.Module, dataset: Dataset, device: torch.device
     for x, y in tqdm(loader, desc="feature cache", unit="batch", disable=not progress, leave=False):
         x = x.to(device)  # (B, 3, H, W)
         features.append(backbone(x).flatten(1).float().cpu())  # (B, F)
-        flipped.append(backbone(x.flip(-1)).flatten(1).float().cpu())
+        if with_flip:
+            flipped.append(backbone(x.flip(-1)).flatten(1).float().cpu())
         targets.append(y.float().reshape(-1))
     backbone.train(was_training)
-    return FeatureCache(torch.cat(features), torch.cat(flipped), torch.cat(targets),
+    features_all = torch.cat(features)
+    return FeatureCache(features_all, torch.cat(flipped) if with_flip else features_all, torch.cat(targets),
                         build_seconds=time.perf_counter() - started)
 
 

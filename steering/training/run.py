@@ -61,6 +61,7 @@ class _PhaseRunner:
     """What one phase trains: the full model on images, or the head on cached features."""
 
     net: nn.Module  # possibly DDP-wrapped; maps a batch to (B,)
+    precision: Precision
     eval_net: nn.Module
     train_set: Dataset
     sampler: DistributedSampler
@@ -98,7 +99,7 @@ def fit(config: TrainConfig, data: DataBundle, ctx: DistContext | None = None) -
     optimizer = build_optimizer(model, config)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=config.plateau_factor,
                                                            patience=config.plateau_patience)
-    scaler = torch.amp.GradScaler("cuda") if precision.autocast_dtype == torch.float16 else None
+    scaler = torch.amp.GradScaler("cuda") if precision.autocast_dtype == torch.float16 else None  # fp16 only
     loss_fn = make_loss(config.loss, config.huber_delta)
     state: dict[str, Any] = {"epoch": 0, "history": [], "best_val_loss": math.inf, "best_epoch": -1,
                              "epochs_since_best": 0, "stopped_early": False}
@@ -133,15 +134,15 @@ def fit(config: TrainConfig, data: DataBundle, ctx: DistContext | None = None) -
                     state["epochs_since_best"] = 0  # a new phase deserves its own patience
                 apply_phase(model, phase)
                 log.info("epoch %d: %s; %s", epoch + 1, phase.describe(), trainable_summary(model))
-                runner = _make_runner(config, data, model, phase, ctx, precision)
+                runner = _make_runner(config, data, model, phase, ctx)
                 current = phase
             runner.set_epoch(epoch)
-            stats = train_one_epoch(runner.net, runner.train_loader, optimizer, loss_fn, precision, ctx, epoch,
+            stats = train_one_epoch(runner.net, runner.train_loader, optimizer, loss_fn, runner.precision, ctx, epoch,
                                     accumulate=config.accumulate, grad_clip=config.grad_clip, scaler=scaler,
                                     progress=config.progress,
                                     desc=f"epoch {epoch + 1}/{config.epochs}{' (cached)' if runner.cached else ''}")
             started = time.perf_counter()
-            predicted, targets = predict(runner.eval_net, runner.val_loader, precision)
+            predicted, targets = predict(runner.eval_net, runner.val_loader, runner.precision)
             metrics = regression_metrics(predicted, targets)
             val_loss = float(loss_fn(torch.from_numpy(predicted), torch.from_numpy(targets)))
             scheduler.step(val_loss)
@@ -185,7 +186,7 @@ def fit(config: TrainConfig, data: DataBundle, ctx: DistContext | None = None) -
     best_metrics = {}
     files: list[Path] = []
     if ctx.is_main:
-        best_metrics, files = _finish(out, paths["best"], model, runner, precision, data, state["history"])
+        best_metrics, files = _finish(out, paths["best"], precision, data)
     elif state["history"]:
         best_metrics = {k: state["history"][state["best_epoch"] - 1][f"val_{k}"] for k in ("mse", "mae", "rmse", "r2")}
     barrier(ctx)
@@ -202,12 +203,13 @@ def barrier_safe(ctx: DistContext) -> None:
 
 
 def _make_runner(config: TrainConfig, data: DataBundle, model: SteeringRegressor, phase: Phase,
-                 ctx: DistContext, precision: Precision) -> _PhaseRunner:
+                 ctx: DistContext) -> _PhaseRunner:
     mode = resolve_augment_mode(config, phase.backbone_frozen)
     cached = config.cache and phase.backbone_frozen and mode in ("flip", "none")
     if cached:
-        train_cache = _feature_cache(config, data, model, ctx, "train", data.make_train("none"), data.train_ids)
-        val_cache = _feature_cache(config, data, model, ctx, "val", data.val, data.val_ids)
+        train_cache = _feature_cache(config, data, model, ctx, "train", data.make_train("none"), data.train_ids,
+                                     with_flip=mode == "flip")
+        val_cache = _feature_cache(config, data, model, ctx, "val", data.val, data.val_ids, with_flip=False)
         train_set: Dataset = feature_cache.CachedFeatureDataset(
             train_cache, config.flip_probability if mode == "flip" else 0.0, seed=config.seed)
         val_set: Dataset = feature_cache.CachedFeatureDataset(val_cache, 0.0)
@@ -224,7 +226,8 @@ def _make_runner(config: TrainConfig, data: DataBundle, model: SteeringRegressor
     if ctx.distributed:
         net = DistributedDataParallel(module, device_ids=[ctx.device] if ctx.device.type == "cuda" else None)
     return _PhaseRunner(
-        net=net, eval_net=module, train_set=train_set, sampler=sampler,
+        net=net, precision=choose_precision(ctx.device, config.amp, backbone_trains=not phase.backbone_frozen),
+        eval_net=module, train_set=train_set, sampler=sampler,
         train_loader=_loader(train_set, config, sampler=sampler, drop_last=drop_last),
         val_loader=_loader(val_set, config, sampler=None, drop_last=False),
         cached=cached,
@@ -239,13 +242,13 @@ def _loader(dataset: Dataset, config: TrainConfig, sampler: DistributedSampler |
 
 
 def _feature_cache(config: TrainConfig, data: DataBundle, model: SteeringRegressor, ctx: DistContext, split: str,
-                   dataset: Dataset, ids: list[str]) -> feature_cache.FeatureCache:
+                   dataset: Dataset, ids: list[str], with_flip: bool) -> feature_cache.FeatureCache:
     key = feature_cache.cache_key(config.model, model.backbone, data.preprocess, ids)
-    path = config.feature_cache_dir / f"{config.model}-{split}-{key}.pt"
+    path = config.feature_cache_dir / f"{config.model}-{split}{'' if with_flip else '-noflip'}-{key}.pt"
 
     def build() -> feature_cache.FeatureCache:
         return feature_cache.compute_features(model.backbone, dataset, ctx.device, batch_size=max(config.batch_size, 64),
-                                              progress=config.progress and ctx.is_main)
+                                              progress=config.progress and ctx.is_main, with_flip=with_flip)
 
     # Rank 0 builds and writes; the others wait, then read the same file.
     cache = feature_cache.load_or_build(path, build) if ctx.is_main else None
@@ -267,8 +270,7 @@ def _write_history(out: Path, history: list[dict[str, Any]]) -> None:
         plots.plot_loss_curve(history, out / "loss_curve.png")
 
 
-def _finish(out: Path, best_path: Path, model: SteeringRegressor, runner: _PhaseRunner | None, precision: Precision,
-            data: DataBundle, history: list[dict[str, Any]]) -> tuple[dict[str, float], list[Path]]:
+def _finish(out: Path, best_path: Path, precision: Precision, data: DataBundle) -> tuple[dict[str, float], list[Path]]:
     """Predictions of the best checkpoint on the validation set -> metrics and the plots."""
     if not best_path.is_file():
         return {}, []
