@@ -1,0 +1,75 @@
+"""Predictor: the checkpoint's own preprocessing, every runtime close to fp32, clear errors."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from drive_wire import real_center_frames
+from steering.checkpoint import CheckpointError, load_model
+from steering.inference import InferenceConfig, Predictor, blank_frame
+from steering.preprocess import FrameError, decode_jpeg, preprocess_frame
+
+# (backend, precision) pairs that must agree with eager fp32; bf16 keeps 8 mantissa bits, so a
+# steering of about 0.1-1 moves by a few 1e-3 at most.
+RUNTIMES = [("torch", "bf16"), ("torchscript", "fp32"), ("torchscript", "bf16"), ("onnx", "fp32")]
+TOLERANCE = {"fp32": 1e-4, "bf16": 0.02}
+
+
+@pytest.fixture(scope="module")
+def frames() -> list[np.ndarray]:
+    return [decode_jpeg(jpeg) for jpeg in real_center_frames(8)]
+
+
+def test_predictor_equals_load_model_and_preprocess_frame(make_checkpoint, frames):
+    path = make_checkpoint("pilotnet")
+    predictor = Predictor(path, InferenceConfig(device="cpu"))
+    model, pre = load_model(path)
+    assert predictor.preprocess == pre, "the predictor must use the checkpoint's preprocessing"
+    with torch.inference_mode():
+        expected = model(torch.stack([preprocess_frame(f, pre) for f in frames])).tolist()  # (8,)
+    got = [predictor.predict(f) for f in frames]
+    assert got == pytest.approx(expected, abs=1e-6)
+    assert np.ptp(got) > 1e-4, "different frames should steer differently"
+
+
+@pytest.mark.parametrize("name", ["pilotnet", pytest.param("resnet18", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("backend,precision", RUNTIMES)
+def test_every_runtime_stays_close_to_fp32(make_checkpoint, frames, name, backend, precision):
+    path = make_checkpoint(name)
+    reference = Predictor(path, InferenceConfig(device="cpu", warmup=0))
+    fast = Predictor(path, InferenceConfig(device="cpu", backend=backend, precision=precision, warmup=1))
+    want = np.array([reference.predict(f) for f in frames])
+    got = np.array([fast.predict(f) for f in frames])
+    assert np.isfinite(got).all()
+    assert np.abs(got - want).max() < TOLERANCE[precision], f"{backend}/{precision}: {got} vs {want}"
+
+
+def test_prepare_rejects_frames_of_the_wrong_size(make_checkpoint):
+    predictor = Predictor(make_checkpoint("pilotnet"), InferenceConfig(device="cpu", warmup=0))
+    assert predictor.prepare(blank_frame()).shape == (3, 66, 200)
+    with pytest.raises(FrameError, match="160x320"):
+        predictor.prepare(np.zeros((66, 200, 3), np.uint8))
+
+
+def test_missing_and_corrupt_checkpoints_fail_with_checkpoint_error(tmp_path):
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        Predictor(tmp_path / "absent.pt")
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"PK\x03\x04 this is not a checkpoint")
+    with pytest.raises(CheckpointError, match="corrupt.pt"):
+        Predictor(corrupt)
+
+
+def test_device_and_precision_choices_are_checked(make_checkpoint):
+    path = make_checkpoint("pilotnet")
+    with pytest.raises(ValueError, match="backend must be one of"):
+        InferenceConfig(backend="tensorrt")
+    with pytest.raises(ValueError, match="fp16 runs only on CUDA"):
+        Predictor(path, InferenceConfig(device="cpu", precision="fp16"))
+    if torch.cuda.is_available():
+        assert Predictor(path, InferenceConfig(device="cuda")).device.type == "cuda"
+    else:
+        with pytest.raises(RuntimeError, match="no CUDA GPU"):
+            Predictor(path, InferenceConfig(device="cuda"))
+        assert Predictor(path, InferenceConfig(device="auto", warmup=0)).device.type == "cpu"
