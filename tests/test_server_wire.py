@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import websocket
 
 from drive_wire import SimulatorSocket, real_center_frames, steer_values, telemetry
 from steering.checkpoint import load_model
@@ -205,3 +206,19 @@ def test_nan_model_output_gets_safe_command(pilotnet):
     assert [t == 0.0 for _, t in replies] == [False, True, False, True]
     assert replies[1][0] == pytest.approx(replies[0][0]), "NaN output keeps the last good steering"
     assert stats["errors"] == {"model_output_not_finite": 2}
+
+
+def test_payload_beyond_the_websocket_frame_limit_drops_only_that_connection(pilotnet):
+    """eventlet refuses WebSocket frames over 8 MiB by closing the socket; no reply is possible then.
+    The simulator reconnects, and the server must serve the new connection normally."""
+    jpeg = real_center_frames(1)[0]
+    with running_server(pilotnet, config()) as server:
+        sim = connect(server)
+        huge = {**telemetry(jpeg), "image": "A" * (9 << 20)}
+        with pytest.raises((OSError, websocket.WebSocketException)):
+            sim.send_telemetry(huge)
+            sim.recv_event()
+        sim = connect(server)
+        sim.send_telemetry(telemetry(jpeg, speed=10.0))
+        assert sim.recv_event()[0] == "steer"
+        sim.close()
