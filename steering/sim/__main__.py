@@ -4,6 +4,8 @@
     python -m steering.sim drive --port 4567 --track mountain --laps 1      # drive.py must be running
     python -m steering.sim tracks
     python -m steering.sim bench --frames 500
+    python -m steering.sim evaluate model.pt --track mountain --laps 1 --out eval/ [--port 4567] [--video]
+    python -m steering.sim compare a.pt b.pt --tracks lake mountain --laps 1 --out cmp/
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from pathlib import Path
 from steering.sim.client import ClientConfig, SimClient, SimClientError
 from steering.sim.expert import ExpertConfig
 from steering.sim.recorder import RecordConfig, record, steering_profile
+from steering.sim import report_cli
 from steering.sim.render import CAMERAS
 from steering.sim.tracks import TRACKS, get_track, list_tracks
 from steering.sim.world import World, WorldConfig
@@ -53,6 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="render speed per camera on one core")
     bench.add_argument("--track", default="lake", choices=list_tracks())
     bench.add_argument("--frames", type=int, default=500)
+
+    report_cli.add_commands(commands)  # evaluate, compare
     return parser
 
 
@@ -122,6 +127,10 @@ def main(argv: list[str] | None = None) -> int:
         return _drive(args)
     if args.command == "bench":
         return _bench(args)
+    if args.command == "evaluate":
+        return report_cli.run_evaluate(args)
+    if args.command == "compare":
+        return report_cli.run_compare(args)
     for name in list_tracks():
         track = get_track(name)
         print(f"{name:10s} {track.length_m:5.0f} m, road {track.road_width_m:.1f} m wide: {TRACKS[name].description}")

@@ -1,0 +1,87 @@
+"""Several models on the same tracks: one evaluation each, one markdown table, one plot.
+
+    from steering.sim.compare import CompareConfig, compare
+    result = compare(["runs/r50-frozen/best.pt", "runs/pilotnet/best.pt"], CompareConfig(tracks=("lake", "mountain")))
+    print(result.table)
+
+Each (model, track) pair is a full `steering.sim.evaluate.evaluate` run written to
+`out/<model label>/<track>/`; `out/compare.md` holds the table and `out/compare.png` the plot. This
+is how backbones and transfer strategies are compared by how they drive, not only by validation loss.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Sequence
+
+from steering.sim.evaluate import EvalConfig, evaluate
+from steering.sim.report import EvalReport, markdown_table
+from steering.sim.report_plots import plot_comparison
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    """Which tracks, how far, where to write; `base` carries every other evaluation setting."""
+
+    tracks: tuple[str, ...] = ("lake", "mountain")
+    laps: float = 1.0
+    out_dir: Path = Path("runs/compare")
+    base: EvalConfig = field(default_factory=EvalConfig)  # speed, video, interventions, progress ...
+
+
+@dataclass
+class CompareResult:
+    reports: list[EvalReport]
+    table: str  # markdown
+    table_path: Path
+    plot_path: Path
+
+
+def model_labels(checkpoints: Sequence[str | Path]) -> list[str]:
+    """Short unique names: the file name, with its folder (`pilotnet/best.pt`) when file names repeat."""
+    paths = [Path(c) for c in checkpoints]
+    labels = [p.name for p in paths]
+    if len(set(labels)) < len(labels):
+        labels = [f"{p.parent.name}/{p.name}" if p.parent.name else p.name for p in paths]
+    if len(set(labels)) < len(labels):
+        labels = [f"{label}#{i + 1}" for i, label in enumerate(labels)]
+    return labels
+
+
+def _folder_name(label: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("_") or "model"
+
+
+def compare(checkpoints: Sequence[str | Path], config: CompareConfig | None = None) -> CompareResult:
+    """Evaluate every checkpoint on every track; write compare.md and compare.png into `config.out_dir`."""
+    config = config or CompareConfig()
+    if not checkpoints:
+        raise ValueError("compare: give at least one model file")
+    missing = [str(c) for c in checkpoints if not Path(c).is_file()]
+    if missing:
+        raise FileNotFoundError(f"compare: model file(s) not found: {', '.join(missing)}")
+    out = Path(config.out_dir)
+    reports: list[EvalReport] = []
+    for checkpoint, label in zip(checkpoints, model_labels(checkpoints)):
+        for track in config.tracks:
+            eval_config = replace(config.base, track=track, laps=config.laps, label=label, port=None,
+                                  out_dir=out / _folder_name(label) / track)
+            result = evaluate(checkpoint, eval_config)
+            log.info("%s", result.report.summary())
+            reports.append(result.report)
+    return write_comparison(reports, out)
+
+
+def write_comparison(reports: Sequence[EvalReport], out_dir: str | Path) -> CompareResult:
+    """compare.md (the markdown table) and compare.png (the plot) for `reports`, in `out_dir`."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    table = markdown_table(reports)
+    table_path = out / "compare.md"
+    table_path.write_text(table)
+    plot_path = plot_comparison(reports, out / "compare.png")
+    return CompareResult(list(reports), table, table_path, plot_path)

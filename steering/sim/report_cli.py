@@ -1,0 +1,100 @@
+"""The `evaluate` and `compare` subcommands of `python -m steering.sim` (argument parsing and printing only).
+
+    python -m steering.sim evaluate model.pt --track mountain --laps 1 --out eval/ --video
+    python -m steering.sim evaluate --port 4567 --track lake --laps 2      # drive.py already running
+    python -m steering.sim compare a.pt b.pt --tracks lake mountain --laps 1 --out cmp/
+
+The work happens in `steering.sim.evaluate` and `steering.sim.compare`.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from steering.sim.evaluate import EvalConfig, InterventionConfig, evaluate
+from steering.sim.tracks import list_tracks
+
+
+def _scoring_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("Driving and scoring")
+    group.add_argument("--speed", type=float, default=None,
+                       help="target speed (mph) of the in-process drive server (default: drive.py's default)")
+    group.add_argument("--stall-s", type=float, default=InterventionConfig.stall_s,
+                       help="no progress for this many simulated seconds counts as an intervention")
+    group.add_argument("--penalty-s", type=float, default=InterventionConfig.penalty_s,
+                       help="seconds each intervention costs in the autonomy score (PilotNet: 6)")
+    group.add_argument("--wallclock", action="store_true",
+                       help="run the world in real time (server latency matters) instead of lock step")
+    group.add_argument("--seed", type=int, default=0, help="the world's textures")
+    group.add_argument("--video", action="store_true", help="also write drive.mp4 (center camera, steering overlaid)")
+    group.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+
+
+def add_commands(commands: "argparse._SubParsersAction") -> None:
+    """Register `evaluate` and `compare` on the `python -m steering.sim` sub-parsers."""
+    ev = commands.add_parser("evaluate", help="drive a model N laps through the wire protocol and score it (autonomy %%)",
+                             description="Drive a model through the real socket protocol and score it: autonomy % "
+                                         "(PilotNet), laps, |CTE|, speed, smoothness, frames/s.")
+    ev.add_argument("model", nargs="?", type=Path, help="checkpoint to drive (optional with --port)")
+    ev.add_argument("--track", default="lake", choices=list_tracks())
+    ev.add_argument("--laps", type=float, default=1.0)
+    ev.add_argument("--port", type=int, default=None, help="use the drive server (drive.py) already running on this port")
+    ev.add_argument("--host", default="127.0.0.1")
+    ev.add_argument("--out", type=Path, default=None,
+                    help="folder for report.json, trajectory.png/.csv (default: eval/<model>-<track>)")
+    _scoring_arguments(ev)
+
+    cmp = commands.add_parser("compare", help="several models on the same tracks: one markdown table, one plot",
+                              description="Evaluate each model on each track and write compare.md + compare.png.")
+    cmp.add_argument("models", nargs="+", type=Path, help="checkpoints to compare")
+    cmp.add_argument("--tracks", nargs="+", default=["lake", "mountain"], choices=list_tracks())
+    cmp.add_argument("--laps", type=float, default=1.0)
+    cmp.add_argument("--out", type=Path, default=Path("runs/compare"), help="folder for the table, plot and each run")
+    _scoring_arguments(cmp)
+
+
+def _eval_config(args: argparse.Namespace, **overrides) -> EvalConfig:
+    return EvalConfig(speed_mph=args.speed, video=args.video, wallclock=args.wallclock, seed=args.seed,
+                      progress=args.progress,
+                      interventions=InterventionConfig(stall_s=args.stall_s, penalty_s=args.penalty_s), **overrides)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from steering.checkpoint import CheckpointError
+    from steering.sim.client import SimClientError
+
+    if args.model is None and args.port is None:
+        print("error: give a model file to drive, or --port of a running drive.py", file=sys.stderr)
+        return 2
+    if args.model is not None and args.port is None and not args.model.is_file():
+        print(f"error: model file not found: {args.model}", file=sys.stderr)
+        return 2
+    name = args.model.stem if args.model is not None else f"port{args.port}"
+    out = args.out if args.out is not None else Path("eval") / f"{name}-{args.track}"
+    config = _eval_config(args, track=args.track, laps=args.laps, port=args.port, host=args.host, out_dir=out)
+    try:
+        result = evaluate(args.model, config)
+    except (SimClientError, CheckpointError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(result.report.summary())
+    for kind, path in sorted(result.files.items()):
+        print(f"  {kind:15s} {path}")
+    return 0
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from steering.checkpoint import CheckpointError
+    from steering.sim.client import SimClientError
+    from steering.sim.compare import CompareConfig, compare
+
+    config = CompareConfig(tracks=tuple(args.tracks), laps=args.laps, out_dir=args.out, base=_eval_config(args))
+    try:
+        result = compare(args.models, config)
+    except (SimClientError, CheckpointError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(result.table)
+    print(f"table: {result.table_path}\nplot:  {result.plot_path}")
+    return 0
