@@ -47,12 +47,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     runtime = parser.add_argument_group("model runtime")
     runtime.add_argument("--device", choices=DEVICES, default="auto",
                          help="where the model runs; auto picks cuda when available (default %(default)s)")
-    runtime.add_argument("--backend", choices=BACKENDS, default="torch",
-                         help="torch (eager), torchscript (traced + frozen) or onnx (ONNX Runtime, CPU, "
+    runtime.add_argument("--backend", choices=BACKENDS, default="auto",
+                         help="auto (onnx on CPU when onnxruntime is installed: fastest measured; torch on "
+                              "CUDA), torch (eager), torchscript (traced + frozen) or onnx (ONNX Runtime, CPU, "
                               "exported on the fly or read from model.onnx) (default %(default)s)")
     runtime.add_argument("--precision", choices=PRECISIONS, default="auto",
-                         help="auto: fp16 autocast on CUDA, fp32 on CPU; bf16 runs on CPUs with "
-                              "AVX512-BF16/AMX (default %(default)s)")
+                         help="auto: fp16 autocast on CUDA, fp32 on CPU; bf16 (CPU: frozen TorchScript "
+                              "with bf16 weights) pays off on CPUs with AVX512-BF16/AMX (default %(default)s)")
     runtime.add_argument("--threads", type=int, default=0,
                          help="CPU threads for the model; 0 = all cores this process may use (default)")
 

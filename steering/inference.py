@@ -7,6 +7,7 @@
 Preprocessing is the checkpoint's own `PreprocessConfig` through `steering.preprocess`, the one
 definition training uses. Runtimes (chosen by `backend` and `precision`):
 
+- auto:   onnx on CPU (if onnxruntime is installed), torch on CUDA.
 - torch:  eager PyTorch under `inference_mode`. On CUDA: channels_last, cudnn.benchmark and fp16
   autocast (bf16 where requested); on CPU: fp32, or bf16 autocast when asked.
 - torchscript: traced and frozen (`torch.jit.freeze`), channels_last; bf16 casts the weights.
@@ -37,7 +38,7 @@ from steering.preprocess import FRAME_HEIGHT, FRAME_WIDTH, PreprocessConfig, pre
 log = logging.getLogger(__name__)
 
 DEVICES = ("auto", "cpu", "cuda")
-BACKENDS = ("torch", "torchscript", "onnx")
+BACKENDS = ("auto", "torch", "torchscript", "onnx")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
@@ -46,8 +47,8 @@ class InferenceConfig:
     """Where and how the model runs."""
 
     device: str = "auto"  # auto: cuda if available, else cpu
-    backend: str = "torch"
-    precision: str = "auto"  # auto: fp16 autocast on CUDA, fp32 on CPU (bf16 did not pay off there)
+    backend: str = "auto"  # auto: onnx on CPU when onnxruntime is installed (fastest measured), else torch
+    precision: str = "auto"  # auto: fp16 autocast on CUDA, fp32 on CPU
     threads: int = 0  # CPU intra-op threads; 0 = every core this process may use
     warmup: int = 3  # forward passes at start, so the first real frame is not the slow one
 
@@ -66,6 +67,25 @@ def resolve_device(device: str) -> torch.device:
     if device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("--device cuda asked for, but torch sees no CUDA GPU; use --device cpu or auto")
     return torch.device(device)
+
+
+def resolve_backend(backend: str, device: torch.device, precision: str = "auto") -> str:
+    """auto: ONNX Runtime on CPU (measured fastest and the most robust when other processes compete
+    for the cores, see docs/drive.md) if it is installed, eager torch otherwise and on CUDA.
+    bf16 on CPU goes to torchscript (frozen bf16 weights beat bf16 autocast)."""
+    if backend != "auto":
+        return backend
+    if device.type != "cpu":
+        return "torch"
+    if precision == "bf16":
+        return "torchscript"
+    if precision == "fp16":
+        return "torch"  # resolve_precision then explains that fp16 needs CUDA
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return "torch"
+    return "onnx"
 
 
 def resolve_precision(precision: str, device: torch.device, backend: str) -> str:
@@ -98,7 +118,7 @@ class Predictor:
         self.config = config or InferenceConfig()
         self.checkpoint = Path(checkpoint)
         self.device = resolve_device(self.config.device)
-        self.backend = self.config.backend
+        self.backend = resolve_backend(self.config.backend, self.device, self.config.precision)
         if self.backend == "onnx" and self.device.type != "cpu":
             raise ValueError("the onnx backend runs on CPU only; use --backend torch on CUDA")
         self.precision = resolve_precision(self.config.precision, self.device, self.backend)
@@ -106,7 +126,14 @@ class Predictor:
         model, self.preprocess = load_model(self.checkpoint, device="cpu")
         self.model_name = self.checkpoint.name
         self.configure_thread()
-        self._forward = self._build(model)
+        try:
+            self._forward = self._build(model)
+        except Exception as exc:  # noqa: BLE001 - only "auto" falls back; an explicit choice raises
+            if self.config.backend != "auto" or self.backend == "torch":
+                raise
+            log.warning("backend %s failed (%s); falling back to eager torch", self.backend, exc)
+            self.backend = "torch"
+            self._forward = self._build(model)
         start = time.perf_counter()
         self.warm_up(self.config.warmup)
         log.info("predictor ready: %s in %.2f s", self.describe(), time.perf_counter() - start)

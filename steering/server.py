@@ -84,7 +84,7 @@ class DriveConfig:
     turn_slowdown: float = ControlConfig.turn_slowdown
     smooth: float = ControlConfig.smooth
     device: str = "auto"
-    backend: str = "torch"
+    backend: str = "auto"
     precision: str = "auto"
     threads: int = 0
     record_dir: Path | None = None
@@ -317,7 +317,7 @@ class DriveServer:
             if connection.newest != sequence:  # a newer frame arrived while this one waited
                 self._stats.count("superseded")
                 return
-            newer_at_start = connection.newest - sequence  # 0 by the policy above; measured, not assumed
+            newer_at_start = connection.newest - sequence  # 0 under this policy; kept so stats show it
             start = time.perf_counter()
             try:
                 steering_raw = self._worker.run(x)

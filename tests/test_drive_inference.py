@@ -1,6 +1,8 @@
 """Predictor: the checkpoint's own preprocessing, every runtime close to fp32, clear errors."""
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -23,7 +25,7 @@ def frames() -> list[np.ndarray]:
 
 def test_predictor_equals_load_model_and_preprocess_frame(make_checkpoint, frames):
     path = make_checkpoint("pilotnet")
-    predictor = Predictor(path, InferenceConfig(device="cpu"))
+    predictor = Predictor(path, InferenceConfig(device="cpu"))  # the default runtime
     model, pre = load_model(path)
     assert predictor.preprocess == pre, "the predictor must use the checkpoint's preprocessing"
     with torch.inference_mode():
@@ -37,12 +39,22 @@ def test_predictor_equals_load_model_and_preprocess_frame(make_checkpoint, frame
 @pytest.mark.parametrize("backend,precision", RUNTIMES)
 def test_every_runtime_stays_close_to_fp32(make_checkpoint, frames, name, backend, precision):
     path = make_checkpoint(name)
-    reference = Predictor(path, InferenceConfig(device="cpu", warmup=0))
+    reference = Predictor(path, InferenceConfig(device="cpu", backend="torch", precision="fp32", warmup=0))
     fast = Predictor(path, InferenceConfig(device="cpu", backend=backend, precision=precision, warmup=1))
     want = np.array([reference.predict(f) for f in frames])
     got = np.array([fast.predict(f) for f in frames])
     assert np.isfinite(got).all()
     assert np.abs(got - want).max() < TOLERANCE[precision], f"{backend}/{precision}: {got} vs {want}"
+
+
+def test_auto_backend_is_onnx_on_cpu_and_torch_without_onnxruntime(make_checkpoint, monkeypatch):
+    path = make_checkpoint("pilotnet")
+    assert Predictor(path, InferenceConfig(device="cpu", warmup=0)).backend == "onnx"
+    assert Predictor(path, InferenceConfig(device="cpu", precision="bf16", warmup=0)).backend == "torchscript"
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed
+    assert Predictor(path, InferenceConfig(device="cpu", warmup=0)).backend == "torch"
+    with pytest.raises(RuntimeError, match="pip install"):
+        Predictor(path, InferenceConfig(device="cpu", backend="onnx", warmup=0))
 
 
 def test_prepare_rejects_frames_of_the_wrong_size(make_checkpoint):
