@@ -65,17 +65,29 @@ class SteeringDataset(Dataset):
         return image, torch.tensor(steering, dtype=torch.float32)
 
 
-def _init_worker(worker_id: int) -> None:
-    # Each worker decodes one frame at a time; library thread pools would only fight for the cores.
-    cv2.setNumThreads(1)
-    torch.set_num_threads(1)
+def _stop_opencv_threads_before_fork() -> None:
+    """Tear down OpenCV's thread pool in this process before DataLoader forks its workers.
+
+    A forked child inherits the pool's mutex and condition variable but not its threads; the
+    worker then hangs in OpenCV the first time it touches the pool (seen here: a worker stuck in
+    pthread_cond_destroy). With workers the parent does no decoding, so it loses nothing.
+    """
+    if cv2.getNumThreads() != 1:
+        log.debug("setting OpenCV to one thread before forking DataLoader workers")
+        cv2.setNumThreads(1)
 
 
 def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, workers: int = 0, seed: int = 0,
                 sampler=None, drop_last: bool = False) -> DataLoader:
-    """DataLoader with a seeded shuffle, pinned memory when CUDA is present, persistent workers."""
+    """DataLoader with a seeded shuffle, pinned memory when CUDA is present, persistent workers.
+
+    Workers run single-threaded (PyTorch sets one torch thread per worker; OpenCV: see
+    `_stop_opencv_threads_before_fork`), so `workers` is the number of cores used for decoding.
+    """
     if sampler is not None and shuffle:
         raise ValueError("pass either shuffle=True or a sampler, not both")
+    if workers > 0:
+        _stop_opencv_threads_before_fork()
     generator = torch.Generator()
     generator.manual_seed(int(seed))
     return DataLoader(
@@ -88,5 +100,4 @@ def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, workers: int =
         drop_last=drop_last,
         generator=generator,
         persistent_workers=workers > 0,
-        worker_init_fn=_init_worker if workers > 0 else None,
     )
