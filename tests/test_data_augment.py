@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from steering.data import AugmentConfig, augment, preview_grid, read_logs, samples_from_log
