@@ -44,6 +44,12 @@ def test_too_few_columns_asks_about_record_mode(tmp_path):
     assert info.value.line == 2
 
 
+def test_short_row_with_trailing_comma_counts_only_real_columns(tmp_path):
+    path, _ = _log_with_line(tmp_path, 0, lambda line: line.rsplit(",", 1)[0] + ",")
+    with pytest.raises(DrivingLogError, match=r":1: expected 7 columns, found 6; was this written"):
+        read_logs(path)
+
+
 def test_too_many_columns_names_the_count(tmp_path):
     path, _ = _log_with_line(tmp_path, 4, lambda line: line + ",extra,column")
     with pytest.raises(DrivingLogError, match=r":5: expected 7 columns, found 9; was this written"):

@@ -69,7 +69,7 @@ def parse_row(line: str) -> ParsedRow:
     """Parse one non-blank, non-header line. Raises RowError with a message that says what to fix."""
     raw = line.split(",")
     # A trailing comma (some editors and exporters add one) leaves empty tokens at the end.
-    while len(raw) > len(LOG_COLUMNS) and raw[-1].strip() == "":
+    while len(raw) > 1 and raw[-1].strip() == "":
         raw.pop()
     if len(raw) < len(LOG_COLUMNS):
         raise RowError(
