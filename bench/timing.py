@@ -1,0 +1,95 @@
+"""Timing primitives shared by every benchmark: repeated, interleaved measurement and its summary.
+
+The machine is shared and noisy, so variants are never timed one after the other: `interleave`
+runs them round-robin in short blocks, so a burst of load from elsewhere hits every variant alike.
+Results are medians and p99 of per-call times, never means (one descheduled call would dominate).
+"""
+from __future__ import annotations
+
+import gc
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Summary of repeated timings, in milliseconds."""
+
+    n: int
+    median_ms: float
+    p99_ms: float
+    min_ms: float
+    mean_ms: float
+
+    @classmethod
+    def of(cls, seconds: list[float] | np.ndarray) -> "Stats":
+        ms = np.asarray(seconds, dtype=np.float64) * 1000.0
+        if ms.size == 0:
+            raise ValueError("Stats.of needs at least one timing")
+        return cls(n=int(ms.size), median_ms=float(np.median(ms)), p99_ms=float(np.percentile(ms, 99)),
+                   min_ms=float(ms.min()), mean_ms=float(ms.mean()))
+
+    @property
+    def per_second(self) -> float:
+        """Calls per second at the median time."""
+        return 1000.0 / self.median_ms if self.median_ms > 0 else float("inf")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def time_calls(fn: Callable[[], Any], repeats: int, warmup: int = 2) -> list[float]:
+    """Per-call wall times (seconds) of `fn()` after `warmup` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def interleave(variants: Mapping[str, Callable[[], Any]], repeats: int, block: int = 5,
+               warmup: int = 3) -> dict[str, Stats]:
+    """Time each variant `repeats` times, round-robin in blocks of `block` calls.
+
+    Garbage collection is paused during timed calls (a collection inside one call is noise from
+    the benchmark's own allocations, not a property of the variant) and run between blocks.
+    """
+    for fn in variants.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    rounds = max(1, -(-repeats // block))
+    gc_was_enabled = gc.isenabled()
+    try:
+        for _ in range(rounds):
+            for name, fn in variants.items():
+                gc.collect()
+                gc.disable()
+                for _ in range(min(block, repeats - len(times[name]))):
+                    start = time.perf_counter()
+                    fn()
+                    times[name].append(time.perf_counter() - start)
+                if gc_was_enabled:
+                    gc.enable()
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return {name: Stats.of(t) for name, t in times.items()}
+
+
+def throughput(fn: Callable[[], int], seconds: float, min_calls: int = 2, warmup: int = 1) -> tuple[float, int]:
+    """Items/s of `fn()` (which returns how many items it processed), run for about `seconds`."""
+    for _ in range(warmup):
+        fn()
+    items, calls = 0, 0
+    start = time.perf_counter()
+    while calls < min_calls or time.perf_counter() - start < seconds:
+        items += fn()
+        calls += 1
+    return items / (time.perf_counter() - start), items
