@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import itertools
 import os
+import warnings
 from typing import Any, Callable
 
-from eventlet import patcher
-from eventlet.hubs import trampoline
+with warnings.catch_warnings():  # eventlet's maintenance-mode notice; see steering/server.py
+    warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+    from eventlet import patcher
+    from eventlet.hubs import trampoline
 
 # The real modules even if a caller monkey-patched the process.
 _threading = patcher.original("threading")
