@@ -222,3 +222,24 @@ def test_payload_beyond_the_websocket_frame_limit_drops_only_that_connection(pil
         sim.send_telemetry(telemetry(jpeg, speed=10.0))
         assert sim.recv_event()[0] == "steer"
         sim.close()
+
+
+def test_recording_writes_sent_frames_and_commands_in_the_simulator_log_format(pilotnet, tmp_path):
+    from steering.data.reading import read_logs
+
+    frames = real_center_frames(4)
+    with running_server(pilotnet, config(record_dir=tmp_path / "run1")) as server:
+        sim = connect(server)
+        commands = []
+        for jpeg in frames:
+            sim.send_telemetry(telemetry(jpeg, speed=10.0))
+            commands.append(steer_values(sim.recv_event()[1]))
+        sim.send_telemetry({**telemetry(frames[0]), "image": "broken"})  # not recorded
+        sim.recv_event()
+        sim.close()
+    images = sorted((tmp_path / "run1" / "IMG").glob("center_*.jpg"))
+    assert [p.read_bytes() for p in images] == frames
+    rows = read_logs(tmp_path / "run1" / "driving_log.csv").rows
+    assert rows["steering"].tolist() == pytest.approx([s for s, _ in commands], abs=1e-6)
+    assert rows["throttle"].tolist() == pytest.approx([t for _, t in commands], abs=1e-6)
+    assert rows["brake"].tolist() == [0.0] * 4 and rows["speed"].tolist() == [10.0] * 4
