@@ -213,8 +213,10 @@ class Predictor:
             raise CheckpointError(f"{onnx_path if onnx_path.is_file() else self.checkpoint}: ONNX Runtime "
                                   f"could not load the exported model: {exc}") from exc
 
+        input_name = session.get_inputs()[0].name  # "image" when exported here; a model.onnx may differ
+
         def forward_onnx(x: torch.Tensor) -> torch.Tensor:
-            return torch.from_numpy(session.run(None, {"image": x.numpy()})[0])
+            return torch.from_numpy(session.run(None, {input_name: x.numpy()})[0])
 
         return forward_onnx
 

@@ -38,7 +38,7 @@ def test_missing_model_fails_at_start_with_clear_message(tmp_path, capsys):
 
 def test_corrupt_model_fails_at_start_with_clear_message(tmp_path, capsys):
     corrupt = tmp_path / "model.pt"
-    corrupt.write_bytes(b"\x80\x04 definitely not a checkpoint")
+    corrupt.write_bytes(b"definitely not a checkpoint, just text")
     assert drive.main([str(corrupt), "--port", "0"]) == 2
     assert "cannot load the model" in capsys.readouterr().err
 
