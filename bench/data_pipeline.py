@@ -38,11 +38,15 @@ class DataConfig:
     threads: int = 2
     consumers: tuple[str, ...] = ("pilotnet", "resnet18", "resnet50")
     consumer_seconds: float = 3.0
+    worker_timeout_s: float = 120.0
 
 
 def loader_rate(dataset: SteeringDataset, workers: int, config: DataConfig) -> dict[str, float]:
     """Start-up (first batch) seconds and steady images/s over `passes` epochs."""
     loader = make_loader(dataset, config.batch_size, shuffle=True, workers=workers)
+    if workers:
+        # A worker that never delivers (see docs/benchmarks.md, findings) must not stall the whole run.
+        loader.timeout = config.worker_timeout_s
     start = time.perf_counter()
     iterator = iter(loader)
     first = next(iterator)
@@ -93,7 +97,12 @@ def run(config: DataConfig | None = None, model_rates: dict[str, float] | None =
                                       augment=AugmentConfig() if augmented else None)
             label = f"{'augmented' if augmented else 'decode only'}, {workers} worker{'s' if workers != 1 else ''}"
             log.info("data: %s", label)
-            results["loaders"][label] = {"workers": workers, "augmented": augmented, **loader_rate(dataset, workers, config)}
+            try:
+                rates = loader_rate(dataset, workers, config)
+            except RuntimeError as exc:  # DataLoader timed out waiting for a worker
+                log.error("data: %s: %s", label, exc)
+                rates = {"startup_s": float("nan"), "images_per_s": 0.0, "runs": [], "error": str(exc)}
+            results["loaders"][label] = {"workers": workers, "augmented": augmented, **rates}
     for name in config.consumers:
         log.info("data: consumer %s", name)
         results["consumers"][f"{name} full fine-tune (fp32, model only)"] = consumer_rate(

@@ -163,6 +163,8 @@ def build_variants(checkpoint, messages: list[dict[str, str]], config: LatencyCo
         "TorchScript freeze bf16": lambda: _from_predictor(
             _predictor(checkpoint, t, backend="torchscript", precision="bf16"), messages),
         "ONNX Runtime fp32": lambda: _from_predictor(_predictor(checkpoint, t, backend="onnx"), messages),
+        # One intra-op thread: what is left when the simulator itself keeps a core busy.
+        "ONNX Runtime fp32, 1 thread": lambda: _from_predictor(_predictor(checkpoint, 1, backend="onnx"), messages),
     }
     if config.openvino and openvino_available():
         def ov_default() -> Pipeline:

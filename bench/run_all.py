@@ -1,0 +1,112 @@
+"""Run every benchmark, then rewrite docs/benchmarks.md and docs/benchmarks.png from the results.
+
+    python -m bench.run_all                 # everything, about 5-10 minutes on the 2-core machine
+    python -m bench.run_all --quick         # tiny repetition counts: checks that it all runs
+    python -m bench.run_all --only latency,limits --no-docs
+
+Sections run one after the other (never in parallel: they would time each other); inside a
+section, variants are interleaved. The raw results go to bench/results.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from bench import data_pipeline, latency, limits, report, simulator, training
+from bench.findings import findings
+
+log = logging.getLogger("bench")
+
+SECTIONS = ("limits", "latency", "training", "data", "simulator")
+REPO = Path(__file__).resolve().parents[1]
+
+
+def full_configs() -> dict[str, Any]:
+    return {"limits": limits.LimitsConfig(), "latency": latency.LatencyConfig(), "training": training.TrainingConfig(),
+            "data": data_pipeline.DataConfig(), "simulator": simulator.SimulatorConfig()}
+
+
+def quick_configs() -> dict[str, Any]:
+    """Minimal repetitions and the cheapest models: every code path, in well under a minute."""
+    return {
+        "limits": limits.LimitsConfig(models=("pilotnet",), matmul_size=256, matmul_repeats=2, model_repeats=3),
+        "latency": latency.LatencyConfig(models=("pilotnet",), repeats=3, block=2, frames=4),
+        "training": training.TrainingConfig(model="pilotnet", images=16, batch_size=8, rounds=1, cached_epochs=2),
+        "data": data_pipeline.DataConfig(images=16, batch_size=8, workers=(0,), passes=1, consumers=("pilotnet",),
+                                         consumer_seconds=0.2),
+        "simulator": simulator.SimulatorConfig(render_repeats=3, loop_steps=5, loops=(("pilotnet", "torch", "auto"),)),
+    }
+
+
+def run_sections(sections: tuple[str, ...], configs: dict[str, Any]) -> dict[str, Any]:
+    results: dict[str, Any] = {"machine": report.machine(), "sections_s": {}}
+    started = time.perf_counter()
+    runners: dict[str, Callable[[], Any]] = {
+        "limits": lambda: limits.run(configs["limits"]),
+        "latency": lambda: latency.run(configs["latency"]),
+        "training": lambda: training.run(configs["training"]),
+        "data": lambda: data_pipeline.run(configs["data"], model_rates=_training_rates(results.get("training"))),
+        "simulator": lambda: simulator.run(configs["simulator"]),
+    }
+    for name in sections:
+        start = time.perf_counter()
+        log.info("bench: %s ...", name)
+        results[name] = runners[name]()
+        results["sections_s"][name] = time.perf_counter() - start
+        log.info("bench: %s done in %.0f s (load average %.1f)", name, results["sections_s"][name], os.getloadavg()[0])
+    results["wall_s"] = time.perf_counter() - started
+    results["loadavg_end"] = os.getloadavg()[0]
+    return results
+
+
+def _training_rates(training_results: dict[str, Any] | None) -> dict[str, float]:
+    """Section 4's measured training rates, as consumers the data pipeline must keep up with."""
+    if not training_results:
+        return {}
+    model = training_results["model"]
+    return {f"{model} {name} (section 4)": v["images_per_s"] for name, v in training_results["variants"].items()
+            if "cache" not in name and "fp32" in name}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.run_all", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny repetition counts (a smoke run, not numbers)")
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {', '.join(SECTIONS)}")
+    parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md and the chart")
+    parser.add_argument("--json", type=Path, default=REPO / "bench" / "results.json", help="raw results file")
+    parser.add_argument("--md", type=Path, default=REPO / "docs" / "benchmarks.md")
+    parser.add_argument("--png", type=Path, default=REPO / "docs" / "benchmarks.png")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("steering", "PIL", "matplotlib"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    sections = tuple(s.strip() for s in args.only.split(",") if s.strip())
+    unknown = sorted(set(sections) - set(SECTIONS))
+    if unknown:
+        print(f"bench: unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}", file=sys.stderr)
+        return 2
+    configs = quick_configs() if args.quick else full_configs()
+    results = run_sections(sections, configs)
+    results["command"] = report.command_line()
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=1, default=str))
+    if not args.no_docs:
+        report.write(results, args.md, args.png, results["command"], findings(results))
+        print(f"wrote {args.md} and {args.png} ({results['wall_s'] / 60:.1f} min)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
