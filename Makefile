@@ -19,5 +19,9 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m 'not slow'
 
+# Every benchmark (about 5-10 minutes on 2 cores); rewrites docs/benchmarks.md and docs/benchmarks.png.
+bench: $(STAMP)
+	BENCH_COMMAND="make bench" $(BIN)/python -m bench.run_all
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
