@@ -28,7 +28,7 @@ from steering.checkpoint import load_model
 from steering.control import Controller
 from steering.drive_protocol import format_command, parse_telemetry
 from steering.inference import InferenceConfig, Predictor
-from steering.preprocess import decode_base64_jpeg
+from steering.preprocess import PreprocessConfig, crop_resize, decode_base64_jpeg, preprocess_frame
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ class LatencyConfig:
     frames: int = 32  # distinct telemetry messages, cycled
     openvino: bool = True  # measure OpenVINO when it is importable
     variants: tuple[str, ...] = field(default_factory=tuple)  # empty: all
+    budget_s: float = 60.0  # per model: stop interleaving rounds after this (with >= 30 frames each)
 
 
 def telemetry_messages(count: int) -> list[dict[str, str]]:
@@ -204,7 +205,8 @@ def run_model(name: str, config: LatencyConfig) -> dict[str, Any]:
     for pipeline in pipelines.values():
         for stage in pipeline.stages.values():
             stage.clear()
-    totals = interleave(pipelines, repeats=config.repeats, block=config.block)
+    totals = interleave(pipelines, repeats=config.repeats, block=config.block, budget_s=config.budget_s,
+                        min_repeats=30)
     variants = {}
     for n, pipeline in pipelines.items():
         entry: dict[str, Any] = {"total": totals[n].to_dict(), "build_s": meta["build_s"][n],
@@ -218,6 +220,44 @@ def run_model(name: str, config: LatencyConfig) -> dict[str, Any]:
     return {"variants": variants, "reference_steering_scale": float(max(abs(r) for r in reference))}
 
 
+def numpy_normalize(frame: np.ndarray, cfg) -> torch.Tensor:
+    """`preprocess_frame` with the normalisation in numpy (one fused multiply-add, no torch threads)."""
+    resized = crop_resize(frame, cfg)  # (H, W, 3) uint8
+    scale = (1.0 / (255.0 * np.asarray(cfg.std))).astype(np.float32)
+    offset = (-np.asarray(cfg.mean) / np.asarray(cfg.std)).astype(np.float32)
+    x = resized.astype(np.float32) * scale + offset  # (H, W, 3) float32
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))  # (3, H, W)
+
+
+def preprocess_variants(config: LatencyConfig) -> dict[str, Any]:
+    """`preprocess_frame` (torch elementwise ops) with 2 and 1 intra-op threads vs numpy, interleaved.
+
+    The normalised tensor has 3x66x200 = 39,600 elements, above torch's parallel grain size, so
+    with 2 threads every elementwise op forks and joins both cores; when another process keeps a
+    core busy (the simulator, other work) each join waits for a time slice.
+    """
+    cfg = PreprocessConfig()
+    frames = [decode_base64_jpeg(m["image"]) for m in telemetry_messages(min(config.frames, 8))]
+    counter = iter(range(10**9))
+
+    def call(fn: Callable[[np.ndarray], torch.Tensor], threads: int) -> Callable[[], torch.Tensor]:
+        def run_once() -> torch.Tensor:
+            torch.set_num_threads(threads)
+            return fn(frames[next(counter) % len(frames)])
+        return run_once
+
+    variants = {
+        f"preprocess_frame, {config.threads} torch threads": call(lambda f: preprocess_frame(f, cfg), config.threads),
+        "preprocess_frame, 1 torch thread": call(lambda f: preprocess_frame(f, cfg), 1),
+        "numpy normalisation (bench only)": call(lambda f: numpy_normalize(f, cfg), config.threads),
+        "crop_resize only (cv2, no normalisation)": call(lambda f: crop_resize(f, cfg), config.threads),
+    }
+    max_diff = float((preprocess_frame(frames[0], cfg) - numpy_normalize(frames[0], cfg)).abs().max())
+    stats = interleave(variants, repeats=config.repeats, block=config.block, budget_s=config.budget_s / 4)
+    torch.set_num_threads(config.threads)
+    return {"variants": {n: s.to_dict() for n, s in stats.items()}, "numpy_max_abs_diff": max_diff}
+
+
 def run(config: LatencyConfig | None = None) -> dict[str, Any]:
     config = config or LatencyConfig()
     results = {"threads": config.threads, "repeats": config.repeats, "frames": inputs.frames_source(),
@@ -225,6 +265,7 @@ def run(config: LatencyConfig | None = None) -> dict[str, Any]:
     for name in config.models:
         log.info("latency: %s", name)
         results["models"][name] = run_model(name, config)
+    results["preprocess"] = preprocess_variants(config)
     return results
 
 

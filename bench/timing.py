@@ -54,8 +54,12 @@ def time_calls(fn: Callable[[], Any], repeats: int, warmup: int = 2) -> list[flo
 
 
 def interleave(variants: Mapping[str, Callable[[], Any]], repeats: int, block: int = 5,
-               warmup: int = 3) -> dict[str, Stats]:
+               warmup: int = 3, budget_s: float | None = None, min_repeats: int = 20) -> dict[str, Stats]:
     """Time each variant `repeats` times, round-robin in blocks of `block` calls.
+
+    With `budget_s`, rounds stop early once that many seconds have passed and every variant has
+    `min_repeats` timings (a heavily loaded machine must not stretch a run to an hour); the
+    summaries report the `n` actually timed.
 
     Garbage collection is paused during timed calls (a collection inside one call is noise from
     the benchmark's own allocations, not a property of the variant) and run between blocks.
@@ -66,8 +70,12 @@ def interleave(variants: Mapping[str, Callable[[], Any]], repeats: int, block: i
     times: dict[str, list[float]] = {name: [] for name in variants}
     rounds = max(1, -(-repeats // block))
     gc_was_enabled = gc.isenabled()
+    started = time.perf_counter()
     try:
         for _ in range(rounds):
+            if (budget_s is not None and time.perf_counter() - started > budget_s
+                    and min(len(t) for t in times.values()) >= min(min_repeats, repeats)):
+                break
             for name, fn in variants.items():
                 gc.collect()
                 gc.disable()

@@ -39,6 +39,7 @@ class TrainingConfig:
     threads: int = 2
     precisions: tuple[str, ...] = ("fp32", "bf16")
     workers: int = 0  # DataLoader workers: train.py's default
+    budget_s: float = 150.0  # no further rounds of uncached epochs after this (at least one round runs)
 
 
 def real_samples(count: int):
@@ -91,10 +92,16 @@ def run(config: TrainingConfig | None = None) -> dict[str, Any]:
             finetune, augmented, amp, config, build_optimizer(finetune, lr_config))
 
     rates: dict[str, list[float]] = {name: [] for name in runners}
-    for name, run_epoch in runners.items():  # warm-up: first-touch allocations, oneDNN kernel choice
+    for name in runners:  # warm-up on one batch: first-touch allocations, oneDNN kernel choice
         log.info("training: warm-up %s", name)
-        run_epoch()
-    for _ in range(config.rounds):
+        net, dataset = (frozen, mirrored) if name.startswith("frozen") else (finetune, augmented)
+        warm = torch.utils.data.Subset(dataset, range(min(config.batch_size, len(dataset))))
+        _epoch_runner(net, warm, "bf16" in name, config, build_optimizer(net, lr_config))()
+    started = time.perf_counter()
+    for round_index in range(config.rounds):
+        if round_index and time.perf_counter() - started > config.budget_s:
+            log.info("training: %d round(s) within the %.0f s budget", round_index, config.budget_s)
+            break
         for name, run_epoch in runners.items():
             rates[name].append(run_epoch()["images_per_s"])
 
