@@ -97,12 +97,6 @@ def format_number(value: float, decimal: str = ".", digits: int = 6) -> str:
     return text.replace(".", decimal) if decimal != "." else text
 
 
-def format_n4(value: float, decimal: str = ".", group: str = ",") -> str:
-    """`value.ToString("N4")` in a culture with these separators (what the simulator sends)."""
-    text = f"{value:,.4f}"  # "1,234.5000"
-    return text.replace(",", "\0").replace(".", decimal).replace("\0", group)
-
-
 def parse_telemetry(data: Any, max_image_chars: int = DEFAULT_MAX_IMAGE_CHARS) -> Telemetry | None:
     """A telemetry payload -> Telemetry, or None for `{}` (manual mode).
 

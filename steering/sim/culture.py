@@ -23,13 +23,14 @@ def _group(decimal: str) -> str:
     return CULTURES[decimal]
 
 
-def format_n4(value: float, decimal: str = ".") -> str:
+def format_n4(value: float, decimal: str = ".", group: str | None = None) -> str:
     """`value.ToString("N4")`: 4 decimals, rounded half away from zero, digit groups of three.
 
     `format_n4(-3.5, ",") == "-3,5000"`, `format_n4(1234.5) == "1,234.5000"`. A value that rounds
-    to zero prints without a sign, as the simulator's runtime does.
+    to zero prints without a sign, as the simulator's runtime does. `group` overrides the culture's
+    group separator (fr-FR uses a no-break space, de-CH an apostrophe).
     """
-    group = _group(decimal)
+    group = _group(decimal) if group is None else group
     rounded = Decimal(repr(float(value))).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
     if rounded == 0:
         rounded = abs(rounded)
