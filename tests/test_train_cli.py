@@ -13,7 +13,7 @@ sys.path.insert(0, str(REPO))
 import train as train_cli  # noqa: E402
 from steering.checkpoint import load_checkpoint, load_model  # noqa: E402
 from steering.model import default_preprocess  # noqa: E402
-from steering.training.synthetic import write_line_log  # noqa: E402
+from steering.data.synthetic import write_line_recording  # noqa: E402
 
 RUN_FILES = ("best.pt", "last.pt", "config.json", "history.json", "loss_curve.png", "val_pred_vs_true.png",
              "steering_hist.png")
@@ -46,8 +46,32 @@ def test_missing_pretrained_weights_give_one_clear_line_and_nonzero_exit(windows
     assert "nope.pth: no such weights file" in err and "Traceback" not in err
 
 
+def test_offline_imagenet_fails_before_reading_logs_with_one_clear_line(tmp_path, monkeypatch, capsys):
+    # No network: torch.hub's download raises as urllib does offline. The log does not exist, so a run
+    # that read its logs before building the model would fail with a different message.
+    import urllib.error
+
+    import torch.hub
+
+    def offline(url, dst, *args, **kwargs):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    code = train_cli.main([str(tmp_path / "never-read" / "driving_log.csv"), "--model", "resnet18",
+                           "--pretrained", "imagenet", "--out", str(tmp_path / "run"), "--no-progress"])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert captured.out == "", f"nothing on stdout (torch.hub prints 'Downloading: ...' there): {captured.out!r}"
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("train.py: could not download ImageNet weights for resnet18")
+    assert "Temporary failure in name resolution" in lines[0] and "--pretrained none" in lines[0]
+    assert "never-read" not in lines[0] and not (tmp_path / "run").exists()
+
+
 def test_training_beats_the_mean_baseline_on_frames_whose_line_sets_the_steering(tmp_path, capsys):
-    log = write_line_log(tmp_path / "rec", count=120, seed=3)
+    log = write_line_recording(tmp_path / "rec", count=120, seed=3)
     config_file = tmp_path / "c.yaml"
     config_file.write_text("block_size: 10\nval_fraction: 0.25\n")
     out = tmp_path / "run"

@@ -61,9 +61,10 @@ def bundle_from_logs(config: TrainConfig, preprocess: PreprocessConfig) -> DataB
     if "camera" in val.columns and (val["camera"] == "center").any():
         # Validate on what the car will see when driving: the center camera, unshifted steering.
         val = val[val["camera"] == "center"].reset_index(drop=True)
+    balanced = ""
     if config.balance:
-        train, report = balance(train, seed=config.seed)
-        log.info("balance: %s", report.summary())
+        train, report = balance(train, seed=config.seed)  # steering.data logs the histogram change
+        balanced = f", balanced from {report.total_before} (cap {report.cap} per steering bin)"
     if len(train) == 0 or len(val) == 0:
         raise ValueError(f"{len(train)} training and {len(val)} validation samples from {', '.join(config.logs)}: "
                          f"need both; record more frames or change --val-fraction")
@@ -81,7 +82,7 @@ def bundle_from_logs(config: TrainConfig, preprocess: PreprocessConfig) -> DataB
         val_targets=val["steering"].to_numpy(dtype=np.float64),
         train_ids=_sample_ids(train),
         val_ids=_sample_ids(val),
-        description=f"{len(train)} training / {len(val)} validation samples ({config.cameras} cameras)",
+        description=f"{len(train)} training{balanced} / {len(val)} validation samples ({config.cameras} cameras)",
     )
 
 

@@ -1,7 +1,8 @@
 """A whole training run: model, phases, epochs, early stopping, checkpoints, history and plots.
 
-`train(config)` reads the logs through steering.data and calls `fit`; `fit(config, data)` takes any
-DataBundle (tests pass synthetic tensors). Everything written goes to `config.out`:
+`train(config)` builds the model (so a missing download fails before any log is read), reads the
+logs through steering.data and calls `fit`; `fit(config, data)` takes any DataBundle (tests pass
+synthetic tensors) and optionally a model. Everything written goes to `config.out`:
 best.pt, last.pt, config.json, history.json, loss_curve.png, val_pred_vs_true.png, steering_hist.png.
 Under torchrun only rank 0 writes; every rank computes the same validation metrics, so all take the
 same early-stopping decision.
@@ -24,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from steering.checkpoint import load_checkpoint, save_checkpoint
 from steering.data import make_loader
-from steering.model import ModelConfig, SteeringRegressor, create_model, default_preprocess
+from steering.model import ModelConfig, SteeringRegressor, default_preprocess
 from steering.training import feature_cache, plots
 from steering.training.config import TrainConfig
 from steering.training.data_setup import DataBundle, bundle_from_logs, resolve_augment_mode
@@ -32,6 +33,7 @@ from steering.training.distributed import DistContext, barrier, init_distributed
 from steering.training.loop import (HeadRegressor, NonFiniteLossError, Precision, choose_precision, make_loss,
                                     predict, train_one_epoch)
 from steering.training.metrics import baseline_metrics, regression_metrics, summary_table
+from steering.training.model_setup import build_model
 from steering.training.seeding import restore_rng_states, rng_states, seed_everything
 from steering.training.strategies import (Phase, apply_phase, build_optimizer, group_learning_rates, phase_at,
                                           plan_phases, trainable_summary)
@@ -78,17 +80,23 @@ class _PhaseRunner:
 def train(config: TrainConfig) -> TrainResult:
     """Train from the driving logs in `config.logs` (the `python train.py LOG ...` entry point)."""
     preprocess = default_preprocess(config.model)
-    return fit(config, bundle_from_logs(config, preprocess))
+    seed_everything(config.seed)  # the model's random layers start the same as under fit(config, data)
+    model = build_model(config, preprocess)
+    return fit(config, bundle_from_logs(config, preprocess), model=model)
 
 
-def fit(config: TrainConfig, data: DataBundle, ctx: DistContext | None = None) -> TrainResult:
-    """Train a model on `data` as `config` says; see the module docstring for what is written."""
+def fit(config: TrainConfig, data: DataBundle, ctx: DistContext | None = None,
+        model: SteeringRegressor | None = None) -> TrainResult:
+    """Train `model` (default: built from `config`) on `data`; see the module docstring for what is written.
+
+    A given model must be `config.model`'s architecture (its checkpoints are rebuilt from that name).
+    """
     ctx = ctx or init_distributed(config.device)
     seed_everything(config.seed)
     out = Path(config.out)
     resume = load_checkpoint(config.resume) if config.resume else None
-    # A resumed run takes its weights from the checkpoint: no download, and no pretrained file needed.
-    model = create_model(config.model, pretrained="none" if resume else config.pretrained, preprocess=data.preprocess)
+    if model is None:
+        model = build_model(config, data.preprocess)
     if resume:
         model.load_state_dict(resume.state_dict)
     precision = choose_precision(ctx.device, config.amp)
@@ -137,6 +145,7 @@ def fit(config: TrainConfig, data: DataBundle, ctx: DistContext | None = None) -
                 runner = _make_runner(config, data, model, phase, ctx)
                 current = phase
             runner.set_epoch(epoch)
+            epoch_lr = group_learning_rates(optimizer)  # what this epoch trains with (the scheduler acts after it)
             stats = train_one_epoch(runner.net, runner.train_loader, optimizer, loss_fn, runner.precision, ctx, epoch,
                                     accumulate=config.accumulate, grad_clip=config.grad_clip, scaler=scaler,
                                     progress=config.progress,
@@ -151,7 +160,7 @@ def fit(config: TrainConfig, data: DataBundle, ctx: DistContext | None = None) -
                 "epoch": epoch + 1, "phase": phase.describe(), "cached": runner.cached,
                 "train_loss": stats["loss"], "val_loss": val_loss,
                 **{f"val_{k}": v for k, v in metrics.items()}, "baseline_mse": baseline["mse"], "baseline_mae": baseline["mae"],
-                "lr": group_learning_rates(optimizer), "train_images": stats["images"], "train_seconds": stats["seconds"],
+                "lr": epoch_lr, "train_images": stats["images"], "train_seconds": stats["seconds"],
                 "val_seconds": time.perf_counter() - started, "images_per_s": stats["images_per_s"],
             })
             if improved:
