@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from steering.checkpoint import load_model
-from steering.training.synthetic import write_line_log
+from steering.data.synthetic import write_line_recording
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -24,7 +24,7 @@ def free_port() -> int:
 
 @pytest.mark.slow
 def test_two_processes_train_one_model_and_only_rank_zero_writes(tmp_path):
-    log = write_line_log(tmp_path / "rec", count=60, seed=2)
+    log = write_line_recording(tmp_path / "rec", count=60, seed=2)
     out = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}",

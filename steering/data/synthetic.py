@@ -4,12 +4,19 @@ Writes JPEG frames named like the simulator's (`center_yyyy_MM_dd_HH_mm_ss_fff.j
 `<folder>/IMG/` and returns log lines built with `logformat.format_log_row`; the caller decides
 how to write them (header, path style, decimal commas, line endings), since that is what the
 reader must cope with.
+
+Two kinds of picture: `synthetic_frame` (a road whose look does not depend on the steering, for
+reader and tool checks) and `line_frame` (one bright vertical line whose horizontal position sets
+the steering, so a model that learns anything at all beats the constant-mean baseline; mirroring
+the frame negates the steering, consistent with the flip augmentation). `write_line_recording`
+writes a whole recording of the second kind for training checks.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -18,6 +25,7 @@ from steering.data.logformat import LOG_COLUMNS, format_log_row
 from steering.preprocess import FRAME_HEIGHT, FRAME_WIDTH, encode_jpeg
 
 FRAME_PERIOD_S = 1.0 / 15.0  # the simulator records every 1/15 s
+LINE_HALF_WIDTH = 6  # px in the 320-px frame: wide enough to survive the resize to 200 px
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,23 @@ def synthetic_frame(seed: int) -> np.ndarray:
     return np.clip(frame.astype(np.int16) + noise, 0, 255).astype(np.uint8)
 
 
+def line_frame(steering: float, seed: int = 0) -> np.ndarray:
+    """A 160x320 uint8 RGB frame: textured grey with a vertical line at x = (steering + 1) / 2 * width."""
+    rng = np.random.default_rng(seed)
+    frame = np.full((FRAME_HEIGHT, FRAME_WIDTH, 3), 90, dtype=np.uint8)
+    frame += rng.integers(0, 20, size=frame.shape, dtype=np.uint8)  # texture, so nothing is exactly flat
+    x = int(round((steering + 1.0) / 2.0 * (FRAME_WIDTH - 1)))
+    cv2.rectangle(frame, (x - LINE_HALF_WIDTH, 0), (x + LINE_HALF_WIDTH, FRAME_HEIGHT - 1), (250, 250, 250), -1)
+    return frame
+
+
+def line_steering(count: int, seed: int = 0) -> np.ndarray:
+    """`count` steering values in [-0.8, 0.8], smooth over time like a real lap (neighbours similar)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(count)
+    return np.clip(0.6 * np.sin(t / 7.0 + rng.uniform(0, 6)) + rng.normal(0, 0.05, count), -0.8, 0.8)
+
+
 def frame_name(camera: str, when: datetime) -> str:
     """The simulator's frame file name for `camera` at time `when` (millisecond resolution)."""
     return f"{camera}_{when:%Y_%m_%d_%H_%M_%S}_{when.microsecond // 1000:03d}.jpg"
@@ -58,6 +83,7 @@ def write_recording(
     decimal: str = ".",
     separator: str = ",",
     seed: int = 0,
+    frame: Callable[[SyntheticRow, int], np.ndarray] | None = None,
 ) -> list[str]:
     """Write frames for `rows` into `<folder>/IMG/` and return one log line per row (no newline).
 
@@ -65,6 +91,7 @@ def write_recording(
     through the IMG folder), "posix-elsewhere" (`/Users/someone/.../IMG/x.jpg`) or "relative" (`IMG/x.jpg`).
     Cameras not in `cameras` are referenced in the log but not written (missing files).
     `separator` ", " mimics logs written with a space after each comma.
+    `frame(row, frame_seed)` draws each picture (uint8 160x320x3 RGB); default `synthetic_frame(frame_seed)`.
     """
     folder = Path(folder)
     img = folder / "IMG"
@@ -76,7 +103,9 @@ def write_recording(
         for camera_index, camera in enumerate(("center", "left", "right")):
             name = frame_name(camera, when)
             if camera in cameras:
-                (img / name).write_bytes(encode_jpeg(synthetic_frame(seed * 100_003 + index * 3 + camera_index)))
+                frame_seed = seed * 100_003 + index * 3 + camera_index
+                picture = frame(row, frame_seed) if frame else synthetic_frame(frame_seed)
+                (img / name).write_bytes(encode_jpeg(picture))
             paths.append(_written_path(img, name, path_style))
         line = format_log_row(*paths, row.steering, row.throttle, row.brake, row.speed, decimal=decimal)
         if separator != ",":
@@ -107,3 +136,11 @@ def write_log_file(path: str | Path, lines: list[str], header: bool = False, new
     path = Path(path)
     path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8"))
     return path
+
+
+def write_line_recording(folder: str | Path, count: int, seed: int = 0) -> Path:
+    """Write a `count`-row recording of `line_frame`s (steering from `line_steering`) and its
+    driving_log.csv (no header, absolute paths); returns the log's path."""
+    rows = [SyntheticRow(steering=float(s)) for s in line_steering(count, seed)]
+    lines = write_recording(folder, rows, seed=seed, frame=lambda row, frame_seed: line_frame(row.steering, frame_seed))
+    return write_log_file(Path(folder) / "driving_log.csv", lines)
