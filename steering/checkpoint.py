@@ -86,6 +86,13 @@ def save_checkpoint(
         "metrics": metrics,
         "extra": extra or {},
     }
+    return atomic_torch_save(payload, path)
+
+
+def atomic_torch_save(payload: Any, path: str | Path) -> Path:
+    """`torch.save` to a temp file in the same folder, then `os.replace`: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:

@@ -8,7 +8,7 @@ image or its mirror. Computing those features once turns an epoch into a pass th
 The flip is applied to the preprocessed tensor (`x.flip(-1)`, steering negated), in the cached and
 in the uncached flip-only path alike, and both draw the same per-epoch flip decisions from
 `flip_mask(seed, epoch, n, p)`; the two paths therefore train on identical inputs (see
-tests/test_train_cache.py).
+tests/test_train_loop_state.py).
 
 Cache files live in `<cache_dir>/<model>-<key>.pt`; the key hashes the backbone's weights, the
 preprocessing and the sample list, so a different backbone, weights or crop never reuses stale
@@ -19,8 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +30,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from steering.checkpoint import atomic_torch_save
 from steering.preprocess import PreprocessConfig
 
 log = logging.getLogger(__name__)
@@ -156,14 +155,6 @@ def load_or_build(path: Path, build: "callable[[], FeatureCache]", write: bool =
     log.info("feature cache: %d samples x %d features built in %.1f s",
              cache.features.shape[0], cache.features.shape[1], cache.build_seconds)
     if write:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                torch.save({"features": cache.features, "flipped": cache.flipped, "targets": cache.targets}, handle)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_torch_save({"features": cache.features, "flipped": cache.flipped, "targets": cache.targets}, path)
         cache.path = path
     return cache
