@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"learning rate of the pretrained backbone layers (default {DEFAULTS.backbone_lr})")
     group.add_argument("--weight-decay", type=float, help=f"AdamW weight decay (default {DEFAULTS.weight_decay})")
     group.add_argument("--loss", choices=LOSSES, help=f"training loss (default {DEFAULTS.loss})")
+    group.add_argument("--huber-delta", type=float,
+                       help=f"--loss huber: errors above this (steering units) count linearly (default {DEFAULTS.huber_delta})")
     group.add_argument("--grad-clip", type=float, help=f"max gradient norm, 0 = off (default {DEFAULTS.grad_clip})")
     group.add_argument("--accumulate", type=int, metavar="N",
                        help=f"gradient accumulation: one optimizer step every N batches (default {DEFAULTS.accumulate})")

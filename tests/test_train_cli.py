@@ -36,6 +36,8 @@ def test_command_line_overrides_config_file(tmp_path):
     config, _ = train_cli.parse_config(["--config", str(config_file), "--epochs", "2", "--no-augment"])
     assert (config.model, config.epochs, config.lr, config.strategy, config.augment) == ("pilotnet", 2, 0.002, "frozen", "none")
     assert config.logs == ["a.csv"]
+    config, _ = train_cli.parse_config(["a.csv", "--loss", "huber", "--huber-delta", "0.05"])
+    assert (config.loss, config.huber_delta) == ("huber", 0.05)
 
 
 def test_missing_pretrained_weights_give_one_clear_line_and_nonzero_exit(windows_log, tmp_path, capsys):
