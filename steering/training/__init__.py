@@ -3,7 +3,8 @@
 `train(TrainConfig(...))` is what `python train.py` calls. The parts, one job per module:
 config (TrainConfig, YAML), strategies (phases, parameter groups), loop (one epoch, validation),
 feature_cache, metrics, plots, seeding (seeds, RNG states), distributed (torchrun), data_setup
-(logs -> datasets via steering.data), run (the whole run and its folder).
+(logs -> datasets via steering.data), model_setup (the starting model, built before
+any data is read), run (the whole run and its folder).
 """
 from steering.training.config import ConfigError, TrainConfig, load_config_file
 from steering.training.data_setup import DataBundle
