@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test test-fast demo bench clean
+.PHONY: install test test-fast demo demo-ci bench clean
 
 $(STAMP): setup.cfg pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,14 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m 'not slow'
+
+# Record -> train -> drive -> score, offline on a CPU (docs/demo.md); writes demo/.
+demo: $(STAMP)
+	$(BIN)/python -m steering.demo --out demo/
+
+# The same demo for CI logs: no progress bars; fails unless the car drives the training track unaided.
+demo-ci: $(STAMP)
+	$(BIN)/python -m steering.demo --out demo/ --no-progress --min-autonomy 100
 
 # Every benchmark (about 5-10 minutes on 2 cores); rewrites docs/benchmarks.md and docs/benchmarks.png.
 bench: $(STAMP)

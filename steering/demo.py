@@ -1,0 +1,186 @@
+"""The demo: record -> train -> drive -> score, offline on a CPU, in one command.
+
+    python -m steering.demo --out demo/          # what `make demo` runs
+
+1. record: the expert drives `record_laps` laps of the training track (`lake`) with recoveries on,
+   written like the simulator's Record mode (all three cameras) by `steering.sim.recorder.record`;
+2. train: `steering.training.train` (what `python train.py` calls) on that log, with the offline
+   default `--model pilotnet --pretrained none` (ImageNet weights cannot be downloaded offline);
+   from scratch, so every layer learns at the same rate (`finetune`, backbone_lr = lr), all three
+   cameras (the side cameras teach recovering) and full augmentation (shifts, brightness, shadows:
+   what carries the model to a track it never saw);
+3. evaluate: `steering.sim.evaluate.evaluate` (what `python -m steering.sim evaluate` calls) drives
+   the best checkpoint through the real drive server and wire protocol, 3 laps of the training
+   track and 1 of the held-out one (`mountain`), and scores autonomy as in NVIDIA's PilotNet paper;
+4. prints the score table and where the plots are; `demo/summary.json` keeps numbers and timings.
+
+Each stage is the same package function its CLI calls; nothing here re-implements one.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import json
+import logging
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """Every choice of the demo. Defaults fit `make demo` in ~10 minutes on 2 CPU cores (see docs/demo.md)."""
+
+    out_dir: Path = Path("demo")
+    train_track: str = "lake"
+    held_out_track: str = "mountain"
+    record_laps: float = 3.0  # expert laps recorded, with drift-and-recover manoeuvres
+    epochs: int = 2  # PilotNet from scratch: one epoch already drives the lake; a second steadies it
+    batch_size: int = 32
+    lr: float = 1e-3  # from scratch: the backbone learns at the head's rate (there is nothing to preserve)
+    cameras: str = "all"  # center + left/right with a steering correction: recovery examples for free
+    augment: str = "full"
+    eval_laps_train: float = 3.0
+    eval_laps_held_out: float = 1.0
+    speed_mph: float | None = None  # drive server's target speed; None = drive.py's default
+    workers: int = 1  # one data-loading process beside the training process: both cores busy
+    seed: int = 0
+    progress: bool = True
+
+    def train_config(self, log_path: Path) -> "TrainConfig":
+        from steering.training import TrainConfig
+
+        return TrainConfig(logs=[str(log_path)], model="pilotnet", pretrained="none", strategy="finetune",
+                           epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, backbone_lr=self.lr,
+                           cameras=self.cameras, augment=self.augment, seed=self.seed, workers=self.workers,
+                           out=str(self.out_dir / "run"), progress=self.progress)
+
+
+@dataclass
+class DemoResult:
+    reports: list  # EvalReport per evaluated track, training track first
+    table: str  # markdown
+    checkpoint: Path
+    files: dict[str, Path] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time per stage
+
+    def summary(self) -> str:
+        stages = ", ".join(f"{name} {s:.0f} s" for name, s in self.seconds.items())
+        return f"{self.table}\nwall time: {stages}"
+
+
+def record_stage(config: DemoConfig) -> Path:
+    """A fresh expert recording in `out_dir/data`; returns its driving_log.csv."""
+    from steering.sim.expert import ExpertConfig
+    from steering.sim.recorder import RecordConfig, record
+    from steering.sim.world import WorldConfig
+
+    data = config.out_dir / "data"
+    if data.exists():
+        shutil.rmtree(data)  # the recorder appends, like the simulator; a rerun must not double the data
+    summary = record(data, WorldConfig(track=config.train_track, seed=config.seed),
+                     ExpertConfig(recoveries=True, seed=config.seed),
+                     RecordConfig(laps=config.record_laps, start_time=dt.datetime(2024, 1, 1, 12, 0, 0),
+                                  progress=config.progress))
+    log.info("recorded %d rows (%d laps of %s)", summary.rows, summary.laps, config.train_track)
+    return summary.log_path
+
+
+def train_stage(config: DemoConfig, log_path: Path) -> Path:
+    """Train on the recording; returns the best checkpoint."""
+    from steering.training import train
+
+    result = train(config.train_config(log_path))
+    log.info("trained: %s", result.summary().splitlines()[0])
+    return result.best_path
+
+
+def evaluate_stage(config: DemoConfig, checkpoint: Path) -> list:
+    """Drive the checkpoint on the training and the held-out track; returns their EvalReports."""
+    from steering.sim.evaluate import EvalConfig, evaluate
+
+    reports = []
+    for track, laps in ((config.train_track, config.eval_laps_train), (config.held_out_track, config.eval_laps_held_out)):
+        eval_config = EvalConfig(track=track, laps=laps, speed_mph=config.speed_mph, seed=config.seed,
+                                 out_dir=config.out_dir / "eval" / track, progress=config.progress,
+                                 label=f"pilotnet demo ({'training' if track == config.train_track else 'held-out'})")
+        reports.append(evaluate(checkpoint, eval_config).report)
+    return reports
+
+
+def run_demo(config: DemoConfig | None = None) -> DemoResult:
+    """Record, train, evaluate; writes everything under `config.out_dir` and returns the scores and timings."""
+    from steering.sim.compare import write_comparison
+
+    config = config or DemoConfig()
+    config.out_dir.mkdir(parents=True, exist_ok=True)
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+    log_path = record_stage(config)
+    seconds["record"] = time.perf_counter() - started
+    checkpoint = train_stage(config, log_path)
+    seconds["train"] = time.perf_counter() - started - seconds["record"]
+    reports = evaluate_stage(config, checkpoint)
+    seconds["evaluate"] = time.perf_counter() - started - seconds["record"] - seconds["train"]
+    comparison = write_comparison(reports, config.out_dir)
+    seconds["total"] = time.perf_counter() - started
+    files = {"table": comparison.table_path, "plot": comparison.plot_path, "checkpoint": checkpoint,
+             "training plots": config.out_dir / "run"}
+    for report in reports:
+        files[f"trajectory {report.track}"] = Path(report.files["trajectory_png"])
+    summary = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(config).items()},
+               "seconds": seconds, "reports": [r.to_dict() for r in reports]}
+    files["summary"] = config.out_dir / "summary.json"
+    files["summary"].write_text(json.dumps(summary, indent=2) + "\n")
+    return DemoResult(reports, comparison.table, checkpoint, files, seconds)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    defaults = DemoConfig()
+    parser = argparse.ArgumentParser(prog="python -m steering.demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=defaults.out_dir, help="folder for data, run, eval and the table")
+    parser.add_argument("--record-laps", type=float, default=defaults.record_laps)
+    parser.add_argument("--epochs", type=int, default=defaults.epochs)
+    parser.add_argument("--eval-laps", type=float, default=defaults.eval_laps_train,
+                        help="laps on the training track (the held-out track gets --held-out-laps)")
+    parser.add_argument("--held-out-laps", type=float, default=defaults.eval_laps_held_out)
+    parser.add_argument("--speed", type=float, default=None, help="drive server's target speed, mph")
+    parser.add_argument("--workers", type=int, default=defaults.workers, help="data-loading processes while training")
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    parser.add_argument("--min-autonomy", type=float, default=None, metavar="PCT",
+                        help="exit with status 3 when autonomy on the training track is below PCT (CI: 100)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)
+    config = DemoConfig(out_dir=args.out, record_laps=args.record_laps, epochs=args.epochs,
+                        eval_laps_train=args.eval_laps, eval_laps_held_out=args.held_out_laps, speed_mph=args.speed,
+                        workers=args.workers, seed=args.seed, progress=args.progress)
+    try:
+        result = run_demo(config)
+    except (OSError, ValueError, RuntimeError) as exc:  # offline weights, unreadable logs, a stalled server
+        print(f"demo: {exc}", file=sys.stderr)
+        return 1
+    print()
+    print(result.table)
+    print("wall time: " + ", ".join(f"{name} {s:.0f} s" for name, s in result.seconds.items()))
+    for name, path in result.files.items():
+        print(f"  {name:22s} {path}")
+    trained_on = result.reports[0]
+    if args.min_autonomy is not None and trained_on.autonomy_pct < args.min_autonomy:
+        print(f"demo: autonomy on the training track {trained_on.autonomy_pct:.1f} % is below the required "
+              f"{args.min_autonomy:g} %", file=sys.stderr)
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

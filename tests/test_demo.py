@@ -1,0 +1,45 @@
+"""The demo, shortened (fractions of laps, one epoch): the same stages and files as `make demo`."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from steering.checkpoint import load_checkpoint
+from steering.demo import DemoConfig, main
+from steering.sim.report import read_report
+
+
+def test_offline_demo_trains_pilotnet_from_scratch_on_all_cameras_with_full_augmentation():
+    config = DemoConfig().train_config(DemoConfig().out_dir / "data" / "driving_log.csv")
+    assert (config.model, config.pretrained) == ("pilotnet", "none"), "ImageNet weights are unreachable offline"
+    assert config.strategy == "finetune" and config.backbone_lr == config.lr, "from scratch every layer must learn"
+    assert config.cameras == "all" and config.augment == "full"
+
+
+@pytest.mark.slow
+def test_short_demo_records_trains_evaluates_and_fails_below_the_required_autonomy(tmp_path, capsys):
+    out = tmp_path / "demo"
+    code = main(["--out", str(out), "--record-laps", "0.3", "--epochs", "1", "--eval-laps", "0.1",
+                 "--held-out-laps", "0.05", "--no-progress", "--min-autonomy", "101"])
+    captured = capsys.readouterr()
+    assert code == 3, "no drive reaches 101 % autonomy: the CI gate must fail"
+    assert "below the required 101 %" in captured.err
+
+    rows = (out / "data" / "driving_log.csv").read_text().splitlines()
+    assert len(rows) > 100 and all(r.count("IMG") == 3 for r in rows[:5]), "three cameras per row"
+    checkpoint = load_checkpoint(out / "run" / "best.pt")
+    assert checkpoint.model_config.name == "pilotnet"
+    assert checkpoint.train_config["pretrained"] == "none"
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["seconds"]) == {"record", "train", "evaluate", "total"}
+    assert summary["seconds"]["total"] >= summary["seconds"]["train"] > 0
+    assert [r["track"] for r in summary["reports"]] == ["lake", "mountain"]
+    lake = read_report(out / "eval" / "lake" / "report.json")
+    assert lake.laps_requested == 0.1 and lake.distance_m >= 0.1 * 559 * 0.99
+    assert lake.checkpoint == str(out / "run" / "best.pt"), "the evaluation drove the checkpoint the demo trained"
+    table = (out / "compare.md").read_text()
+    assert table in captured.out, "the score table is printed"
+    assert table.count("| pilotnet demo") == 2
+    assert (out / "compare.png").is_file() and (out / "eval" / "mountain" / "trajectory.png").is_file()
