@@ -109,7 +109,7 @@ def evaluate_stage(config: DemoConfig, checkpoint: Path) -> list:
     for track, laps in ((config.train_track, config.eval_laps_train), (config.held_out_track, config.eval_laps_held_out)):
         eval_config = EvalConfig(track=track, laps=laps, speed_mph=config.speed_mph, seed=config.seed,
                                  out_dir=config.out_dir / "eval" / track, progress=config.progress,
-                                 label=f"pilotnet demo ({'training' if track == config.train_track else 'held-out'})")
+                                 label="pilotnet (demo)")
         reports.append(evaluate(checkpoint, eval_config).report)
     return reports
 
@@ -170,6 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"demo: {exc}", file=sys.stderr)
         return 1
     print()
+    print(f"trained on {config.train_track}; {config.held_out_track} is held out (never seen in training)")
     print(result.table)
     print("wall time: " + ", ".join(f"{name} {s:.0f} s" for name, s in result.seconds.items()))
     for name, path in result.files.items():

@@ -41,5 +41,5 @@ def test_short_demo_records_trains_evaluates_and_fails_below_the_required_autono
     assert lake.checkpoint == str(out / "run" / "best.pt"), "the evaluation drove the checkpoint the demo trained"
     table = (out / "compare.md").read_text()
     assert table in captured.out, "the score table is printed"
-    assert table.count("| pilotnet demo") == 2
+    assert table.count("| pilotnet (demo) |") == 2
     assert (out / "compare.png").is_file() and (out / "eval" / "mountain" / "trajectory.png").is_file()
