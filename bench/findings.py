@@ -29,12 +29,12 @@ def latency_findings(lat: dict[str, Any]) -> list[str]:
         if ov:
             best_ov = min(ov, key=lambda n: _median(v, n))
             out.append(f"- {model}: {best_ov} takes {_median(v, best_ov):.1f} ms per frame "
-                       f"({_median(v, fastest) / _median(v, best_ov):.2f}x faster than the fastest drive.py backend, "
+                       f"({_median(v, fastest) / _median(v, best_ov):.2f}x the speed of the fastest drive.py backend, "
                        f"max |Δ steering| {v[best_ov]['max_abs_diff_vs_fp32']:.1e}).")
         if "eager channels_last" in v:
             ratio = _median(v, DEFAULT, "infer") / _median(v, "eager channels_last", "infer")
-            out.append(f"- {model}: channels_last in eager mode changes inference by {ratio:.2f}x "
-                       f"({'faster' if ratio > 1 else 'slower'}) on this CPU.")
+            out.append(f"- {model}: eager channels_last runs inference at {ratio:.2f}x the speed of the contiguous "
+                       f"default on this CPU.")
         pre = _median(v, DEFAULT, "decode") + _median(v, DEFAULT, "preprocess")
         out.append(f"- {model}: decode + preprocess take {pre:.2f} ms of the {_median(v, DEFAULT):.1f} ms default "
                    f"pipeline ({100 * pre / _median(v, DEFAULT):.0f}%).")
@@ -58,11 +58,24 @@ def loop_findings(sim: dict[str, Any], lat: dict[str, Any] | None) -> list[str]:
     out = []
     for loop in sim["loops"]:
         period = 1000.0 / loop["frames_per_s"] if loop["frames_per_s"] else float("inf")
-        server = loop["server_latency_ms"].get("total", {}).get("p50")
-        if server:
+        total = loop["server_latency_ms"].get("total", {}).get("p50")
+        infer = loop["server_latency_ms"].get("infer", {}).get("p50")
+        if not (total and infer):
+            continue
+        if total > 1.5 * period:
+            # Lock step with one chain cannot answer a frame later than one step period: more chains are alive.
+            out.append(f"- closed loop {loop['model']} ({loop['backend']}): the server answers each frame "
+                       f"{total:.1f} ms after it arrived (p50) while the car gets a reply every {period:.1f} ms and "
+                       f"inference takes {infer:.1f} ms: about {total / period:.1f} request chains stay alive "
+                       f"({loop['telemetry_sent']} telemetry for {loop['steps']} steps, {loop['superseded']} superseded). "
+                       "Each frame waits for another chain's inference before its own starts, so every command "
+                       "steers on a frame about two inferences old (steering/server.py `_handle_telemetry`: a frame "
+                       "is dropped only if a newer one arrives while it *waits*; the simulator's double open leaves "
+                       "a second chain whose frames always arrive while the other is *inferring*).")
+        else:
             out.append(f"- closed loop {loop['model']} ({loop['backend']}): {loop['frames_per_s']:.1f} frames/s = "
-                       f"{period:.1f} ms per step, of which the server's own handling is {server:.1f} ms (p50); the rest "
-                       f"is the client's render + JPEG encode + base64 + socket round trip in the same process.")
+                       f"{period:.1f} ms per step; the server's handling is {total:.1f} ms of it (p50), the rest is "
+                       "the client's render, JPEG encode, base64 and the socket round trip in the same process.")
     return out
 
 

@@ -82,6 +82,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, default=REPO / "bench" / "results.json", help="raw results file")
     parser.add_argument("--md", type=Path, default=REPO / "docs" / "benchmarks.md")
     parser.add_argument("--png", type=Path, default=REPO / "docs" / "benchmarks.png")
+    parser.add_argument("--from-json", type=Path, default=None,
+                        help="measure nothing: rewrite the docs from a results file of an earlier run")
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser.parse_args(argv)
 
@@ -97,11 +99,14 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"bench: unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}", file=sys.stderr)
         return 2
-    configs = quick_configs() if args.quick else full_configs()
-    results = run_sections(sections, configs)
-    results["command"] = report.command_line()
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=1, default=str))
+    if args.from_json:
+        results = json.loads(args.from_json.read_text())
+    else:
+        configs = quick_configs() if args.quick else full_configs()
+        results = run_sections(sections, configs)
+        results["command"] = report.command_line()
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=1, default=str))
     if not args.no_docs:
         report.write(results, args.md, args.png, results["command"], findings(results))
         print(f"wrote {args.md} and {args.png} ({results['wall_s'] / 60:.1f} min)")

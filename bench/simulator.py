@@ -63,7 +63,8 @@ def closed_loop(model: str, backend: str, precision: str, config: SimulatorConfi
     return {"model": model, "backend": backend, "precision": precision, "steps": steps, "wall_s": result.wall_s,
             "frames_per_s": steps / result.wall_s if result.wall_s > 0 else 0.0,
             "server_latency_ms": stats.get("latency_ms", {}), "superseded": stats["counters"].get("superseded", 0),
-            "telemetry_sent": result.telemetry_sent}
+            "telemetry_sent": result.telemetry_sent, "client_max_in_flight": result.max_in_flight,
+            "max_newer_at_reply": stats.get("max_newer_at_reply")}
 
 
 def run(config: SimulatorConfig | None = None) -> dict[str, Any]:
