@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from data_tools.cli import add_common, add_reading, log_paths, output_log, setup_logging
-from data_tools.logfile import write_log
+from steering.data import write_log
 from steering.data import DrivingLogError, balance, read_logs
 
 log = logging.getLogger(__name__)

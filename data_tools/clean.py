@@ -21,7 +21,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from data_tools.cli import add_common, add_reading, log_paths, output_log, setup_logging
-from data_tools.logfile import write_log
+from steering.data import write_log
 from steering.data import DrivingLogError, read_logs
 from steering.preprocess import FrameError, read_frame
 

@@ -20,7 +20,7 @@ from typing import Sequence
 import pandas as pd
 
 from data_tools.cli import add_common, add_reading, log_paths, setup_logging
-from data_tools.logfile import CAMERA_COLUMNS, write_log
+from steering.data import CAMERA_COLUMNS, write_log
 from steering.data import DrivingLogError, read_logs
 
 log = logging.getLogger(__name__)

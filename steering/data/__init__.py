@@ -7,14 +7,14 @@
 """
 from steering.data.augment import AugmentConfig, augment, preview_grid
 from steering.data.dataset import SteeringDataset, make_loader
-from steering.data.logformat import LOG_COLUMNS, format_log_row
+from steering.data.logformat import CAMERA_COLUMNS, LOG_COLUMNS, format_log_row, write_log
 from steering.data.reading import DrivingLog, DrivingLogError, LogReport, read_logs
 from steering.data.sampling import BalanceReport, balance, samples_from_log, split_by_blocks
 
 __all__ = [
     "AugmentConfig", "augment", "preview_grid",
     "SteeringDataset", "make_loader",
-    "LOG_COLUMNS", "format_log_row",
+    "CAMERA_COLUMNS", "LOG_COLUMNS", "format_log_row", "write_log",
     "DrivingLog", "DrivingLogError", "LogReport", "read_logs",
     "BalanceReport", "balance", "samples_from_log", "split_by_blocks",
 ]
