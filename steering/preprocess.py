@@ -131,15 +131,19 @@ def crop_resize(frame: np.ndarray, config: PreprocessConfig) -> np.ndarray:
     return resized
 
 
-def normalize(images: torch.Tensor, config: PreprocessConfig) -> torch.Tensor:
-    """uint8 (..., H, W, 3) -> float32 (..., 3, H, W), scaled to [0, 1] then mean/std normalised."""
-    x = images.to(torch.float32).div_(255.0)
-    mean = torch.tensor(config.mean, dtype=torch.float32, device=x.device)
-    std = torch.tensor(config.std, dtype=torch.float32, device=x.device)
-    x = (x - mean) / std
-    return x.movedim(-1, -3).contiguous()
+def normalize(image: np.ndarray, config: PreprocessConfig) -> torch.Tensor:
+    """uint8 (H, W, 3) -> float32 (3, H, W), scaled to [0, 1] then mean/std normalised.
+
+    numpy on purpose: for one small frame torch splits the work over its intra-op threads, and on a
+    busy 2-core machine waiting for the second thread cost ~40 ms per frame (docs/benchmarks.md);
+    numpy does it in ~0.3 ms on one core.
+    """
+    mean = np.asarray(config.mean, dtype=np.float32)
+    std = np.asarray(config.std, dtype=np.float32)
+    x = image.astype(np.float32) * (1.0 / (255.0 * std)) - mean / std  # (H, W, 3)
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))  # (3, H, W)
 
 
 def preprocess_frame(frame: np.ndarray, config: PreprocessConfig) -> torch.Tensor:
     """uint8 HWC RGB 160x320 frame -> float32 (3, H, W) tensor, exactly as the model was trained."""
-    return normalize(torch.from_numpy(crop_resize(frame, config)), config)
+    return normalize(crop_resize(frame, config), config)
