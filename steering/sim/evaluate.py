@@ -28,13 +28,16 @@ import time
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 from tqdm import tqdm
 
 from steering.sim.client import ClientConfig, Command, DriveResult, SimClient
 from steering.sim.world import StepInfo, World, WorldConfig
+
+if TYPE_CHECKING:
+    from steering.sim.report import EvalReport
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +179,7 @@ class _Scorer:
         self.steps = 0
         self.limit_s = config.time_limit_s(world.track.length_m)
         total = config.laps * world.track.length_m
-        self.bar = tqdm(total=round(total), unit="m", desc=f"evaluating {config.label or ''} on {world.track.name}".replace("  ", " "),
+        self.bar = tqdm(total=round(total), unit="m", desc=f"evaluating {config.label} on {world.track.name}",
                         disable=not config.progress, leave=False)
         self._shown = 0
 
@@ -212,9 +215,9 @@ def _server_port(checkpoint: str | Path | None, config: EvalConfig) -> Iterator[
         raise ValueError("evaluate: give a checkpoint to serve, or the port of a running drive server (--port)")
     from steering.server import DriveConfig, running_server  # the simulator package never needs the server otherwise
 
-    drive = DriveConfig(host=config.host, port=0, stats_every=0)
+    drive = DriveConfig(host=config.host, port=0, stats_every=0)  # port 0: any free port
     if config.speed_mph is not None:
-        drive = DriveConfig(host=config.host, port=0, stats_every=0, speed=config.speed_mph)
+        drive = dataclasses.replace(drive, speed=config.speed_mph)
     with running_server(checkpoint, drive) as server:
         yield server.port, f"in-process drive server ({server.model.describe()}), target {drive.speed:g} mph"
 
@@ -247,9 +250,6 @@ def evaluate(checkpoint: str | Path | None, config: EvalConfig | None = None) ->
             video.shutdown()
     report = build_report(config, world, drive, scorer.interventions, checkpoint, server_description)
     files = write_outputs(report, config, world.track, drive, scorer.interventions) if config.out_dir else {}
-    if video is not None:
-        files["video"] = video.path
-        report.files["video"] = str(video.path)
     log.info("%s on %s: autonomy %.1f %%, %d interventions, %d laps, mean |CTE| %.2f m", report.model, report.track,
              report.autonomy_pct, report.interventions, report.laps_completed, report.mean_abs_cte_m)
     return EvalResult(report, drive, scorer.interventions, files)
