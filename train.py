@@ -84,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--device", help=f"auto, cpu or cuda (default {DEFAULTS.device})")
     group.add_argument("--workers", type=int, help=f"data-loading worker processes (default {DEFAULTS.workers})")
     group.add_argument("--amp", action="store_true", default=None,
-                       help="mixed precision: bfloat16 autocast (fast on CPUs with AMX and on recent GPUs)")
+                       help="mixed precision: bfloat16 autocast where the backbone trains (CUDA: also channels_last); "
+                            "on CPUs with AVX512-BF16/AMX fine-tuning ran ~1.8-2.6x faster (docs/benchmarks.md)")
     group.add_argument("--no-cache", dest="cache", action="store_false", default=None,
                        help="do not cache frozen-backbone features (they are cached while the backbone is frozen "
                             "and augmentation is flip-only)")
