@@ -93,8 +93,7 @@ def latency_section(lat: dict[str, Any]) -> list[str]:
     if "preprocess" in lat:
         pre = lat["preprocess"]
         out += ["### Preprocessing alone (160x320 RGB frame -> float (3, 66, 200))", "",
-                f"Interleaved, {lat['repeats']} frames each; numpy normalisation differs from `preprocess_frame` by "
-                f"at most {pre['numpy_max_abs_diff']:.1e}.", ""]
+                f"Interleaved, {lat['repeats']} frames each.", ""]
         out += _table(["variant", "p50 ms", "p99 ms"], [[n, _f(v["median_ms"], 3), _f(v["p99_ms"], 3)]
                                                         for n, v in pre["variants"].items()])
     return out + ["### Goals (ResNet-50 pipeline)", ""] + goals + [""]
