@@ -45,7 +45,7 @@ class DemoConfig:
     train_track: str = "lake"
     held_out_track: str = "mountain"
     record_laps: float = 3.0  # expert laps recorded, with drift-and-recover manoeuvres
-    epochs: int = 1  # PilotNet from scratch: a second epoch never beat the first on validation (docs/demo.md)
+    epochs: int = 1  # a second epoch did not beat the first on validation in measured runs (docs/demo.md)
     batch_size: int = 32
     lr: float = 1e-3  # from scratch: the backbone learns at the head's rate (there is nothing to preserve)
     cameras: str = "all"  # center + left/right with a steering correction: recovery examples for free
