@@ -33,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     group = parser.add_argument_group("Model")
     group.add_argument("--model", help=f"registered model name (steering.model.list_models()); default {DEFAULTS.model}")
+    group.add_argument("--input-size", metavar="HxW",
+                       help="model input after cropping sky and hood, e.g. 66x200 (default: the model's own, "
+                            "66x200 for every registered model; docs/model.md shows the latency cost of larger inputs)")
     group.add_argument("--pretrained", metavar="imagenet|none|PATH",
                        help="backbone weights: 'imagenet' (download, needs internet once), 'none' (from scratch) "
                             f"or a local torchvision state_dict file; default {DEFAULTS.pretrained}")

@@ -107,3 +107,26 @@ def test_one_short_epoch_on_the_real_log_writes_a_loadable_best_model(windows_lo
 
     assert model(torch.zeros(2, *preprocess.input_shape)).shape == (2,)
     assert load_checkpoint(out / "best.pt").train_config["model"] == "resnet18"
+
+
+def test_input_size_flag_reaches_the_checkpoint_preprocessing(tmp_path):
+    log = write_line_recording(tmp_path / "rec", count=40, seed=0)
+    out = tmp_path / "run"
+    code = train_cli.main([str(log), "--model", "pilotnet", "--pretrained", "none", "--strategy", "finetune",
+                           "--input-size", "80x160", "--epochs", "1", "--batch-size", "8",
+                           "--out", str(out), "--no-progress"])
+    assert code == 0
+    model, preprocess = load_model(out / "best.pt")
+    assert (preprocess.height, preprocess.width) == (80, 160)
+    assert preprocess.colorspace == default_preprocess("pilotnet").colorspace  # only the size changed
+    import torch
+
+    assert model(torch.zeros(3, 3, 80, 160)).shape == (3,)
+
+
+@pytest.mark.parametrize("bad", ["66", "66x", "0x200", "66*200"])
+def test_malformed_input_size_is_refused(bad):
+    from steering.training.config import ConfigError, TrainConfig
+
+    with pytest.raises(ConfigError, match="input_size must look like 66x200"):
+        TrainConfig(input_size=bad)

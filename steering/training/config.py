@@ -7,13 +7,15 @@ every checkpoint, so a run can always be repeated or resumed with the same setti
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
 
-from steering.preprocess import dataclass_from_dict
+from steering.model import default_preprocess
+from steering.preprocess import PreprocessConfig, dataclass_from_dict
 
 STRATEGIES = ("frozen", "finetune", "two-phase", "gradual")
 AUGMENT_MODES = ("auto", "full", "flip", "none")
@@ -33,6 +35,7 @@ class TrainConfig:
     # model
     model: str = "resnet50"  # the seed model; `pilotnet --pretrained none` is the fast offline choice
     pretrained: str = "imagenet"  # "imagenet", "none" or a local torchvision state_dict file
+    input_size: str = ""  # "HxW" model input after cropping; "" = the model's default (66x200, docs/model.md)
     strategy: str = "two-phase"
     head_epochs: int = 3  # two-phase: epochs of head-only training before unfreezing
     unfreeze_stages: int = 2  # two-phase: how many backbone stages from the top to unfreeze (layer4, layer3)
@@ -88,6 +91,8 @@ class TrainConfig:
             (0.0 <= self.flip_probability <= 1.0, f"flip_probability must be in [0, 1], got {self.flip_probability}"),
             (self.unfreeze_every >= 1, f"unfreeze_every must be >= 1, got {self.unfreeze_every}"),
             (self.head_epochs >= 0, f"head_epochs must be >= 0, got {self.head_epochs}"),
+            (self.input_size == "" or re.fullmatch(r"[1-9]\d*x[1-9]\d*", self.input_size) is not None,
+             f"input_size must look like 66x200 (height x width), got {self.input_size!r}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -95,6 +100,14 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def preprocess(self) -> PreprocessConfig:
+        """The model's default preprocessing, resized to `input_size` when one is given."""
+        pre = default_preprocess(self.model)
+        if not self.input_size:
+            return pre
+        height, width = (int(v) for v in self.input_size.split("x"))
+        return dataclasses.replace(pre, height=height, width=width)
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> "TrainConfig":

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from steering.checkpoint import load_checkpoint, save_checkpoint
 from steering.data import make_loader
-from steering.model import ModelConfig, SteeringRegressor, default_preprocess
+from steering.model import ModelConfig, SteeringRegressor
 from steering.training import feature_cache, plots
 from steering.training.config import TrainConfig
 from steering.training.data_setup import DataBundle, bundle_from_logs, resolve_augment_mode
@@ -79,7 +79,7 @@ class _PhaseRunner:
 
 def train(config: TrainConfig) -> TrainResult:
     """Train from the driving logs in `config.logs` (the `python train.py LOG ...` entry point)."""
-    preprocess = default_preprocess(config.model)
+    preprocess = config.preprocess()
     seed_everything(config.seed)  # the model's random layers start the same as under fit(config, data)
     model = build_model(config, preprocess)
     return fit(config, bundle_from_logs(config, preprocess), model=model)
