@@ -108,7 +108,7 @@ def parse_config(argv: Sequence[str] | None = None) -> tuple[TrainConfig, argpar
             values[field.name] = given
     if not values.get("logs"):
         parser.error("no driving logs: pass LOG paths or set 'logs' in --config")
-    return TrainConfig.from_dict(values), args
+    return TrainConfig.from_given(values), args
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -130,3 +130,13 @@ def test_malformed_input_size_is_refused(bad):
 
     with pytest.raises(ConfigError, match="input_size must look like 66x200"):
         TrainConfig(input_size=bad)
+
+
+def test_from_scratch_trains_everything_at_the_head_rate_unless_told_otherwise(tmp_path):
+    config, _ = train_cli.parse_config(["log.csv", "--model", "pilotnet", "--pretrained", "none", "--lr", "1e-3"])
+    assert (config.strategy, config.backbone_lr) == ("finetune", 1e-3)
+    config, _ = train_cli.parse_config(["log.csv", "--pretrained", "none", "--strategy", "frozen",
+                                        "--backbone-lr", "1e-5"])
+    assert (config.strategy, config.backbone_lr) == ("frozen", 1e-5)
+    config, _ = train_cli.parse_config(["log.csv"])  # pretrained weights: the transfer-learning defaults
+    assert (config.pretrained, config.strategy, config.backbone_lr) == ("imagenet", "two-phase", 1e-5)

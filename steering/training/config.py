@@ -101,6 +101,20 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_given(cls, values: Mapping[str, Any]) -> "TrainConfig":
+        """A config from the settings a user gave, filling the rest with defaults that fit them.
+
+        A backbone trained from scratch (`pretrained: none`) has no ImageNet features to protect:
+        the pretrained-weights defaults (two-phase with a frozen first phase, backbone_lr 1e-5)
+        would freeze random filters. Unless given, it trains everything at the head's rate.
+        """
+        values = dict(values)
+        if values.get("pretrained") == "none":
+            values.setdefault("strategy", "finetune")
+            values.setdefault("backbone_lr", values.get("lr", cls.lr))
+        return cls.from_dict(values)
+
     def preprocess(self) -> PreprocessConfig:
         """The model's default preprocessing, resized to `input_size` when one is given."""
         pre = default_preprocess(self.model)
