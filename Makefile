@@ -32,4 +32,4 @@ bench: $(STAMP)
 	BENCH_COMMAND="make bench" $(BIN)/python -m bench.run_all
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache demo
