@@ -18,7 +18,7 @@ every event; engineio >= 3.14 refuses EIO=4).
 
 Guarantees, each covered by tests/test_server_*.py:
 - every telemetry is answered exactly once (`steer`, or `manual` for `{}`) unless a newer frame of
-  the same connection supersedes it while it waits for the model (below);
+  the same connection supersedes it before its reply goes out (below);
 - anything malformed (payload, numbers, base64, JPEG, size, model NaN) gets the safe command:
   throttle 0, last good steering; it is counted in `stats["errors"]` and logged rate-limited;
 - replies use the decimal separator the simulator used (comma locales);
@@ -26,12 +26,16 @@ Guarantees, each covered by tests/test_server_*.py:
 
 Stale frames. The simulator fires its open handler twice and answers our connect `steer` with a
 telemetry too, so two or three request chains run at once, each reply triggering the next
-telemetry. Queueing them would steer on ever older frames. Policy: when a frame waits for the
-model and a newer frame of the same connection arrives, the older one is dropped without a reply,
-which ends its chain; the newest waiting frame is always answered, so at least one chain stays
-alive. Each inference therefore starts on the newest frame received, and every command is at most
-one inference older than the newest frame (`stats["max_newer_at_infer_start"]` stays 0). The
-chains collapse to one: plain lock-step, the lowest latency the simulator allows.
+telemetry. Answering every frame keeps them all alive, and each command then steers on a frame
+that already waited for another chain's inference. Policy, per connection:
+- a frame still waiting for the model when a newer one arrives is dropped without a reply;
+- when an inference ends and a newer frame already waits, its reply is dropped too (stale) and the
+  newer frame's reply goes out instead; only one reply in a row may be dropped this way, so even a
+  client that does not wait for replies is answered at least every other inference.
+Dropped frames count as `superseded` (`superseded_after_inference` for the second kind). Each
+dropped reply ends its chain, and the newest frame is always answered, so exactly one chain
+survives the opening: plain lock-step, every command on the newest frame received
+(`stats["max_newer_at_infer_start"]` and `stats["max_newer_at_reply"]` stay 0 with the simulator).
 """
 from __future__ import annotations
 
@@ -115,6 +119,10 @@ class _Connection:
     controller: Controller
     decimal: str = "."  # the simulator's decimal separator, learnt from its telemetry
     newest: int = 0  # number of good frames received; the newest frame's sequence number
+    # The previous inference's reply was dropped for a newer frame. The next one is sent whatever
+    # arrives meanwhile, so a client that does not wait for replies still gets one every other
+    # inference (the lock-step simulator never needs this: its chains end when a reply is dropped).
+    dropped_last: bool = False
 
 
 class DriveServer:
@@ -328,6 +336,15 @@ class DriveServer:
             except Exception as exc:  # noqa: BLE001 - any model failure costs one frame
                 raise MalformedTelemetry("model_error", repr(exc)) from None
             inferred = time.perf_counter()
+            eventlet.sleep(0)  # frames read during the inference register before the reply is chosen
+            if connection.newest != sequence and not connection.dropped_last:
+                # A newer frame waits: this reply would steer on a stale frame and keep a second
+                # chain alive. Drop it; the newer frame (next through the lock) gets the reply.
+                connection.dropped_last = True
+                self._stats.count("superseded")
+                self._stats.count("superseded_after_inference")
+                return
+        connection.dropped_last = False
         self._stats.staleness(newer_at_start, connection.newest - sequence)
         if not math.isfinite(steering_raw):
             raise MalformedTelemetry("model_output_not_finite", f"model returned {steering_raw}")

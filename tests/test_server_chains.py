@@ -13,8 +13,15 @@ from steering.server import DriveConfig, running_server
 
 
 def numbered_frame(number: int) -> bytes:
-    """A uniform grey 320x160 JPEG whose grey level is `number` (1..250): the frame's id survives JPEG."""
-    return encode_jpeg(np.full((160, 320, 3), number, np.uint8), quality=95)
+    """A uniform 320x160 JPEG that carries `number` (0..624): red = 10 x (number mod 25),
+    green = 10 x (number div 25). Flat colours survive JPEG to well within +-2 levels."""
+    frame = np.zeros((160, 320, 3), np.uint8)
+    frame[..., 0], frame[..., 1] = 10 * (number % 25), 10 * (number // 25)
+    return encode_jpeg(frame, quality=95)
+
+
+def frame_number(frame: np.ndarray) -> int:
+    return round(float(frame[..., 1].mean()) / 10) * 25 + round(float(frame[..., 0].mean()) / 10)
 
 
 class FrameIdModel:
@@ -30,7 +37,7 @@ class FrameIdModel:
         self.inferences: list[tuple[int, float, float]] = []  # (frame id, start, end)
 
     def prepare(self, frame: np.ndarray) -> int:
-        frame_id = int(round(float(frame.mean())))
+        frame_id = frame_number(frame)
         self.arrived[frame_id] = time.perf_counter()
         return frame_id
 
@@ -56,53 +63,128 @@ class FrameIdModel:
         return "frame-id model"
 
 
-def test_double_open_chains_never_stall_and_steer_on_the_newest_frame():
-    model = FrameIdModel()
-    frames = [numbered_frame(i) for i in range(1, 251)]
-    sent = 0
+class LockStepSimulator:
+    """The simulator's side: numbered frames, one telemetry per reply (plus extra chains on demand).
 
-    def send(sim: SimulatorSocket) -> None:
-        nonlocal sent
-        sent += 1
-        sim.send_telemetry(telemetry(frames[sent - 1], speed=10.0))
+    `replies` holds, per `steer` received, (id of the frame it steers on, id of the newest frame sent
+    when it arrived): equal means the command is as fresh as lock-step allows.
+    """
 
-    with running_server(model, DriveConfig(port=0, stats_every=0)) as server:
-        sim = SimulatorSocket(server.port, timeout=20.0)  # a stalled loop fails on this timeout
-        send(sim)  # the simulator's "open" fires twice, each firing sends a telemetry ...
-        send(sim)
-        reply_ids: list[int] = []
-        first = True
-        while len(reply_ids) < 80:
-            name, data = sim.recv_event()
-            assert name == "steer"
-            if first:  # ... and our connect `steer 0,0` triggers a third chain
-                assert data == {"steering_angle": "0", "throttle": "0"}
-                first = False
-            else:
-                reply_ids.append(round(steer_values(data)[0] * 1000))
-            send(sim)
-        # Stop feeding and collect what is still in flight: every telemetry is answered or superseded.
-        deadline = time.monotonic() + 20
-        sim.ws.settimeout(0.2)
-        while len(reply_ids) + server.stats["counters"].get("superseded", 0) < sent and time.monotonic() < deadline:
+    def __init__(self, port: int) -> None:
+        self.sim = SimulatorSocket(port, timeout=20.0)  # a stalled loop fails on this timeout
+        self.sent = 0
+        self.replies: list[tuple[int, int]] = []
+
+    def send(self) -> None:
+        self.sent += 1
+        self.sim.send_telemetry(telemetry(numbered_frame(self.sent), speed=10.0))
+
+    def receive(self) -> None:
+        """Wait for the next `steer`; the connect `steer 0,0` is not a reply to a frame."""
+        name, data = self.sim.recv_event()
+        assert name == "steer"
+        if data == {"steering_angle": "0", "throttle": "0"} and not self.replies:
+            return
+        self.replies.append((round(steer_values(data)[0] * 1000), self.sent))
+
+    def drain(self, server, seconds: float = 20.0) -> None:
+        """Stop feeding; collect what is still in flight until every telemetry is answered or superseded."""
+        deadline = time.monotonic() + seconds
+        self.sim.ws.settimeout(0.2)
+        while len(self.replies) + server.stats["counters"].get("superseded", 0) < self.sent:
+            assert time.monotonic() < deadline, f"stalled: {server.stats['counters']}, sent {self.sent}"
             try:
-                name, data = sim.recv_event()
+                self.receive()
             except websocket.WebSocketTimeoutException:
                 continue
-            reply_ids.append(round(steer_values(data)[0] * 1000))
-        sim.close()
+
+
+OPENING = 6  # replies during which the two or three opening chains may still overlap
+
+
+def test_double_open_chains_collapse_to_one_that_steers_on_the_newest_frame():
+    model = FrameIdModel()
+    with running_server(model, DriveConfig(port=0, stats_every=0)) as server:
+        client = LockStepSimulator(server.port)
+        client.send()  # the simulator's "open" fires twice, each firing sends a telemetry ...
+        client.send()
+        client.receive()  # ... and our connect `steer 0,0` triggers a third chain
+        client.send()
+        while client.sent < 300:
+            client.receive()
+            client.send()
+        client.drain(server)
+        client.sim.close()
         stats = server.stats
 
-    counters = {"superseded": 0, **stats["counters"]}
-    assert counters["steer"] + counters["superseded"] == sent, f"lost telemetry: {counters}, sent {sent}"
-    assert counters["steer"] == len(reply_ids), "one reply per answered telemetry, never two"
+    counters = {"superseded": 0, "superseded_after_inference": 0, **stats["counters"]}
+    replies = client.replies
+    reply_ids = [frame for frame, _ in replies]
+    assert counters["steer"] + counters["superseded"] == client.sent, f"lost telemetry: {counters}"
+    assert counters["steer"] == len(replies), "one reply per answered telemetry, never two"
     assert all(b > a for a, b in zip(reply_ids, reply_ids[1:])), f"commands on older frames: {reply_ids}"
-    # Every inference runs on the newest frame available when it was chosen, so each command's frame
-    # is at most one inference older than the newest frame received.
+    # Never more than one inference older than the newest frame sent, even during the opening ...
+    assert all(newest - frame <= 1 for frame, newest in replies), replies[:OPENING]
+    # ... and after it one chain only: each reply steers on the very frame sent after the previous
+    # reply (two live chains would answer the frame before it), and no frame goes unanswered.
+    late = [(frame, newest) for frame, newest in replies[OPENING:] if frame != newest]
+    assert late == [], f"replies on a frame older than the newest sent (a second chain survived): {late[:10]}"
+    unanswered = sorted(set(range(1, client.sent + 1)) - set(reply_ids))
+    assert unanswered and max(unanswered) <= OPENING, f"frames dropped after the opening: {unanswered}"
+    assert counters["superseded_after_inference"] >= 1, "the opening's stale reply must be dropped"
+    # Every inference runs on the newest frame available when it was chosen.
     assert model.skipped_newer_frames() == [], "an inference ran on a frame older than one available"
-    assert stats["max_newer_at_infer_start"] == 0
-    assert len(model.inferences) == counters["steer"]
-    assert counters["superseded"] >= 1, "three chains at start: the older waiting frame must be dropped"
+    assert stats["max_newer_at_infer_start"] == 0 and stats["max_newer_at_reply"] == 0
+    assert len(model.inferences) == counters["steer"] + counters["superseded_after_inference"]
+
+
+def test_extra_chains_mid_drive_never_stall_and_collapse_again():
+    """A few hundred exchanges with a slow model while extra chains start at random (as a
+    re-opening client would): the loop never stalls and each burst collapses back to lock-step."""
+    rng = np.random.default_rng(0)
+    model = FrameIdModel(seconds=0.01, first_seconds=0.01)
+    with running_server(model, DriveConfig(port=0, stats_every=0)) as server:
+        client = LockStepSimulator(server.port)
+        client.send()
+        client.send()
+        bursts = 0
+        while client.sent < 400:
+            client.receive()
+            client.send()
+            if rng.random() < 0.1:  # a second chain appears
+                client.send()
+                bursts += 1
+        client.drain(server)
+        client.sim.close()
+        counters = {"superseded": 0, **server.stats["counters"]}
+
+    assert bursts >= 20
+    assert counters["steer"] + counters["superseded"] == client.sent, f"lost telemetry: {counters}"
+    assert all(newest - frame <= 1 for frame, newest in client.replies), "a command two frames stale"
+    # After each burst the extra chain ends: no reply for some frame, never a run of stale replies.
+    stale = [newest - frame for frame, newest in client.replies[OPENING:]]
+    assert sum(stale) <= bursts, f"{sum(stale)} stale replies for {bursts} extra chains"
+    assert len(client.replies) >= 400 - 2 * bursts - OPENING
+
+
+def test_a_client_that_does_not_wait_is_answered_every_other_inference():
+    """Frames faster than the model (not the simulator's way, but a client may do it): replies
+    are dropped for newer frames at most once in a row, so commands keep flowing; the last frame
+    is answered."""
+    model = FrameIdModel(seconds=0.03, first_seconds=0.03)
+    with running_server(model, DriveConfig(port=0, stats_every=0)) as server:
+        client = LockStepSimulator(server.port)
+        client.receive()  # steer 0,0
+        for _ in range(30):
+            client.send()
+            time.sleep(0.01)
+        client.drain(server)
+        client.sim.close()
+        counters = {"superseded_after_inference": 0, **server.stats["counters"]}
+
+    assert client.replies[-1][0] == 30, "the newest frame must be answered"
+    assert counters["steer"] >= len(model.inferences) // 2, (counters, len(model.inferences))
+    assert counters["superseded_after_inference"] >= 1
 
 
 def test_pings_are_answered_while_the_model_runs():
