@@ -9,11 +9,10 @@ import argparse
 import dataclasses
 import logging
 import sys
-from pathlib import Path
 from typing import Sequence
 
-from data_tools.cli import add_common, add_reading, log_paths, setup_logging
-from steering.data import AugmentConfig, DrivingLogError, preview_grid, read_logs, samples_from_log
+from data_tools.cli import add_common, add_logs_input, log_paths, run_tool
+from steering.data import AugmentConfig, preview_grid, read_logs, samples_from_log
 
 log = logging.getLogger(__name__)
 
@@ -21,14 +20,11 @@ log = logging.getLogger(__name__)
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="steering-augment-preview", description=__doc__.splitlines()[0],
                                      epilog="example: steering-augment-preview data/all --out aug.png --n 16")
-    group = parser.add_argument_group("Inputs and output")
-    group.add_argument("logs", nargs="+", help="recording folders or driving_log.csv files")
-    group.add_argument("--out", required=True, type=Path, help="PNG to write")
+    group = add_logs_input(parser, "PNG to write")
     group.add_argument("--n", type=int, default=16, help="samples in the grid (default 16)")
     group.add_argument("--seed", type=int, default=0, help="which samples and which augmentations")
     group.add_argument("--cameras", default="center", help="center, all, or a list like center,left")
     group.add_argument("--correction", type=float, default=0.2, help="side-camera steering correction")
-    add_reading(group)
     aug = parser.add_argument_group("Augmentation (AugmentConfig fields; defaults as in training)")
     defaults = AugmentConfig()
     for field in dataclasses.fields(AugmentConfig):
@@ -38,22 +34,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _run(args: argparse.Namespace) -> str:
+    if args.n < 1:
+        raise ValueError(f"--n must be at least 1, got {args.n}")
+    config = AugmentConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(AugmentConfig)
+                              if f.name != "enabled"})
+    rows = read_logs(log_paths(args.logs), lenient=args.lenient).rows
+    samples = samples_from_log(rows, cameras=args.cameras, correction=args.correction)
+    path = preview_grid(samples, config, args.out, n=args.n, seed=args.seed)
+    return f"wrote {path} ({min(args.n, len(samples))} samples)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    setup_logging(args.verbose)
-    try:
-        if args.n < 1:
-            raise ValueError(f"--n must be at least 1, got {args.n}")
-        config = AugmentConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(AugmentConfig)
-                                  if f.name != "enabled"})
-        rows = read_logs(log_paths(args.logs), lenient=args.lenient).rows
-        samples = samples_from_log(rows, cameras=args.cameras, correction=args.correction)
-        path = preview_grid(samples, config, args.out, n=args.n, seed=args.seed)
-    except (DrivingLogError, OSError, ValueError) as exc:
-        print(f"steering-augment-preview: error: {exc}", file=sys.stderr)
-        return 2
-    print(f"wrote {path} ({min(args.n, len(samples))} samples)")
-    return 0
+    return run_tool(build_parser(), _run, argv)
 
 
 if __name__ == "__main__":

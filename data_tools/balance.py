@@ -12,9 +12,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from data_tools.cli import add_common, add_reading, log_paths, output_log, setup_logging
-from steering.data import write_log
-from steering.data import DrivingLogError, balance, read_logs
+from data_tools.cli import add_common, add_logs_input, log_paths, output_log, run_tool
+from steering.data import balance, read_logs, write_log
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +29,8 @@ def parse_cap(text: str) -> int | float:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="steering-balance", description=__doc__.splitlines()[0],
                                      epilog="example: steering-balance data/all --out data/balanced --cap 2.0")
-    group = parser.add_argument_group("Inputs and output")
-    group.add_argument("logs", nargs="+", help="recording folders or driving_log.csv files")
-    group.add_argument("--out", required=True, help="balanced log: a .csv path, or a folder (gets driving_log.csv)")
+    group = add_logs_input(parser, "balanced log: a .csv path, or a folder (gets driving_log.csv)")
     group.add_argument("--histogram", type=Path, help="PNG of the histogram before/after (default: next to --out)")
-    add_reading(group)
     rule = parser.add_argument_group("Balancing (same rule as train.py --balance)")
     rule.add_argument("--bins", type=int, default=25, help="steering bins over [-1, 1] (default 25)")
     rule.add_argument("--cap", type=parse_cap, default=2.0,
@@ -44,20 +40,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _run(args: argparse.Namespace) -> str:
+    driving_log = read_logs(log_paths(args.logs), lenient=args.lenient)
+    balanced, report = balance(driving_log.rows, bins=args.bins, cap=args.cap, seed=args.seed)
+    out = write_log(balanced, output_log(args.out))
+    histogram = report.save_histogram(args.histogram or out.with_name(out.stem + "_histogram.png"))
+    return f"{report.summary()}\nwrote {out} ({len(balanced)} rows) and {histogram}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    setup_logging(args.verbose)
-    try:
-        driving_log = read_logs(log_paths(args.logs), lenient=args.lenient)
-        balanced, report = balance(driving_log.rows, bins=args.bins, cap=args.cap, seed=args.seed)
-        out = write_log(balanced, output_log(args.out))
-        histogram = report.save_histogram(args.histogram or out.with_name(out.stem + "_histogram.png"))
-    except (DrivingLogError, OSError, ValueError) as exc:
-        print(f"steering-balance: error: {exc}", file=sys.stderr)
-        return 2
-    print(report.summary())
-    print(f"wrote {out} ({len(balanced)} rows) and {histogram}")
-    return 0
+    return run_tool(build_parser(), _run, argv)
 
 
 if __name__ == "__main__":

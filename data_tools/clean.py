@@ -20,9 +20,8 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from data_tools.cli import add_common, add_reading, log_paths, output_log, setup_logging
-from steering.data import write_log
-from steering.data import DrivingLogError, read_logs
+from data_tools.cli import add_common, add_logs_input, log_paths, output_log, run_tool
+from steering.data import read_logs, write_log
 from steering.preprocess import FrameError, read_frame
 
 log = logging.getLogger(__name__)
@@ -77,50 +76,45 @@ def clean_rows(rows: pd.DataFrame, min_speed: float = 0.5, trim_start_s: float =
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="steering-clean", description=__doc__.splitlines()[0],
                                      epilog="example: steering-clean data/lap1 --out data/lap1_clean --trim-start 2")
-    group = parser.add_argument_group("Inputs and output")
-    group.add_argument("logs", nargs="+", help="recording folders or driving_log.csv files")
-    group.add_argument("--out", required=True, help="cleaned log: a .csv path, or a folder (gets driving_log.csv)")
+    group = add_logs_input(parser, "cleaned log: a .csv path, or a folder (gets driving_log.csv)")
     group.add_argument("--report", type=Path, help="csv listing every dropped row with its reason")
-    add_reading(group)
     rules = parser.add_argument_group("What to drop")
     rules.add_argument("--min-speed", type=float, default=0.5, help="mph; slower frames count as stopped (default 0.5)")
     rules.add_argument("--trim-start", type=float, default=0.0, help="seconds dropped at each session's start")
     rules.add_argument("--trim-end", type=float, default=0.0, help="seconds dropped at each session's end")
-    add_common(parser)
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_common(parser, progress=True)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    setup_logging(args.verbose)
-    try:
-        driving_log = read_logs(log_paths(args.logs), lenient=args.lenient)
-        kept, dropped = clean_rows(driving_log.rows, args.min_speed, args.trim_start, args.trim_end,
-                                   progress=not args.no_progress)
-        if kept.empty:
-            raise ValueError("every row would be dropped; check --min-speed and the trim settings")
-        out = write_log(kept, output_log(args.out))
-        if args.report:
-            args.report.parent.mkdir(parents=True, exist_ok=True)
-            with open(args.report, "w", newline="", encoding="utf-8") as handle:
-                writer = csv.writer(handle)
-                writer.writerow(["source", "line", "reason"])
-                writer.writerows(dropped[["source", "line", "reason"]].itertuples(index=False))
-    except (DrivingLogError, OSError, ValueError) as exc:
-        print(f"steering-clean: error: {exc}", file=sys.stderr)
-        return 2
+def _run(args: argparse.Namespace) -> str:
+    driving_log = read_logs(log_paths(args.logs), lenient=args.lenient)
+    kept, dropped = clean_rows(driving_log.rows, args.min_speed, args.trim_start, args.trim_end,
+                               progress=not args.no_progress)
+    if kept.empty:
+        raise ValueError("every row would be dropped; check --min-speed and the trim settings")
+    out = write_log(kept, output_log(args.out))
+    if args.report:
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        with open(args.report, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["source", "line", "reason"])
+            writer.writerows(dropped[["source", "line", "reason"]].itertuples(index=False))
     report = driving_log.report
-    print(f"kept {len(kept)} of {report.rows_total} rows -> {out}")
+    lines = [f"kept {len(kept)} of {report.rows_total} rows -> {out}"]
     if report.missing_image_rows:
-        print(f"  {report.missing_image_rows:6d}  center image missing (lines {', '.join(map(str, report.missing_lines))}"
-              f"{' ...' if report.missing_image_rows > len(report.missing_lines) else ''})")
+        lines.append(f"  {report.missing_image_rows:6d}  center image missing (lines "
+                     f"{', '.join(map(str, report.missing_lines))}"
+                     f"{' ...' if report.missing_image_rows > len(report.missing_lines) else ''})")
     if report.bad_rows_skipped:
-        print(f"  {report.bad_rows_skipped:6d}  unreadable row")
+        lines.append(f"  {report.bad_rows_skipped:6d}  unreadable row")
     for reason, count in dropped["reason"].value_counts().items():
-        lines = dropped.loc[dropped["reason"] == reason, "line"].head(5).tolist()
-        print(f"  {count:6d}  {reason} (lines {', '.join(map(str, lines))}{' ...' if count > 5 else ''})")
-    return 0
+        first = dropped.loc[dropped["reason"] == reason, "line"].head(5).tolist()
+        lines.append(f"  {count:6d}  {reason} (lines {', '.join(map(str, first))}{' ...' if count > 5 else ''})")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_tool(build_parser(), _run, argv)
 
 
 if __name__ == "__main__":

@@ -1,17 +1,45 @@
-"""What every data tool's command line shares: logging setup and finding the log a user means.
+"""What every data tool's command line shares: arguments, logging, errors, finding the log a user means.
 
 Each tool in `data_tools/` is a thin CLI (`main(argv=None) -> int`) around `steering.data`; this
 module keeps their common arguments identical so `steering-clean data/` and `steering-stats data/`
-accept the same things.
+accept the same things, and `run_tool` gives them one exit contract: 0 and the result on stdout,
+or 2 and `steering-NAME: error: ...` on stderr for anything the user can fix (bad input, missing
+file, unreadable log/frame/checkpoint). Other exceptions are bugs and keep their traceback.
 """
 from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
+
+from steering.checkpoint import CheckpointError
+from steering.data import DrivingLogError
+from steering.preprocess import FrameError
 
 LOG_NAME = "driving_log.csv"
+LOGS_HELP = "recording folders or driving_log.csv files"
+# Errors that mean "the input or a setting is wrong": reported in one line, exit status 2.
+TOOL_ERRORS: tuple[type[BaseException], ...] = (DrivingLogError, CheckpointError, FrameError, OSError, ValueError)
+
+
+def run_tool(parser: argparse.ArgumentParser, body: Callable[[argparse.Namespace], str],
+             argv: Sequence[str] | None = None, errors: tuple[type[BaseException], ...] = TOOL_ERRORS) -> int:
+    """Parse `argv`, set up logging, run `body(args)` and print the message it returns.
+
+    Returns 0, or 2 with `<prog>: error: <exception>` on stderr when the body raises one of `errors`
+    (the same form argparse uses for a bad flag, so the prefix is the parser's `prog`).
+    """
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    try:
+        message = body(args)
+    except errors as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 2
+    print(message)
+    return 0
 
 
 def setup_logging(verbose: bool) -> None:
@@ -19,13 +47,25 @@ def setup_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
 
-def add_common(parser: argparse.ArgumentParser) -> None:
+def add_common(parser: argparse.ArgumentParser, progress: bool = False) -> None:
+    """--verbose on every tool; --no-progress on the tools that show a progress bar."""
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    if progress:
+        parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def add_reading(group: argparse._ArgumentGroup) -> None:
+def add_logs_input(parser: argparse.ArgumentParser, out_help: str, logs: str = "logs",
+                   logs_help: str = LOGS_HELP) -> argparse._ArgumentGroup:
+    """The "Inputs and output" group of the tools that read logs: LOGS..., --out (required), --lenient.
+
+    Returns the group so a tool can add its own inputs and outputs to it.
+    """
+    group = parser.add_argument_group("Inputs and output")
+    group.add_argument(logs, nargs="+", help=logs_help)
+    group.add_argument("--out", required=True, type=Path, help=out_help)
     group.add_argument("--lenient", action="store_true",
                        help="skip unreadable log rows (counted in the report) instead of stopping at the first")
+    return group
 
 
 def log_path(path: str | Path) -> Path:

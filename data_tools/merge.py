@@ -19,7 +19,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from data_tools.cli import add_common, add_reading, log_paths, setup_logging
+from data_tools.cli import add_common, add_logs_input, log_paths, run_tool
 from steering.data import CAMERA_COLUMNS, write_log
 from steering.data import DrivingLogError, read_logs
 
@@ -78,30 +78,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="steering-merge", description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="example: steering-merge data/lap1 data/lap2 data/recovery --out data/all")
-    group = parser.add_argument_group("Inputs and output")
-    group.add_argument("inputs", nargs="+", help="recording folders (with driving_log.csv) or csv files")
-    group.add_argument("--out", required=True, type=Path, help="dataset folder to create (driving_log.csv + IMG/)")
+    group = add_logs_input(parser, "dataset folder to create (driving_log.csv + IMG/)", logs="inputs",
+                           logs_help="recording folders (with driving_log.csv) or csv files")
     group.add_argument("--copy", action="store_true", help="copy frames instead of hard-linking them")
-    add_reading(group)
     add_common(parser)
     return parser
 
 
+def _run(args: argparse.Namespace) -> str:
+    inputs = log_paths(args.inputs)
+    if (args.out / "driving_log.csv").exists():
+        raise FileExistsError(f"{args.out / 'driving_log.csv'} exists; choose a new --out folder")
+    _, summary = merge(inputs, args.out, copy=args.copy, lenient=args.lenient)
+    return (f"merged {summary['inputs']} logs into {args.out / 'driving_log.csv'}: {summary['rows_written']} rows "
+            f"in {summary['sessions']} sessions ({summary['duplicates_dropped']} duplicates, "
+            f"{summary['missing_center_dropped']} rows without center frame dropped)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    setup_logging(args.verbose)
-    try:
-        inputs = log_paths(args.inputs)
-        if (args.out / "driving_log.csv").exists():
-            raise FileExistsError(f"{args.out / 'driving_log.csv'} exists; choose a new --out folder")
-        _, summary = merge(inputs, args.out, copy=args.copy, lenient=args.lenient)
-    except (DrivingLogError, OSError) as exc:
-        print(f"steering-merge: error: {exc}", file=sys.stderr)
-        return 2
-    print(f"merged {summary['inputs']} logs into {args.out / 'driving_log.csv'}: {summary['rows_written']} rows "
-          f"in {summary['sessions']} sessions ({summary['duplicates_dropped']} duplicates, "
-          f"{summary['missing_center_dropped']} rows without center frame dropped)")
-    return 0
+    # Only log and file errors are the user's to fix here; anything else keeps its traceback.
+    return run_tool(build_parser(), _run, argv, errors=(DrivingLogError, OSError))
 
 
 if __name__ == "__main__":

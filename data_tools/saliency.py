@@ -18,13 +18,12 @@ from typing import Sequence
 import cv2
 from tqdm import tqdm
 
-from data_tools.cli import add_common, setup_logging
+from data_tools.cli import add_common, run_tool
 from data_tools.framesource import frames_from
 from data_tools.video import Mp4Writer, batched, draw_steering
-from steering.checkpoint import CheckpointError, load_model
-from steering.data import DrivingLogError
+from steering.checkpoint import load_model
 from steering.explain import METHODS, frame_saliency, overlay, overlay_signed
-from steering.preprocess import FRAME_HEIGHT, FRAME_WIDTH, FrameError, read_frame
+from steering.preprocess import FRAME_HEIGHT, FRAME_WIDTH, read_frame
 
 log = logging.getLogger(__name__)
 
@@ -46,52 +45,47 @@ def build_parser() -> argparse.ArgumentParser:
     method.add_argument("--method", choices=METHODS, default="vbp", help="vbp (fast) or gradcam (signed)")
     method.add_argument("--alpha", type=float, default=0.6, help="overlay strength in [0, 1]")
     method.add_argument("--batch-size", type=int, default=16)
-    add_common(parser)
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_common(parser, progress=True)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    setup_logging(args.verbose)
+def _run(args: argparse.Namespace) -> str:
     if args.out is None and args.mp4 is None:
-        print("steering-saliency: error: nothing to write; give --out FOLDER and/or --mp4 FILE", file=sys.stderr)
-        return 2
+        raise ValueError("nothing to write; give --out FOLDER and/or --mp4 FILE")
+    if args.every < 1 or args.limit < 0 or not 0 <= args.alpha <= 1:
+        raise ValueError("--every must be >= 1, --limit >= 0 and --alpha in [0, 1]")
+    model, config = load_model(args.model)
+    items = frames_from(args.source, camera=args.camera)[:: args.every]
+    items = items[: args.limit] if args.limit else items
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
     written = 0
+    writer = Mp4Writer(args.mp4, args.fps, (FRAME_WIDTH, FRAME_HEIGHT)) if args.mp4 else None
     try:
-        if args.every < 1 or args.limit < 0 or not 0 <= args.alpha <= 1:
-            raise ValueError("--every must be >= 1, --limit >= 0 and --alpha in [0, 1]")
-        model, config = load_model(args.model)
-        items = frames_from(args.source, camera=args.camera)[:: args.every]
-        items = items[: args.limit] if args.limit else items
-        if args.out:
-            args.out.mkdir(parents=True, exist_ok=True)
-        writer = Mp4Writer(args.mp4, args.fps, (FRAME_WIDTH, FRAME_HEIGHT)) if args.mp4 else None
-        try:
-            with tqdm(total=len(items), desc=args.method, unit="frame", disable=args.no_progress) as bar:
-                for chunk in batched(items, args.batch_size):
-                    frames = [read_frame(item.path) for item in chunk]
-                    maps, predicted = frame_saliency(model, config, frames, method=args.method)
-                    for item, frame, values, pred in zip(chunk, frames, maps, predicted):
-                        drawn = (overlay_signed(frame, values, args.alpha) if args.method == "gradcam"
-                                 else overlay(frame, values, args.alpha))
-                        drawn = draw_steering(drawn, item.steering, float(pred))
-                        if args.out:
-                            name = f"{written:05d}_{Path(item.path).stem}.png"
-                            cv2.imwrite(str(args.out / name), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
-                        if writer:
-                            writer.write(drawn)
-                        written += 1
-                    bar.update(len(chunk))
-        finally:
-            if writer:
-                writer.close()
-    except (DrivingLogError, CheckpointError, FrameError, OSError, ValueError) as exc:
-        print(f"steering-saliency: error: {exc}", file=sys.stderr)
-        return 2
+        with tqdm(total=len(items), desc=args.method, unit="frame", disable=args.no_progress) as bar:
+            for chunk in batched(items, args.batch_size):
+                frames = [read_frame(item.path) for item in chunk]
+                maps, predicted = frame_saliency(model, config, frames, method=args.method)
+                for item, frame, values, pred in zip(chunk, frames, maps, predicted):
+                    drawn = (overlay_signed(frame, values, args.alpha) if args.method == "gradcam"
+                             else overlay(frame, values, args.alpha))
+                    drawn = draw_steering(drawn, item.steering, float(pred))
+                    if args.out:
+                        name = f"{written:05d}_{Path(item.path).stem}.png"
+                        cv2.imwrite(str(args.out / name), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
+                    if writer:
+                        writer.write(drawn)
+                    written += 1
+                bar.update(len(chunk))
+    finally:
+        if writer:
+            writer.close()
     where = " and ".join(str(p) for p in (args.out, args.mp4) if p)
-    print(f"{args.method} saliency for {written} frames -> {where}")
-    return 0
+    return f"{args.method} saliency for {written} frames -> {where}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_tool(build_parser(), _run, argv)
 
 
 if __name__ == "__main__":

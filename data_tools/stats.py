@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from data_tools.clean import session_seconds
-from data_tools.cli import add_common, add_reading, log_paths, setup_logging
-from steering.data import DrivingLogError, balance, read_logs
+from data_tools.cli import add_common, add_logs_input, log_paths, run_tool
+from steering.data import balance, read_logs
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +90,7 @@ def plot_timeseries(rows: pd.DataFrame, path: Path) -> Path:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="steering-stats", description=__doc__.splitlines()[0],
                                      epilog="example: steering-stats data/all --out reports/all")
-    group = parser.add_argument_group("Inputs and output")
-    group.add_argument("logs", nargs="+", help="recording folders or driving_log.csv files")
-    group.add_argument("--out", required=True, type=Path, help="folder for stats.json and the PNG plots")
-    add_reading(group)
+    add_logs_input(parser, "folder for stats.json and the PNG plots")
     hist = parser.add_argument_group("Histogram (same rule as train.py --balance)")
     hist.add_argument("--bins", type=int, default=25, help="steering bins over [-1, 1] (default 25)")
     hist.add_argument("--cap", type=float, default=2.0,
@@ -102,29 +99,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    setup_logging(args.verbose)
-    try:
-        driving_log = read_logs(log_paths(args.logs), lenient=args.lenient)
-        stats, balance_report = compute_stats(driving_log.rows, driving_log.report, args.bins, args.cap)
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "stats.json").write_text(json.dumps(stats, indent=2), encoding="utf-8")
-        balance_report.save_histogram(args.out / "steering_histogram.png")
-        plot_timeseries(driving_log.rows, args.out / "timeseries.png")
-    except (DrivingLogError, OSError, ValueError) as exc:
-        print(f"steering-stats: error: {exc}", file=sys.stderr)
-        return 2
-    print(f"{stats['rows_kept']} rows ({stats['rows_total']} in the logs, {stats['missing_center_rows']} without "
-          f"center frame) in {stats['sessions']} sessions, {stats['duration_s']:.1f} s")
-    print(f"straight {stats['straight_fraction']:.0%}, left {stats['left_fraction']:.0%}, right {stats['right_fraction']:.0%}")
+def _run(args: argparse.Namespace) -> str:
+    driving_log = read_logs(log_paths(args.logs), lenient=args.lenient)
+    stats, balance_report = compute_stats(driving_log.rows, driving_log.report, args.bins, args.cap)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "stats.json").write_text(json.dumps(stats, indent=2), encoding="utf-8")
+    balance_report.save_histogram(args.out / "steering_histogram.png")
+    plot_timeseries(driving_log.rows, args.out / "timeseries.png")
+    lines = [f"{stats['rows_kept']} rows ({stats['rows_total']} in the logs, {stats['missing_center_rows']} without "
+             f"center frame) in {stats['sessions']} sessions, {stats['duration_s']:.1f} s",
+             f"straight {stats['straight_fraction']:.0%}, left {stats['left_fraction']:.0%}, "
+             f"right {stats['right_fraction']:.0%}"]
     for name in ("steering", "throttle", "speed"):
         s = stats[name]
-        print(f"{name:9s} mean {s['mean']:+.3f}  std {s['std']:.3f}  min {s['min']:+.3f}  "
-              f"median {s['50%']:+.3f}  max {s['max']:+.3f}")
-    print(balance_report.summary())
-    print(f"wrote {args.out / 'stats.json'}, steering_histogram.png, timeseries.png")
-    return 0
+        lines.append(f"{name:9s} mean {s['mean']:+.3f}  std {s['std']:.3f}  min {s['min']:+.3f}  "
+                     f"median {s['50%']:+.3f}  max {s['max']:+.3f}")
+    lines += [balance_report.summary(), f"wrote {args.out / 'stats.json'}, steering_histogram.png, timeseries.png"]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_tool(build_parser(), _run, argv)
 
 
 if __name__ == "__main__":

@@ -18,11 +18,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from data_tools.cli import add_common, setup_logging
+from data_tools.cli import add_common, run_tool
 from data_tools.framesource import FrameItem, frames_from
-from steering.checkpoint import CheckpointError, load_model
-from steering.data import DrivingLogError
-from steering.preprocess import FrameError, PreprocessConfig, preprocess_frame, read_frame
+from steering.checkpoint import load_model
+from steering.preprocess import PreprocessConfig, preprocess_frame, read_frame
 
 log = logging.getLogger(__name__)
 
@@ -133,27 +132,23 @@ def build_parser() -> argparse.ArgumentParser:
     overlay.add_argument("--overlay", choices=("none", "true"), default="none",
                          help="'true' draws the recorded steering (needs a log)")
     overlay.add_argument("--model", help="model.pt whose predicted steering is drawn too")
-    add_common(parser)
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_common(parser, progress=True)
     return parser
 
 
+def _run(args: argparse.Namespace) -> str:
+    if args.fps <= 0 or args.scale <= 0 or args.every < 1:
+        raise ValueError("--fps and --scale must be > 0 and --every >= 1")
+    items = frames_from(args.source, camera=args.camera)[:: args.every]
+    if args.overlay == "true" and items[0].steering is None:
+        raise ValueError(f"{args.source}: a frames folder has no recorded steering; --overlay true needs a log")
+    count = render_video(items, args.out, args.fps, show_true=args.overlay == "true", model_path=args.model,
+                         scale=args.scale, progress=not args.no_progress)
+    return f"wrote {args.out}: {count} frames at {args.fps:g} fps ({count / args.fps:.1f} s)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    setup_logging(args.verbose)
-    try:
-        if args.fps <= 0 or args.scale <= 0 or args.every < 1:
-            raise ValueError("--fps and --scale must be > 0 and --every >= 1")
-        items = frames_from(args.source, camera=args.camera)[:: args.every]
-        if args.overlay == "true" and items[0].steering is None:
-            raise ValueError(f"{args.source}: a frames folder has no recorded steering; --overlay true needs a log")
-        count = render_video(items, args.out, args.fps, show_true=args.overlay == "true", model_path=args.model,
-                             scale=args.scale, progress=not args.no_progress)
-    except (DrivingLogError, CheckpointError, FrameError, OSError, ValueError) as exc:
-        print(f"steering-video: error: {exc}", file=sys.stderr)
-        return 2
-    print(f"wrote {args.out}: {count} frames at {args.fps:g} fps ({count / args.fps:.1f} s)")
-    return 0
+    return run_tool(build_parser(), _run, argv)
 
 
 if __name__ == "__main__":
