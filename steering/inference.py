@@ -7,15 +7,21 @@
 Preprocessing is the checkpoint's own `PreprocessConfig` through `steering.preprocess`, the one
 definition training uses. Runtimes (chosen by `backend` and `precision`):
 
-- auto:   onnx on CPU (if onnxruntime is installed), torch on CUDA.
+- auto:   on CPU the first installed of openvino, onnx, torch; torch on CUDA.
 - torch:  eager PyTorch under `inference_mode`. On CUDA: channels_last, cudnn.benchmark and fp16
-  autocast (bf16 where requested); on CPU: fp32, or bf16 autocast when asked.
-- torchscript: traced and frozen (`torch.jit.freeze`), channels_last; bf16 casts the weights.
+  autocast (bf16 where requested); on CPU: fp32 (contiguous: channels_last measured slower on
+  CPU), or bf16 autocast when asked.
+- torchscript: traced and frozen (`torch.jit.freeze`); bf16 casts the weights. channels_last on
+  CUDA only.
 - onnx:  ONNX Runtime on CPU, the model exported on the fly (or read from `model.onnx` beside the
   checkpoint if that file is newer).
+- openvino: OpenVINO's CPU plugin on the model converted from PyTorch (`openvino.convert_model`).
+  Precision auto lets OpenVINO choose (bf16 on CPUs with AVX512-BF16/AMX); a start-up check
+  against eager fp32 falls back to f32 if its choice moves the steering by 0.02 or more.
 
-The CPU default comes from measurements on the reference machine (see docs/drive.md); bf16 and
-ONNX stay within 0.02 of the fp32 steering (tests/test_drive_inference.py).
+The CPU order comes from interleaved measurements on the reference machine (docs/drive.md; figures
+in docs/benchmarks.md, from `make bench`). Every runtime stays within 0.02 of the fp32 steering
+(tests/test_drive_inference.py).
 The server (`steering.server`) decides when and in which thread `infer` runs.
 """
 from __future__ import annotations
@@ -38,7 +44,9 @@ from steering.preprocess import FRAME_HEIGHT, FRAME_WIDTH, PreprocessConfig, pre
 log = logging.getLogger(__name__)
 
 DEVICES = ("auto", "cpu", "cuda")
-BACKENDS = ("auto", "torch", "torchscript", "onnx")
+BACKENDS = ("auto", "torch", "torchscript", "onnx", "openvino")
+CPU_PREFERENCE = ("openvino", "onnx")  # what auto tries on CPU, fastest measured first; then torch
+TOLERANCE = 0.02  # largest steering difference from eager fp32 a faster runtime may make
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
@@ -47,8 +55,8 @@ class InferenceConfig:
     """Where and how the model runs."""
 
     device: str = "auto"  # auto: cuda if available, else cpu
-    backend: str = "auto"  # auto: onnx on CPU when onnxruntime is installed (fastest measured), else torch
-    precision: str = "auto"  # auto: fp16 autocast on CUDA, fp32 on CPU
+    backend: str = "auto"  # auto: CPU_PREFERENCE's first installed runtime on CPU, else torch
+    precision: str = "auto"  # auto: fp16 autocast on CUDA; fp32 on CPU (openvino: its own choice)
     threads: int = 0  # CPU intra-op threads; 0 = every core this process may use
     warmup: int = 3  # forward passes at start, so the first real frame is not the slow one
 
@@ -69,27 +77,37 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def _importable(module: str) -> bool:
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
+
+
 def resolve_backend(backend: str, device: torch.device, precision: str = "auto") -> str:
-    """auto: ONNX Runtime on CPU (measured fastest and the most robust when other processes compete
-    for the cores, see docs/drive.md) if it is installed, eager torch otherwise and on CUDA.
-    bf16 on CPU goes to torchscript (frozen bf16 weights beat bf16 autocast)."""
+    """auto on CPU: OpenVINO, else ONNX Runtime, else eager torch, whichever is installed first
+    (that order measured fastest at batch 1, and the first two stay steady when other processes
+    compete for the cores; docs/drive.md). On CUDA: torch. bf16 on CPU: OpenVINO's bf16, else
+    torchscript (frozen bf16 weights beat bf16 autocast); ONNX Runtime runs fp32 only."""
     if backend != "auto":
         return backend
     if device.type != "cpu":
         return "torch"
-    if precision == "bf16":
-        return "torchscript"
     if precision == "fp16":
         return "torch"  # resolve_precision then explains that fp16 needs CUDA
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return "torch"
-    return "onnx"
+    installed = [name for name in CPU_PREFERENCE if _importable({"onnx": "onnxruntime"}.get(name, name))]
+    if precision == "bf16":
+        return "openvino" if "openvino" in installed else "torchscript"
+    return installed[0] if installed else "torch"
 
 
 def resolve_precision(precision: str, device: torch.device, backend: str) -> str:
+    if backend == "openvino" and device.type != "cpu":
+        raise ValueError("the openvino backend runs on CPU here; use --backend torch on CUDA")
     if precision == "auto":
+        if backend == "openvino":
+            return "auto"  # OpenVINO picks; Predictor reports what it picked
         return "fp16" if device.type == "cuda" else "fp32"
     if precision == "fp16" and device.type != "cuda":
         raise ValueError("fp16 runs only on CUDA; on CPU use --precision bf16 or fp32")
@@ -136,7 +154,11 @@ class Predictor:
             self._forward = self._build(model)
         start = time.perf_counter()
         self.warm_up(self.config.warmup)
-        log.info("predictor ready: %s in %.2f s", self.describe(), time.perf_counter() - start)
+        why = ""
+        if self.config.backend == "auto":
+            why = " (backend auto: on CPU the first installed of openvino, onnx, torch)" \
+                if self.device.type == "cpu" else " (backend auto: torch on CUDA)"
+        log.info("predictor ready: %s in %.2f s%s", self.describe(), time.perf_counter() - start, why)
 
     # ------------------------------------------------------------------ set-up
 
@@ -156,7 +178,10 @@ class Predictor:
     def _build(self, model: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
         if self.backend == "onnx":
             return self._build_onnx(model)
-        channels_last = self.device.type == "cuda" or self.backend == "torchscript"
+        if self.backend == "openvino":
+            return self._build_openvino(model)
+        # channels_last pays on CUDA's tensor cores; on CPU it measured slower (docs/drive.md).
+        channels_last = self.device.type == "cuda"
         model = model.to(self.device)
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
@@ -165,13 +190,17 @@ class Predictor:
         if self.backend == "torchscript":
             dtype = torch.bfloat16 if self.precision == "bf16" else torch.float32
             model = model.to(dtype)
-            example = self._example().to(self.device, dtype).contiguous(memory_format=torch.channels_last)
+            example = self._example().to(self.device, dtype)
+            if channels_last:
+                example = example.contiguous(memory_format=torch.channels_last)
             with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # tracer warnings about python control flow
                 model = torch.jit.freeze(torch.jit.trace(model, example))
 
             def forward_ts(x: torch.Tensor) -> torch.Tensor:
-                x = x.to(self.device, dtype, non_blocking=True).contiguous(memory_format=torch.channels_last)
+                x = x.to(self.device, dtype, non_blocking=True)
+                if channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
                 return model(x).float()
 
             return forward_ts
@@ -219,6 +248,41 @@ class Predictor:
             return torch.from_numpy(session.run(None, {input_name: x.numpy()})[0])
 
         return forward_onnx
+
+    def _build_openvino(self, model: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+        try:
+            import openvino as ov
+        except ImportError as exc:
+            raise RuntimeError("--backend openvino needs openvino: pip install 'steering[openvino]'") from exc
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            converted = ov.convert_model(model, example_input=self._example())
+        # A fixed random input with the preprocessing's range, to compare with eager fp32 once.
+        probe = torch.rand(1, *self.preprocess.input_shape, generator=torch.Generator().manual_seed(0)) * 2 - 1
+        with torch.inference_mode():
+            want = float(model(probe).reshape(-1)[0])
+        hints = {"auto": None, "fp32": "f32", "bf16": "bf16"}
+        requested = hints[self.precision]
+        for hint in (requested, "f32") if requested is None else (requested,):
+            config = {"INFERENCE_NUM_THREADS": self.threads, "PERFORMANCE_HINT": "LATENCY"}
+            if hint is not None:
+                config["INFERENCE_PRECISION_HINT"] = hint
+            compiled = ov.Core().compile_model(converted, "CPU", config)
+            request = compiled.create_infer_request()
+
+            def forward_openvino(x: torch.Tensor, request=request) -> torch.Tensor:
+                request.infer({0: x.numpy()})
+                return torch.from_numpy(request.get_output_tensor(0).data.copy())
+
+            chosen = str(compiled.get_property("INFERENCE_PRECISION_HINT")).lower()
+            error = abs(float(forward_openvino(probe).reshape(-1)[0]) - want)
+            if error < TOLERANCE or hint is not None:
+                break
+            log.warning("openvino chose %s, which moves the steering by %.3g (>= %g): compiling f32 instead",
+                        chosen, error, TOLERANCE)
+        # The property prints as e.g. "<Type: 'bfloat16'>", "bf16" or "f32" depending on the version.
+        self.precision = "bf16" if "bf" in chosen else "fp16" if "f16" in chosen else "fp32"
+        return forward_openvino
 
     def warm_up(self, passes: int) -> None:
         x = self._example()[0]

@@ -48,6 +48,17 @@ def test_bad_option_value_fails_with_clear_message(make_checkpoint, capsys):
     assert "smooth must be in [0, 1)" in capsys.readouterr().err
 
 
+def test_default_runtime_is_auto_and_resolves_to_openvino_on_cpu(make_checkpoint, capsys):
+    pytest.importorskip("openvino")
+    from steering.inference import InferenceConfig, Predictor
+
+    path = make_checkpoint("pilotnet")
+    config = drive.config_from_args(drive.parse_args([str(path)])).inference_config()
+    assert config == InferenceConfig() and config.backend == "auto" and config.precision == "auto"
+    predictor = Predictor(path, InferenceConfig(device="cpu", backend=config.backend, warmup=0))
+    assert predictor.backend == "openvino" and "backend openvino" in predictor.describe()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -70,6 +81,7 @@ def test_ctrl_c_prints_counters_and_flushes_the_recording(make_checkpoint, tmp_p
                 break
         else:
             pytest.fail("drive.py exited before listening:\n" + "".join(lines))
+        assert any(line.startswith("model: ") and ", backend " in line for line in lines), lines
         jpegs = real_center_frames(5)
         sim = SimulatorSocket(port)
         sim.recv_event()

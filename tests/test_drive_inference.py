@@ -9,6 +9,7 @@ import torch
 
 from drive_wire import real_center_frames
 from steering.checkpoint import CheckpointError, load_model
+from steering.inference import TOLERANCE as INFERENCE_TOLERANCE
 from steering.inference import InferenceConfig, Predictor, blank_frame
 from steering.preprocess import FrameError, decode_jpeg, preprocess_frame
 
@@ -25,14 +26,16 @@ def frames() -> list[np.ndarray]:
 
 def test_predictor_equals_load_model_and_preprocess_frame(make_checkpoint, frames):
     path = make_checkpoint("pilotnet")
-    predictor = Predictor(path, InferenceConfig(device="cpu"))  # the default runtime
+    predictor = Predictor(path, InferenceConfig(device="cpu", backend="torch"))  # fp32: exact
+    default = Predictor(path, InferenceConfig(device="cpu"))  # may run bf16 (openvino's choice)
     model, pre = load_model(path)
-    assert predictor.preprocess == pre, "the predictor must use the checkpoint's preprocessing"
+    assert predictor.preprocess == pre and default.preprocess == pre, "the checkpoint's preprocessing"
     with torch.inference_mode():
         expected = model(torch.stack([preprocess_frame(f, pre) for f in frames])).tolist()  # (8,)
     got = [predictor.predict(f) for f in frames]
     assert got == pytest.approx(expected, abs=1e-6)
     assert np.ptp(got) > 1e-4, "different frames should steer differently"
+    assert [default.predict(f) for f in frames] == pytest.approx(expected, abs=INFERENCE_TOLERANCE)
 
 
 @pytest.mark.parametrize("name", ["pilotnet", pytest.param("resnet18", marks=pytest.mark.slow)])
@@ -47,14 +50,50 @@ def test_every_runtime_stays_close_to_fp32(make_checkpoint, frames, name, backen
     assert np.abs(got - want).max() < TOLERANCE[precision], f"{backend}/{precision}: {got} vs {want}"
 
 
-def test_auto_backend_is_onnx_on_cpu_and_torch_without_onnxruntime(make_checkpoint, monkeypatch):
+@pytest.mark.parametrize("name", ["pilotnet", pytest.param("resnet18", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("precision", ["auto", "fp32", "bf16"])
+def test_openvino_stays_within_tolerance_of_fp32(make_checkpoint, frames, name, precision):
+    pytest.importorskip("openvino")
+    path = make_checkpoint(name)
+    reference = Predictor(path, InferenceConfig(device="cpu", backend="torch", precision="fp32", warmup=0))
+    fast = Predictor(path, InferenceConfig(device="cpu", backend="openvino", precision=precision, warmup=1))
+    want = np.array([reference.predict(f) for f in frames])
+    got = np.array([fast.predict(f) for f in frames])
+    assert fast.precision in ("fp32", "bf16"), f"unexpected precision {fast.precision!r}"
+    if precision != "auto":
+        assert fast.precision == precision
+    assert np.isfinite(got).all()
+    assert np.abs(got - want).max() < INFERENCE_TOLERANCE, f"openvino/{fast.precision}: {got} vs {want}"
+    if fast.precision == "fp32":
+        assert np.abs(got - want).max() < TOLERANCE["fp32"]
+
+
+def test_auto_backend_prefers_openvino_then_onnx_then_torch_on_cpu(make_checkpoint, monkeypatch):
     path = make_checkpoint("pilotnet")
+    pytest.importorskip("openvino")
+    assert Predictor(path, InferenceConfig(device="cpu", warmup=0)).backend == "openvino"
+    assert Predictor(path, InferenceConfig(device="cpu", precision="bf16", warmup=0)).backend == "openvino"
+    monkeypatch.setitem(sys.modules, "openvino", None)  # as if not installed
     assert Predictor(path, InferenceConfig(device="cpu", warmup=0)).backend == "onnx"
     assert Predictor(path, InferenceConfig(device="cpu", precision="bf16", warmup=0)).backend == "torchscript"
-    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed
+    with pytest.raises(RuntimeError, match="steering\\[openvino\\]"):
+        Predictor(path, InferenceConfig(device="cpu", backend="openvino", warmup=0))
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
     assert Predictor(path, InferenceConfig(device="cpu", warmup=0)).backend == "torch"
     with pytest.raises(RuntimeError, match="pip install"):
         Predictor(path, InferenceConfig(device="cpu", backend="onnx", warmup=0))
+
+
+def test_cpu_torch_runtimes_keep_contiguous_layout(make_checkpoint):
+    """channels_last measured slower on CPU (docs/drive.md): only CUDA uses it."""
+    path = make_checkpoint("pilotnet")
+    for backend in ("torch", "torchscript"):
+        forward = Predictor(path, InferenceConfig(device="cpu", backend=backend, warmup=0))._forward
+        captured = dict(zip(forward.__code__.co_freevars, (c.cell_contents for c in forward.__closure__)))
+        assert captured["channels_last"] is False, backend
+        if backend == "torch":
+            weights = [p for p in captured["model"].parameters() if p.dim() == 4]
+            assert weights and all(p.is_contiguous() for p in weights), "conv weights in channels_last on CPU"
 
 
 def test_prepare_rejects_frames_of_the_wrong_size(make_checkpoint):
