@@ -30,6 +30,7 @@ demo-ci: $(STAMP)
 # Every benchmark (about 5-10 minutes on 2 cores); rewrites docs/benchmarks.md and docs/benchmarks.png.
 bench: $(STAMP)
 	BENCH_COMMAND="make bench" $(BIN)/python -m bench.run_all
+	$(BIN)/python -m bench.input_size
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache demo

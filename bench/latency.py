@@ -33,7 +33,8 @@ from steering.preprocess import PreprocessConfig, crop_resize, decode_base64_jpe
 log = logging.getLogger(__name__)
 
 NAIVE = "naive (classic drive.py)"
-DEFAULT = "eager fp32 (drive.py default)"
+DEFAULT = "drive.py default (backend auto)"
+EAGER = "eager fp32"  # the reference every other variant's steering is compared with
 
 
 @dataclass
@@ -129,37 +130,22 @@ def openvino_available() -> bool:
     return True
 
 
-def openvino_infer(checkpoint, threads: int, precision: str | None = None) -> tuple[Callable, Callable, str]:
-    """OpenVINO CPU plugin on the converted model; `precision` "f32" forces fp32 (default: its choice)."""
-    import openvino as ov
-
-    predictor = _predictor(checkpoint, threads)
-    model, pre = load_model(checkpoint)
-    with torch.no_grad():
-        converted = ov.convert_model(model, example_input=torch.zeros(1, *pre.input_shape))
-    config = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}
-    if precision:
-        config["INFERENCE_PRECISION_HINT"] = precision
-    compiled = ov.Core().compile_model(converted, "CPU", config)
-    chosen = str(compiled.get_property("INFERENCE_PRECISION_HINT"))
-    request = compiled.create_infer_request()
-
-    def infer(x: torch.Tensor) -> float:
-        request.infer({0: x.unsqueeze(0).numpy()})
-        return float(request.get_output_tensor(0).data.reshape(-1)[0])
-
-    return predictor.prepare, infer, chosen
-
-
 def build_variants(checkpoint, messages: list[dict[str, str]], config: LatencyConfig) -> tuple[dict[str, Any], dict[str, float]]:
     """name -> pipeline, and name -> seconds it took to build (export, trace, compile)."""
     t = config.threads
     builders_notes: dict[str, str] = {}  # what a runtime chose by itself (OpenVINO's precision)
+    def default() -> Pipeline:
+        predictor = _predictor(checkpoint, t)  # InferenceConfig() as drive.py builds it
+        builders_notes[DEFAULT] = f"{predictor.backend}, {predictor.precision}"
+        return _from_predictor(predictor, messages)
+
     builders: dict[str, Callable[[], Any]] = {
         NAIVE: lambda: NaivePipeline(checkpoint, messages),
-        DEFAULT: lambda: _from_predictor(_predictor(checkpoint, t), messages),
+        DEFAULT: default,
+        EAGER: lambda: _from_predictor(_predictor(checkpoint, t, backend="torch"), messages),
         "eager channels_last": lambda: Pipeline(*_channels_last(checkpoint, t), messages),
-        "eager bf16 autocast": lambda: _from_predictor(_predictor(checkpoint, t, precision="bf16"), messages),
+        "eager bf16 autocast": lambda: _from_predictor(_predictor(checkpoint, t, backend="torch", precision="bf16"),
+                                                       messages),
         "TorchScript freeze fp32": lambda: _from_predictor(_predictor(checkpoint, t, backend="torchscript"), messages),
         "TorchScript freeze bf16": lambda: _from_predictor(
             _predictor(checkpoint, t, backend="torchscript", precision="bf16"), messages),
@@ -168,20 +154,12 @@ def build_variants(checkpoint, messages: list[dict[str, str]], config: LatencyCo
         "ONNX Runtime fp32, 1 thread": lambda: _from_predictor(_predictor(checkpoint, 1, backend="onnx"), messages),
     }
     if config.openvino and openvino_available():
-        def ov_default() -> Pipeline:
-            prepare, infer, chosen = openvino_infer(checkpoint, t)
-            builders_notes["OpenVINO (its default precision)"] = chosen
-            return Pipeline(prepare, infer, messages)
-
-        def ov_f32() -> Pipeline:
-            prepare, infer, _ = openvino_infer(checkpoint, t, "f32")
-            return Pipeline(prepare, infer, messages)
-
-        builders["OpenVINO (its default precision)"] = ov_default
-        builders["OpenVINO f32"] = ov_f32
+        # Its own precision choice is what `auto` runs (the default variant); this is the f32 twin.
+        builders["OpenVINO fp32"] = lambda: _from_predictor(
+            _predictor(checkpoint, t, backend="openvino", precision="fp32"), messages)
     pipelines, build_s = {}, {}
     for name, build in builders.items():
-        if config.variants and name not in config.variants and name not in (NAIVE, DEFAULT):
+        if config.variants and name not in config.variants and name not in (NAIVE, DEFAULT, EAGER):
             continue
         start = time.perf_counter()
         pipelines[name] = build()
@@ -200,7 +178,7 @@ def run_model(name: str, config: LatencyConfig) -> dict[str, Any]:
     pipelines, meta = build_variants(checkpoint, messages, config)
     torch.set_num_threads(config.threads)  # a Predictor may have set its own count
     # Agreement with the fp32 reference on the first frames (bf16 and fused runtimes round differently).
-    reference = [pipelines[DEFAULT].steering_of(m) for m in messages[:8]]
+    reference = [pipelines[EAGER].steering_of(m) for m in messages[:8]]
     diffs = {n: max(abs(p.steering_of(m) - r) for m, r in zip(messages[:8], reference)) for n, p in pipelines.items()}
     for pipeline in pipelines.values():
         for stage in pipeline.stages.values():
@@ -215,7 +193,7 @@ def run_model(name: str, config: LatencyConfig) -> dict[str, Any]:
             # warm-up calls recorded stages too; keep the timed ones only
             entry[stage] = Stats.of(times[-totals[n].n:]).to_dict()
         if n in meta["notes"]:
-            entry["note"] = f"chose {meta['notes'][n]}"
+            entry["note"] = meta["notes"][n]
         variants[n] = entry
     return {"variants": variants, "reference_steering_scale": float(max(abs(r) for r in reference))}
 

@@ -71,7 +71,10 @@ def latency_section(lat: dict[str, Any]) -> list[str]:
            f"base64 + JPEG decode, preprocess, inference, controller and the `steer` reply; batch 1, CPU, "
            f"{lat['threads']} threads; {lat['repeats']} frames per variant, variants interleaved in blocks of 10; "
            f"frames from the {lat['frames']}. `vs naive` = naive median / variant median; `vs best` = variant "
-           f"median / fastest median; `max |Δ|` = largest steering difference from eager fp32 on 8 frames.", ""]
+           f"median / fastest median; `max |Δ|` = largest steering difference from eager fp32 on 8 frames. "
+           f"All variants share one process, as they must to be interleaved; ONNX Runtime's and OpenVINO's "
+           f"worker threads keep spinning briefly after each call, which can slow the PyTorch variants timed "
+           f"beside them (drive.py runs one runtime per process).", ""]
     goals: list[str] = []
     for model, data in lat["models"].items():
         variants = data["variants"]
@@ -100,27 +103,18 @@ def latency_section(lat: dict[str, Any]) -> list[str]:
 
 
 def _latency_goals(variants: dict[str, Any], naive: float, best_name: str, best: float) -> list[str]:
-    ours = variants[DEFAULT]["total"]
-    fastest_builtin = min((n for n in variants if n not in (NAIVE, "eager channels_last") and not n.startswith("OpenVINO")),
-                          key=lambda n: variants[n]["total"]["median_ms"])
-    fb = variants[fastest_builtin]["total"]
-    lines = []
-    for label, stats in ((f"drive.py default ({DEFAULT})", ours), (f"fastest `--backend/--precision` of drive.py "
-                                                                      f"({fastest_builtin})", fb)):
-        lines.append(f"- p99 <= {GOAL_P99_MS:.0f} ms, {label}: " + _verdict(
-            stats["p99_ms"] <= GOAL_P99_MS, f"p99 {_f(stats['p99_ms'])} ms"
-            + ("" if stats["p99_ms"] <= GOAL_P99_MS else f", {_f(stats['p99_ms'] - GOAL_P99_MS)} ms over")))
-        ratio = naive / stats["median_ms"]
-        lines.append(f"- >= {GOAL_VS_NAIVE:.0f}x the naive pipeline, {label}: " + _verdict(
-            ratio >= GOAL_VS_NAIVE, f"{ratio:.2f}x" + ("" if ratio >= GOAL_VS_NAIVE else
-                                                        f", {GOAL_VS_NAIVE / ratio:.2f}x short")))
-        gap = stats["median_ms"] / best
-        why = "" if gap <= GOAL_VS_BEST else (
-            f" (the best is {best_name} at {_f(best)} ms: "
-            + ("an optional runtime drive.py does not offer" if best_name.startswith("OpenVINO") or
-               best_name == "eager channels_last" else "a drive.py option that is not the default") + ")")
-        lines.append(f"- within {GOAL_VS_BEST}x of the best runtime measured, {label}: "
-                     + _verdict(gap <= GOAL_VS_BEST, f"{gap:.2f}x{why}"))
+    stats = variants[DEFAULT]["total"]
+    label = f"drive.py default ({variants[DEFAULT].get('note', 'backend auto')})"
+    lines = [f"- p99 <= {GOAL_P99_MS:.0f} ms, {label}: " + _verdict(
+        stats["p99_ms"] <= GOAL_P99_MS, f"p99 {_f(stats['p99_ms'])} ms"
+        + ("" if stats["p99_ms"] <= GOAL_P99_MS else f", {_f(stats['p99_ms'] - GOAL_P99_MS)} ms over"))]
+    ratio = naive / stats["median_ms"]
+    lines.append(f"- >= {GOAL_VS_NAIVE:.0f}x the naive pipeline, {label}: " + _verdict(
+        ratio >= GOAL_VS_NAIVE, f"{ratio:.2f}x" + ("" if ratio >= GOAL_VS_NAIVE else f", {GOAL_VS_NAIVE / ratio:.2f}x short")))
+    gap = stats["median_ms"] / best
+    why = "" if gap <= GOAL_VS_BEST else f" (the best is {best_name} at {_f(best)} ms)"
+    lines.append(f"- within {GOAL_VS_BEST}x of the best runtime measured, {label}: "
+                 + _verdict(gap <= GOAL_VS_BEST, f"{gap:.2f}x{why}"))
     return lines
 
 

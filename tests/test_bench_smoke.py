@@ -34,13 +34,14 @@ def results() -> dict:
 
 def test_latency_times_every_stage_of_the_naive_and_default_pipelines(results):
     variants = results["latency"]["models"]["pilotnet"]["variants"]
-    assert set(variants) == {latency.NAIVE, latency.DEFAULT}
+    assert set(variants) == {latency.NAIVE, latency.DEFAULT, latency.EAGER}
     default = variants[latency.DEFAULT]
     for stage in ("total", "decode", "preprocess", "infer", "reply"):
         assert default[stage]["n"] == 2, stage
         assert _positive(default[stage]["median_ms"]), stage
     assert default["total"]["p99_ms"] >= default["total"]["median_ms"]
-    assert default["max_abs_diff_vs_fp32"] == 0.0  # the reference compared with itself
+    assert variants[latency.EAGER]["max_abs_diff_vs_fp32"] == 0.0  # the reference compared with itself
+    assert default["max_abs_diff_vs_fp32"] < 0.02  # drive.py's runtime may round (bf16), never steer differently
     assert _positive(variants[latency.NAIVE]["total"]["median_ms"])
 
 
