@@ -48,14 +48,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     runtime.add_argument("--device", choices=DEVICES, default="auto",
                          help="where the model runs; auto picks cuda when available (default %(default)s)")
     runtime.add_argument("--backend", choices=BACKENDS, default="auto",
-                         help="auto (on CPU the first installed of openvino, onnx, torch: fastest measured "
-                              "first; torch on CUDA), torch (eager), torchscript (traced + frozen), onnx (ONNX "
+                         help="auto (on CPU ONNX Runtime when installed, else torch; torch on CUDA), torch (eager), torchscript (traced + frozen), onnx (ONNX "
                               "Runtime, CPU, exported on the fly or read from model.onnx) or openvino (CPU, "
-                              "converted on the fly; pip install 'steering[openvino]') (default %(default)s)")
+                              "converted on the fly; fastest measured, opt-in; pip install 'steering[openvino]') (default %(default)s)")
     runtime.add_argument("--precision", choices=PRECISIONS, default="auto",
                          help="auto: fp16 autocast on CUDA, fp32 on CPU, OpenVINO's own choice with openvino "
-                              "(bf16 on CPUs with AVX512-BF16/AMX, checked against fp32 at start); bf16 (CPU: "
-                              "OpenVINO or frozen TorchScript with bf16 weights) (default %(default)s)")
+                              "(bf16 on CPUs with AVX512-BF16/AMX, checked against fp32 at start); bf16 (CPU: frozen "
+                              "TorchScript with bf16 weights, or OpenVINO's bf16 with --backend openvino) (default %(default)s)")
     runtime.add_argument("--threads", type=int, default=0,
                          help="CPU threads for the model; 0 = all cores this process may use (default)")
 

@@ -154,7 +154,9 @@ def build_variants(checkpoint, messages: list[dict[str, str]], config: LatencyCo
         "ONNX Runtime fp32, 1 thread": lambda: _from_predictor(_predictor(checkpoint, 1, backend="onnx"), messages),
     }
     if config.openvino and openvino_available():
-        # Its own precision choice is what `auto` runs (the default variant); this is the f32 twin.
+        # `--backend openvino`: opt-in (docs/drive.md); with precision auto it picks bf16 itself.
+        builders["OpenVINO (its own precision)"] = lambda: _from_predictor(
+            _predictor(checkpoint, t, backend="openvino"), messages)
         builders["OpenVINO fp32"] = lambda: _from_predictor(
             _predictor(checkpoint, t, backend="openvino", precision="fp32"), messages)
     pipelines, build_s = {}, {}

@@ -7,7 +7,7 @@
 Preprocessing is the checkpoint's own `PreprocessConfig` through `steering.preprocess`, the one
 definition training uses. Runtimes (chosen by `backend` and `precision`):
 
-- auto:   on CPU the first installed of openvino, onnx, torch; torch on CUDA.
+- auto:   on CPU ONNX Runtime when installed, else torch; torch on CUDA (openvino is opt-in).
 - torch:  eager PyTorch under `inference_mode`. On CUDA: channels_last, cudnn.benchmark and fp16
   autocast (bf16 where requested); on CPU: fp32 (contiguous: ResNet-50 measured slower in
   channels_last), or bf16 autocast when asked.
@@ -44,7 +44,10 @@ log = logging.getLogger(__name__)
 
 DEVICES = ("auto", "cpu", "cuda")
 BACKENDS = ("auto", "torch", "torchscript", "onnx", "openvino")
-CPU_PREFERENCE = ("openvino", "onnx")  # what auto tries on CPU, fastest measured first; then torch
+# What auto tries on CPU before eager torch. OpenVINO measured fastest (docs/benchmarks.md) but stays
+# opt-in (--backend openvino): one test run crashed the process (SIGSEGV) while it served beside
+# torch training in the same process, and the cause is not yet understood.
+CPU_PREFERENCE = ("onnx",)
 TOLERANCE = 0.02  # largest steering difference from eager fp32 a faster runtime may make
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
@@ -85,10 +88,10 @@ def _importable(module: str) -> bool:
 
 
 def resolve_backend(backend: str, device: torch.device, precision: str = "auto") -> str:
-    """auto on CPU: OpenVINO, else ONNX Runtime, else eager torch, whichever is installed first
-    (that order measured fastest at batch 1, and the first two stay steady when other processes
-    compete for the cores; docs/drive.md). On CUDA: torch. bf16 on CPU: OpenVINO's bf16, else
-    torchscript (frozen bf16 weights beat bf16 autocast); ONNX Runtime runs fp32 only."""
+    """auto on CPU: ONNX Runtime when installed, else eager torch (ONNX Runtime stays steady when
+    other processes compete for the cores; docs/drive.md). OpenVINO, faster still, is opt-in: see
+    CPU_PREFERENCE. On CUDA: torch. bf16 on CPU: torchscript (frozen bf16 weights beat bf16
+    autocast); ONNX Runtime runs fp32 only."""
     if backend != "auto":
         return backend
     if device.type != "cpu":
@@ -97,7 +100,7 @@ def resolve_backend(backend: str, device: torch.device, precision: str = "auto")
         return "torch"  # resolve_precision then explains that fp16 needs CUDA
     installed = [name for name in CPU_PREFERENCE if _importable({"onnx": "onnxruntime"}.get(name, name))]
     if precision == "bf16":
-        return "openvino" if "openvino" in installed else "torchscript"
+        return "torchscript"
     return installed[0] if installed else "torch"
 
 

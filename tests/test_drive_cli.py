@@ -48,15 +48,15 @@ def test_bad_option_value_fails_with_clear_message(make_checkpoint, capsys):
     assert "smooth must be in [0, 1)" in capsys.readouterr().err
 
 
-def test_default_runtime_is_auto_and_resolves_to_openvino_on_cpu(make_checkpoint, capsys):
-    pytest.importorskip("openvino")
+def test_default_runtime_is_auto_and_resolves_to_onnx_runtime_on_cpu(make_checkpoint, capsys):
+    pytest.importorskip("onnxruntime")
     from steering.inference import InferenceConfig, Predictor
 
     path = make_checkpoint("pilotnet")
     config = drive.config_from_args(drive.parse_args([str(path)])).inference_config()
     assert config == InferenceConfig() and config.backend == "auto" and config.precision == "auto"
     predictor = Predictor(path, InferenceConfig(device="cpu", backend=config.backend, warmup=0))
-    assert predictor.backend == "openvino" and "backend openvino" in predictor.describe()
+    assert predictor.backend == "onnx" and "backend onnx" in predictor.describe()
 
 
 def free_port() -> int:

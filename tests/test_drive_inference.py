@@ -82,14 +82,13 @@ def test_openvino_falls_back_to_f32_when_its_precision_moves_the_steering(make_c
     assert "compiling f32 instead" in caplog.text
 
 
-def test_auto_backend_prefers_openvino_then_onnx_then_torch_on_cpu(make_checkpoint, monkeypatch):
+def test_auto_backend_prefers_onnx_then_torch_on_cpu_and_openvino_is_opt_in(make_checkpoint, monkeypatch):
     path = make_checkpoint("pilotnet")
     pytest.importorskip("openvino")
-    assert Predictor(path, InferenceConfig(device="cpu", warmup=0)).backend == "openvino"
-    assert Predictor(path, InferenceConfig(device="cpu", precision="bf16", warmup=0)).backend == "openvino"
-    monkeypatch.setitem(sys.modules, "openvino", None)  # as if not installed
     assert Predictor(path, InferenceConfig(device="cpu", warmup=0)).backend == "onnx"
     assert Predictor(path, InferenceConfig(device="cpu", precision="bf16", warmup=0)).backend == "torchscript"
+    assert Predictor(path, InferenceConfig(device="cpu", backend="openvino", warmup=0)).backend == "openvino"
+    monkeypatch.setitem(sys.modules, "openvino", None)  # as if not installed
     with pytest.raises(RuntimeError, match="steering\\[openvino\\]"):
         Predictor(path, InferenceConfig(device="cpu", backend="openvino", warmup=0))
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
