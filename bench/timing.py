@@ -41,18 +41,6 @@ class Stats:
         return asdict(self)
 
 
-def time_calls(fn: Callable[[], Any], repeats: int, warmup: int = 2) -> list[float]:
-    """Per-call wall times (seconds) of `fn()` after `warmup` untimed calls."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return times
-
-
 def interleave(variants: Mapping[str, Callable[[], Any]], repeats: int, block: int = 5,
                warmup: int = 3, budget_s: float | None = None, min_repeats: int = 20) -> dict[str, Stats]:
     """Time each variant `repeats` times, round-robin in blocks of `block` calls.
