@@ -7,7 +7,7 @@ the loop through the real socket). Variants run interleaved in short blocks so m
 them alike.
 
 Variants: the classic Udacity drive.py path (`bench.naive_drive`) and every runtime of
-`steering.inference.Predictor`, plus two that exist only here to show whether they would pay:
+`steering.drive.Predictor`, plus two that exist only here to show whether they would pay:
 eager channels_last, and OpenVINO (an optional extra, measured only when it is installed).
 """
 from __future__ import annotations
@@ -25,9 +25,9 @@ from bench import inputs
 from bench.naive_drive import NaiveDriver
 from bench.timing import Stats, interleave
 from steering.checkpoint import load_model
-from steering.control import Controller
-from steering.drive_protocol import format_command, parse_telemetry
-from steering.inference import InferenceConfig, Predictor
+from steering.drive.control import Controller
+from steering.drive.protocol import format_command, parse_telemetry
+from steering.drive import InferenceConfig, Predictor
 from steering.preprocess import PreprocessConfig, crop_resize, decode_base64_jpeg, preprocess_frame
 
 log = logging.getLogger(__name__)

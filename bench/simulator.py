@@ -1,7 +1,7 @@
 """The headless simulator's render rate per camera, and the closed loop through the real socket.
 
 Render: `World.render(camera)` (texture remap, haze, sky, hood) plus the JPEG encoding the wire
-client does for every telemetry. Closed loop: `steering.server.running_server` (the drive server of
+client does for every telemetry. Closed loop: `steering.drive.running_server` (the drive server of
 `drive.py`, Socket.IO over a real loopback WebSocket, inference in its own thread) driven by
 `steering.sim.client.SimClient` with the Unity simulator's quirks on (double open, lock step), in
 one process. Frames/s = world steps the car got per wall-clock second; the server's own per-frame
@@ -17,7 +17,7 @@ from typing import Any
 from bench import inputs
 from bench.timing import interleave
 from steering.preprocess import encode_jpeg
-from steering.server import DriveConfig, running_server
+from steering.drive import DriveConfig, InferenceConfig, TransportConfig, running_server
 from steering.sim import CAMERAS, World, WorldConfig
 from steering.sim.client import ClientConfig, SimClient
 
@@ -51,8 +51,9 @@ def render_rates(config: SimulatorConfig) -> dict[str, Any]:
 
 def closed_loop(model: str, backend: str, precision: str, config: SimulatorConfig) -> dict[str, Any]:
     checkpoint = inputs.checkpoint(model)
-    drive = DriveConfig(port=0, stats_every=0, device="cpu", backend=backend, precision=precision,
-                        threads=config.threads)
+    drive = DriveConfig(transport=TransportConfig(port=0), stats_every=0,
+                        inference=InferenceConfig(device="cpu", backend=backend, precision=precision,
+                                                  threads=config.threads))
     world = World(WorldConfig(track=config.track))
     world.render("center")  # paint before the clock starts
     with running_server(checkpoint, drive) as server:

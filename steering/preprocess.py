@@ -19,6 +19,8 @@ import cv2
 import numpy as np
 import torch
 
+from steering.udacity import FRAME_HEIGHT, FRAME_WIDTH
+
 # One frame is 320x160: OpenCV's thread pool gains nothing on it, costs a wait for a busy core, and a
 # pool that exists when DataLoader forks its workers can hang them (its locks are copied, its
 # threads are not). Keeping OpenCV single-threaded from the start means the pool is never built.
@@ -27,8 +29,6 @@ cv2.setNumThreads(1)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-# The simulator's camera frame, width x height = 320 x 160.
-FRAME_HEIGHT, FRAME_WIDTH = 160, 320
 
 
 class FrameError(ValueError):

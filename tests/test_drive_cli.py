@@ -50,10 +50,10 @@ def test_bad_option_value_fails_with_clear_message(make_checkpoint, capsys):
 
 def test_default_runtime_is_auto_and_resolves_to_onnx_runtime_on_cpu(make_checkpoint, capsys):
     pytest.importorskip("onnxruntime")
-    from steering.inference import InferenceConfig, Predictor
+    from steering.drive import InferenceConfig, Predictor
 
     path = make_checkpoint("pilotnet")
-    config = drive.config_from_args(drive.parse_args([str(path)])).inference_config()
+    config = drive.config_from(drive.build_parser().parse_args([str(path)])).inference
     assert config == InferenceConfig() and config.backend == "auto" and config.precision == "auto"
     predictor = Predictor(path, InferenceConfig(device="cpu", backend=config.backend, warmup=0))
     assert predictor.backend == "onnx" and "backend onnx" in predictor.describe()

@@ -9,8 +9,9 @@ import torch
 
 from drive_wire import real_center_frames
 from steering.checkpoint import CheckpointError, load_model
-from steering.inference import TOLERANCE as INFERENCE_TOLERANCE
-from steering.inference import InferenceConfig, Predictor, blank_frame
+from steering.drive import InferenceConfig, Predictor
+from steering.drive.predictor import blank_frame
+from steering.drive.runtimes import TOLERANCE as INFERENCE_TOLERANCE
 from steering.preprocess import FrameError, decode_jpeg, preprocess_frame
 
 # (backend, precision) pairs that must agree with eager fp32; bf16 keeps 8 mantissa bits, so a
@@ -70,13 +71,13 @@ def test_openvino_stays_within_tolerance_of_fp32(make_checkpoint, frames, name, 
 
 def test_openvino_falls_back_to_f32_when_its_precision_moves_the_steering(make_checkpoint, monkeypatch, caplog):
     pytest.importorskip("openvino")
-    import steering.inference
+    import steering.drive.runtimes
 
     path = make_checkpoint("pilotnet")
     chosen = Predictor(path, InferenceConfig(device="cpu", backend="openvino", warmup=0)).precision
     if chosen == "fp32":
         pytest.skip("this CPU has no bf16: OpenVINO already runs f32, nothing to fall back from")
-    monkeypatch.setattr(steering.inference, "TOLERANCE", 1e-12)  # any bf16 rounding now counts as too much
+    monkeypatch.setattr(steering.drive.runtimes, "TOLERANCE", 1e-12)  # any bf16 rounding now counts as too much
     predictor = Predictor(path, InferenceConfig(device="cpu", backend="openvino", warmup=0))
     assert predictor.precision == "fp32"
     assert "compiling f32 instead" in caplog.text
@@ -103,11 +104,10 @@ def test_memory_layout_on_cpu_is_contiguous_for_eager_and_channels_last_for_torc
     path = make_checkpoint("pilotnet")
     expected = {"torch": False, "torchscript": True}
     for backend, channels_last in expected.items():
-        forward = Predictor(path, InferenceConfig(device="cpu", backend=backend, warmup=0))._forward
-        captured = dict(zip(forward.__code__.co_freevars, (c.cell_contents for c in forward.__closure__)))
-        assert captured["channels_last"] is channels_last, backend
+        runtime = Predictor(path, InferenceConfig(device="cpu", backend=backend, warmup=0)).runtime
+        assert runtime.channels_last is channels_last, backend
         if backend == "torch":
-            weights = [p for p in captured["model"].parameters() if p.dim() == 4]
+            weights = [p for p in runtime.forward.model.parameters() if p.dim() == 4]
             assert weights and all(p.is_contiguous() for p in weights), "conv weights in channels_last on CPU"
 
 

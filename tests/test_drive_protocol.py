@@ -5,10 +5,9 @@ import math
 
 import pytest
 
-from steering.control import ControlConfig, Controller, SpeedController, SteeringFilter
-from steering.drive_protocol import (MalformedTelemetry, format_command, format_number, parse_number,
-                                     parse_telemetry)
-from steering.sim.culture import format_n4
+from steering.drive.control import ControlConfig, Controller, SpeedController, SteeringFilter
+from steering.drive.protocol import MalformedTelemetry, format_command, parse_telemetry
+from steering.udacity import format_n4, format_number, parse_number
 
 
 @pytest.mark.parametrize("text,value,decimal", [

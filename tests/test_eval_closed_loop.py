@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from steering.server import DriveConfig, running_server
+from steering.drive import DriveConfig, TransportConfig, running_server
 from steering.sim.__main__ import main as sim_main
 from steering.sim.evaluate import EvalConfig, autonomy_percent, evaluate
 from steering.sim.expert import ExpertConfig
@@ -72,7 +72,7 @@ def test_trained_model_completes_a_lap_through_the_socket_and_the_report_matches
 
 
 def test_evaluation_uses_an_already_running_drive_server_given_its_port(oval_model, tmp_path):
-    with running_server(oval_model, DriveConfig(port=0, stats_every=0)) as server:
+    with running_server(oval_model, DriveConfig(transport=TransportConfig(port=0), stats_every=0)) as server:
         port = server.port
         result = evaluate(None, EvalConfig(track="oval", laps=0.25, port=port, progress=False))
         served = server.stats["counters"]["steer"]

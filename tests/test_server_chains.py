@@ -9,7 +9,7 @@ import websocket
 
 from drive_wire import SimulatorSocket, steer_values, telemetry
 from steering.preprocess import encode_jpeg
-from steering.server import DriveConfig, running_server
+from steering.drive import DriveConfig, TransportConfig, running_server
 
 
 def numbered_frame(number: int) -> bytes:
@@ -104,7 +104,7 @@ OPENING = 6  # replies during which the two or three opening chains may still ov
 
 def test_double_open_chains_collapse_to_one_that_steers_on_the_newest_frame():
     model = FrameIdModel()
-    with running_server(model, DriveConfig(port=0, stats_every=0)) as server:
+    with running_server(model, DriveConfig(transport=TransportConfig(port=0), stats_every=0)) as server:
         client = LockStepSimulator(server.port)
         client.send()  # the simulator's "open" fires twice, each firing sends a telemetry ...
         client.send()
@@ -143,7 +143,7 @@ def test_extra_chains_mid_drive_never_stall_and_collapse_again():
     re-opening client would): the loop never stalls and each burst collapses back to lock-step."""
     rng = np.random.default_rng(0)
     model = FrameIdModel(seconds=0.01, first_seconds=0.01)
-    with running_server(model, DriveConfig(port=0, stats_every=0)) as server:
+    with running_server(model, DriveConfig(transport=TransportConfig(port=0), stats_every=0)) as server:
         client = LockStepSimulator(server.port)
         client.send()
         client.send()
@@ -172,7 +172,7 @@ def test_a_client_that_does_not_wait_is_answered_every_other_inference():
     are dropped for newer frames at most once in a row, so commands keep flowing; the last frame
     is answered."""
     model = FrameIdModel(seconds=0.03, first_seconds=0.03)
-    with running_server(model, DriveConfig(port=0, stats_every=0)) as server:
+    with running_server(model, DriveConfig(transport=TransportConfig(port=0), stats_every=0)) as server:
         client = LockStepSimulator(server.port)
         client.receive()  # steer 0,0
         for _ in range(30):
@@ -189,7 +189,7 @@ def test_a_client_that_does_not_wait_is_answered_every_other_inference():
 
 def test_pings_are_answered_while_the_model_runs():
     model = FrameIdModel(seconds=0.5, first_seconds=0.5)
-    with running_server(model, DriveConfig(port=0, stats_every=0)) as server:
+    with running_server(model, DriveConfig(transport=TransportConfig(port=0), stats_every=0)) as server:
         sim = SimulatorSocket(server.port)
         sim.recv_event()  # steer 0,0
         sim.send_telemetry(telemetry(numbered_frame(7), speed=10.0))

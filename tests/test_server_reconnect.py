@@ -9,8 +9,7 @@ import time
 import pytest
 
 from drive_wire import SimulatorSocket, real_center_frames, steer_values, telemetry
-from steering.inference import Predictor
-from steering.server import DriveConfig, running_server
+from steering.drive import ControlConfig, DriveConfig, Predictor, TransportConfig, running_server
 
 KP, KI, TARGET = 0.1, 0.002, 12.0
 
@@ -54,7 +53,8 @@ def cycle(port: int, jpeg: bytes, abrupt: bool) -> tuple[int, float]:
 def test_200_reconnects_leave_no_threads_fds_or_memory_behind(make_checkpoint):
     jpeg = real_center_frames(1)[0]
     predictor = Predictor(make_checkpoint("pilotnet"))
-    with running_server(predictor, DriveConfig(port=0, stats_every=0, speed=TARGET)) as server:
+    with running_server(predictor, DriveConfig(transport=TransportConfig(port=0), stats_every=0,
+                                                     control=ControlConfig(target_speed=TARGET))) as server:
         for i in range(20):  # warm-up: first-use allocations, lazily started service tasks
             cycle(server.port, jpeg, abrupt=i % 2 == 1)
         assert wait_for(lambda: server.stats["connections"] == 0)
@@ -81,7 +81,8 @@ def test_200_reconnects_leave_no_threads_fds_or_memory_behind(make_checkpoint):
 
 def test_controller_state_resets_on_reconnect(make_checkpoint):
     jpeg = real_center_frames(1)[0]
-    with running_server(make_checkpoint("pilotnet"), DriveConfig(port=0, stats_every=0, speed=TARGET)) as server:
+    with running_server(make_checkpoint("pilotnet"), DriveConfig(transport=TransportConfig(port=0), stats_every=0,
+                                                     control=ControlConfig(target_speed=TARGET))) as server:
         sim = SimulatorSocket(server.port)
         sim.recv_event()
         for _ in range(30):  # standing still: the integrator winds up to full throttle
@@ -102,7 +103,7 @@ def test_servers_start_and_stop_without_leaking(make_checkpoint):
     jpeg = real_center_frames(1)[0]
 
     def one_server() -> None:
-        with running_server(predictor, DriveConfig(port=0, stats_every=0)) as server:
+        with running_server(predictor, DriveConfig(transport=TransportConfig(port=0), stats_every=0)) as server:
             cycle(server.port, jpeg, abrupt=False)
             sim = SimulatorSocket(server.port)  # still connected when the server stops
             sim.recv_event()
@@ -120,7 +121,7 @@ def test_servers_start_and_stop_without_leaking(make_checkpoint):
 
 def test_port_in_use_is_a_clear_error(make_checkpoint):
     predictor = Predictor(make_checkpoint("pilotnet"))
-    with running_server(predictor, DriveConfig(port=0, stats_every=0)) as server:
+    with running_server(predictor, DriveConfig(transport=TransportConfig(port=0), stats_every=0)) as server:
         with pytest.raises(OSError, match="cannot listen on 127.0.0.1:.*another drive.py"):
-            with running_server(predictor, DriveConfig(port=server.port, stats_every=0)):
+            with running_server(predictor, DriveConfig(transport=TransportConfig(port=server.port), stats_every=0)):
                 pass

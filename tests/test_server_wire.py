@@ -13,7 +13,7 @@ import websocket
 from drive_wire import SimulatorSocket, real_center_frames, steer_values, telemetry
 from steering.checkpoint import load_model
 from steering.preprocess import decode_jpeg, encode_jpeg, preprocess_frame
-from steering.server import DriveConfig, running_server
+from steering.drive import ControlConfig, DriveConfig, InferenceConfig, TransportConfig, running_server
 
 TARGET = 12.0  # mph; KP/KI are ControlConfig's classic gains
 KP, KI = 0.1, 0.002
@@ -24,8 +24,9 @@ def pilotnet(make_checkpoint):
     return make_checkpoint("pilotnet")
 
 
-def config(**overrides) -> DriveConfig:
-    return DriveConfig(port=0, stats_every=0, speed=TARGET, max_throttle=0.6, **overrides)
+def config(record_dir=None, **inference) -> DriveConfig:
+    return DriveConfig(transport=TransportConfig(port=0), stats_every=0, record_dir=record_dir,
+                       control=ControlConfig(target_speed=TARGET, max_throttle=0.6), inference=InferenceConfig(**inference))
 
 
 def connect(server) -> SimulatorSocket:
@@ -193,7 +194,7 @@ class NaNEveryOther:
 
 
 def test_nan_model_output_gets_safe_command(pilotnet):
-    from steering.inference import Predictor
+    from steering.drive import Predictor
 
     jpeg = real_center_frames(1)[0]
     model = NaNEveryOther(Predictor(pilotnet))

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from steering.server import DriveConfig, running_server
+from steering.drive import DriveConfig, TransportConfig, running_server
 from steering.sim.client import ClientConfig, SimClient
 from steering.sim.world import World, WorldConfig
 
@@ -17,7 +17,7 @@ STEPS = 300
 def test_drive_server_and_simulator_client_run_hundreds_of_lock_step_exchanges(make_checkpoint, decimal):
     checkpoint = make_checkpoint("pilotnet")
     world = World(WorldConfig(track="oval"))
-    with running_server(checkpoint, DriveConfig(port=0, stats_every=0)) as server:
+    with running_server(checkpoint, DriveConfig(transport=TransportConfig(port=0), stats_every=0)) as server:
         result = SimClient(world, ClientConfig(port=server.port, decimal=decimal, double_open=True)).run(max_steps=STEPS)
         stats = server.stats
 

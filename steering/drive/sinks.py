@@ -1,13 +1,15 @@
-"""Record a drive as the simulator's Record mode would: `IMG/center_*.jpg` + `driving_log.csv`.
+"""Where each driven frame goes besides the reply: sinks fed by `steering.drive.pipeline`.
 
-`python drive.py model.pt run1` writes `run1/IMG/center_yyyy_MM_dd_HH_mm_ss_fff.jpg` (the JPEG
-bytes the simulator sent, not re-encoded) and appends one row per frame to `run1/driving_log.csv`
-in the simulator's layout (`steering.data.logformat`): what the model commanded (steering,
-throttle, brake) and the speed the car reported. The run can then be reviewed, turned into a
-video, or read by `steering.data` for training. Left/right columns stay empty (one camera).
+A sink is any object with `put(frame)` and `close()`. `put` runs on the control path for every
+answered frame, so it must never block or raise: hand the work to a thread, drop and count when
+behind. `close()` flushes what was accepted. A new sink (a browser monitor, a metrics exporter)
+is one new class here or in its own module, added to `DriveServer(..., sinks=[...])`.
 
-All file work happens in a background thread fed by a bounded queue: `put` never blocks the
-control loop. If the disk cannot keep up, frames are dropped and counted, never the reply.
+`Recorder` records a drive as the simulator's Record mode would: `python drive.py model.pt run1`
+writes `run1/IMG/center_yyyy_MM_dd_HH_mm_ss_fff.jpg` (the JPEG bytes the simulator sent, not
+re-encoded) and appends one row per frame to `run1/driving_log.csv` in the simulator's layout
+(`steering.udacity`): what the model commanded (steering, throttle, brake) and the speed the car
+reported. Left/right columns stay empty (one camera).
 """
 from __future__ import annotations
 
@@ -19,16 +21,17 @@ import queue
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-from steering.data.logformat import format_log_row
+from steering.udacity import IMAGE_DIR, LOG_NAME, format_log_row, frame_name
 
 log = logging.getLogger(__name__)
 
-LOG_NAME = "driving_log.csv"
-
 
 @dataclass(frozen=True)
-class RecordedFrame:
+class DriveFrame:
+    """One answered telemetry frame."""
+
     image_base64: str  # exactly what the simulator sent
     received: dt.datetime
     steering: float  # commanded, [-1, 1]
@@ -36,9 +39,9 @@ class RecordedFrame:
     speed: float  # reported, mph
 
 
-def frame_name(when: dt.datetime) -> str:
-    """`center_2020_05_09_22_16_55_357.jpg`: the simulator's own frame naming (milliseconds)."""
-    return f"center_{when:%Y_%m_%d_%H_%M_%S}_{when.microsecond // 1000:03d}.jpg"
+class Sink(Protocol):
+    def put(self, frame: DriveFrame) -> None: ...
+    def close(self) -> None: ...
 
 
 class Recorder:
@@ -46,13 +49,13 @@ class Recorder:
 
     def __init__(self, folder: str | Path, max_queue: int = 256) -> None:
         self.folder = Path(folder)
-        self.image_dir = self.folder / "IMG"
+        self.image_dir = self.folder / IMAGE_DIR
         try:
             self.image_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OSError(f"cannot create recording folder {self.image_dir}: {exc.strerror or exc}") from exc
         self.log_path = self.folder / LOG_NAME
-        self._queue: queue.Queue[RecordedFrame | None] = queue.Queue(maxsize=max_queue)
+        self._queue: queue.Queue[DriveFrame | None] = queue.Queue(maxsize=max_queue)
         self.written = 0
         self.dropped = 0
         self.failed = 0
@@ -61,7 +64,7 @@ class Recorder:
         self._thread = threading.Thread(target=self._loop, name="steering-recorder", daemon=True)
         self._thread.start()
 
-    def put(self, frame: RecordedFrame) -> None:
+    def put(self, frame: DriveFrame) -> None:
         """Queue a frame; drops it (and counts) rather than wait when the writer is behind."""
         if self._closed:
             return
@@ -72,10 +75,10 @@ class Recorder:
 
     def _unique_name(self, when: dt.datetime) -> str:
         # Two frames within one millisecond would share a name; step the later one forward.
-        name = frame_name(when)
+        name = frame_name("center", when)
         while name <= self._last_name:
             when += dt.timedelta(milliseconds=1)
-            name = frame_name(when)
+            name = frame_name("center", when)
         self._last_name = name
         return name
 
@@ -92,7 +95,7 @@ class Recorder:
                     self.failed += 1
                     log.warning("recording: could not write a frame to %s: %s", self.folder, exc)
 
-    def _write(self, item: RecordedFrame, log_file) -> None:
+    def _write(self, item: DriveFrame, log_file) -> None:
         path = self.image_dir / self._unique_name(item.received)
         path.write_bytes(base64.b64decode(item.image_base64))
         throttle, brake = (item.throttle, 0.0) if item.throttle >= 0 else (0.0, -item.throttle)

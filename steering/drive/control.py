@@ -2,28 +2,34 @@
 
 Parts in donkeycar's sense: `run(...)` returns the command, `reset()` forgets everything learned
 from the previous connection (integrator, smoothing state, last good steering), `safe_command()`
-answers a bad frame and `shutdown()` leaves the car straight with no throttle. Units: steering in [-1, 1] (the simulator multiplies by 25 degrees,
-positive steers right), throttle in [-1, 1] (negative brakes), speed in mph.
+answers a bad frame and `shutdown()` leaves the car straight with no throttle. Units: steering in [-1, 1] (the simulator multiplies by
+`steering.udacity.MAX_STEER_DEG`, positive steers right), throttle in [-1, 1] (negative brakes), speed in mph.
 
-The model and the protocol live elsewhere (`steering.inference`, `steering.drive_protocol`).
+The model and the protocol live elsewhere (`steering.drive.predictor`, `steering.drive.protocol`).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
+from steering.cli import option
+
 
 @dataclass(frozen=True)
 class ControlConfig:
     """Gains and limits of the speed and steering controllers."""
 
-    target_speed: float = 12.0  # mph; the car tops out at 30. 9 (the classic default) is safe but slow
-    max_throttle: float = 0.6  # upper throttle limit; PI output beyond it is clipped (with anti-windup)
+    # mph; the car tops out at 30. 9 (the classic default) is safe but slow
+    target_speed: float = option(12.0, flag="speed", help="target speed in mph for the PI throttle controller "
+                                                          "(the car's top speed is 30)")
+    # upper throttle limit; PI output beyond it is clipped (with anti-windup)
+    max_throttle: float = option(0.6, help="upper throttle limit in (0, 1]")
     max_brake: float = 1.0  # lower limit is -max_brake (negative throttle brakes)
     kp: float = 0.1  # the classic Udacity drive.py gains, tuned for the simulator's car
     ki: float = 0.002
-    turn_slowdown: float = 0.0  # in [0, 1): target speed *= 1 - turn_slowdown * |steering|
-    smooth: float = 0.0  # in [0, 1): weight of the previous steering (exponential smoothing)
+    turn_slowdown: float = option(0.0, help="slow down in sharp turns: target speed x (1 - k*|steering|), "
+                                            "k in [0, 1); 0 = off")
+    smooth: float = option(0.0, help="steering smoothing in [0, 1): weight of the previous command; 0 = off")
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.smooth < 1.0:

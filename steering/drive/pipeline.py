@@ -1,0 +1,144 @@
+"""The drive step, independent of any transport: telemetry in, command out, frames to the sinks.
+
+    pipeline = DrivePipeline(model, ControlConfig(), stats, sinks=[recorder], run_model=worker.run,
+                             lock=semaphore, yield_now=lambda: eventlet.sleep(0))
+    session = pipeline.open()                    # one per simulator connection
+    command = pipeline.step(session, telemetry, received)   # None: superseded, send nothing
+    ... pipeline.safe(session, reason, detail) for anything malformed, pipeline.close(session) at the end
+
+A protocol module (`steering.drive.udacity_server` today) parses the wire into `Telemetry`,
+calls `step`, and writes the command back; it supplies how the model runs (`run_model`, e.g. in
+a worker thread), the lock that serialises inferences, and how to let other frames register
+(`yield_now`). The pipeline owns what every protocol must get right the same way: decode and
+prepare, the newest-frame policy, control, stats, and the fan-out to sinks.
+
+Newest-frame policy, per session. A simulator with two or three request chains running at once
+(it opens twice, and answers our connect `steer` with a telemetry too) would otherwise steer on
+frames that already waited for another chain's inference:
+- a frame still waiting for the model when a newer one arrives is dropped without a reply;
+- when an inference ends and a newer frame already waits, its reply is dropped too and the newer
+  frame's reply goes out instead; only one reply in a row may be dropped this way, so even a
+  client that does not wait for replies is answered at least every other inference.
+Dropped frames count as `superseded` (`superseded_after_inference` for the second kind).
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, ContextManager, Iterable, Protocol
+
+from steering.drive.control import ControlConfig, Controller
+from steering.drive.protocol import MalformedTelemetry, Telemetry
+from steering.drive.sinks import DriveFrame, Sink
+from steering.drive.stats import DriveStats
+from steering.preprocess import FrameError, decode_base64_jpeg
+
+
+class SteeringModel(Protocol):
+    def prepare(self, frame: Any) -> Any: ...
+    def infer(self, x: Any) -> float: ...
+    def configure_thread(self) -> None: ...
+    def describe(self) -> str: ...
+
+
+@dataclass
+class Session:
+    """What the pipeline keeps per connection."""
+
+    controller: Controller
+    decimal: str = "."  # the simulator's decimal separator, learnt from its telemetry
+    newest: int = 0  # number of good frames received; the newest frame's sequence number
+    # The previous inference's reply was dropped for a newer frame; the next one is sent whatever
+    # arrives meanwhile (the lock-step simulator never needs this: its chains end when a reply is dropped).
+    dropped_last: bool = False
+
+
+@dataclass(frozen=True)
+class Command:
+    steering: float
+    throttle: float
+
+
+class DrivePipeline:
+    def __init__(self, model: SteeringModel, control: ControlConfig, stats: DriveStats, sinks: Iterable[Sink] = (),
+                 *, run_model: Callable[[Any], float] | None = None, lock: ContextManager | None = None,
+                 yield_now: Callable[[], None] = lambda: None) -> None:
+        self.model = model
+        self.control = control
+        self.stats = stats
+        self.sinks = list(sinks)
+        self.run_model = run_model or model.infer
+        self.lock = lock if lock is not None else contextlib.nullcontext()
+        self.yield_now = yield_now
+
+    def open(self) -> Session:
+        # A fresh controller: a reconnecting simulator must not inherit the old integrator.
+        return Session(controller=Controller(self.control))
+
+    def step(self, session: Session, telemetry: Telemetry, received: float) -> Command | None:
+        """The command for this frame, or None when a newer frame of the session supersedes it.
+
+        Raises MalformedTelemetry (bad_image, model_error, model_output_not_finite): answer `safe`.
+        """
+        session.decimal = telemetry.decimal or session.decimal
+        try:
+            frame = decode_base64_jpeg(telemetry.image)
+            decoded = time.perf_counter()
+            x = self.model.prepare(frame)
+        except FrameError as exc:
+            raise MalformedTelemetry("bad_image", str(exc)) from None
+        prepared = time.perf_counter()
+        session.newest += 1
+        sequence = session.newest
+        with self.lock:
+            self.yield_now()  # let frames already read from the socket register before choosing
+            if session.newest != sequence:  # a newer frame arrived while this one waited
+                self.stats.count("superseded")
+                return None
+            newer_at_start = session.newest - sequence  # 0 under this policy; kept so stats show it
+            start = time.perf_counter()
+            try:
+                steering_raw = self.run_model(x)
+            except Exception as exc:  # noqa: BLE001 - any model failure costs one frame
+                raise MalformedTelemetry("model_error", repr(exc)) from None
+            inferred = time.perf_counter()
+            self.yield_now()  # frames read during the inference register before the reply is chosen
+            if session.newest != sequence and not session.dropped_last:
+                # A newer frame waits: this reply would steer on a stale frame and keep a second
+                # chain alive. Drop it; the newer frame (next through the lock) gets the reply.
+                session.dropped_last = True
+                self.stats.count("superseded")
+                self.stats.count("superseded_after_inference")
+                return None
+        session.dropped_last = False
+        self.stats.staleness(newer_at_start, session.newest - sequence)
+        if not math.isfinite(steering_raw):
+            raise MalformedTelemetry("model_output_not_finite", f"model returned {steering_raw}")
+        steering, throttle = session.controller.run(steering_raw, telemetry.speed)
+        done = time.perf_counter()
+        for stage, seconds in (("decode", decoded - received), ("preprocess", prepared - decoded),
+                               ("infer", inferred - start), ("total", done - received)):
+            self.stats.latency(stage, seconds * 1000.0)
+        if self.sinks:
+            frame_out = DriveFrame(telemetry.image, dt.datetime.now(), steering, throttle, telemetry.speed)
+            for sink in self.sinks:
+                sink.put(frame_out)
+        return Command(steering, throttle)
+
+    def safe(self, session: Session, reason: str) -> Command:
+        """Throttle 0, last good steering: the answer to anything malformed (counted by reason)."""
+        self.stats.error(reason)
+        steering, throttle = session.controller.safe_command()
+        return Command(steering, throttle)
+
+    def close(self, session: Session) -> Command:
+        """Wheels straight, no throttle: what a stopping server sends last."""
+        steering, throttle = session.controller.shutdown()
+        return Command(steering, throttle)
+
+    def close_sinks(self) -> None:
+        for sink in self.sinks:
+            sink.close()

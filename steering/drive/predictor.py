@@ -1,0 +1,143 @@
+"""`Predictor`: a checkpoint turned into the fastest correct steering function on this machine.
+
+    predictor = Predictor("model.pt", InferenceConfig(device="auto"))
+    steering = predictor.predict(frame_rgb)            # uint8 160x320x3 RGB -> float
+    x = predictor.prepare(frame_rgb); predictor.infer(x)  # the same, in two timed steps
+
+Preprocessing is the checkpoint's own `PreprocessConfig` through `steering.preprocess`, the one
+definition training uses. The runtime (torch, torchscript, onnx, openvino, ...) comes from the
+registry in `steering.drive.runtimes`, chosen by `backend` and `precision`; every runtime stays
+within `runtimes.TOLERANCE` of the fp32 steering (tests/test_drive_inference.py). The server
+(`steering.drive.udacity_server`) decides when and in which thread `infer` runs.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from steering.checkpoint import load_model
+from steering.cli import option
+from steering.drive import runtimes
+from steering.drive.runtimes import DEVICES, PRECISIONS, BuildContext, resolve_device
+from steering.preprocess import PreprocessConfig, preprocess_frame
+from steering.udacity import FRAME_HEIGHT, FRAME_WIDTH
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class InferenceConfig:
+    """Where and how the model runs."""
+
+    device: str = option("auto", help="where the model runs; auto picks cuda when available", choices=DEVICES)
+    backend: str = option("auto", help=runtimes.backend_help, choices=runtimes.backends)
+    precision: str = option("auto", choices=PRECISIONS,
+                            help="auto: fp16 autocast on CUDA, fp32 on CPU, the runtime's own choice where it "
+                                 "has one (openvino: bf16 on CPUs with AVX512-BF16/AMX, checked against fp32); "
+                                 "bf16 on CPU: frozen TorchScript with bf16 weights unless --backend says otherwise")
+    threads: int = option(0, help="CPU threads for the model; 0 = all cores this process may use")
+    warmup: int = 3  # forward passes at start, so the first real frame is not the slow one
+
+    def __post_init__(self) -> None:
+        for name, value, allowed in (("device", self.device, DEVICES), ("backend", self.backend, runtimes.backends()),
+                                     ("precision", self.precision, PRECISIONS)):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+        if self.threads < 0:
+            raise ValueError(f"threads must be >= 0, got {self.threads}")
+
+
+def cpu_threads(requested: int = 0) -> int:
+    """Intra-op threads: the request, or every core this process may run on (cgroup-aware)."""
+    if requested > 0:
+        return requested
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class Predictor:
+    """A checkpoint ready to steer: `predict(frame) -> float`, steering in [-1, 1]-ish units (unclipped).
+
+    Raises CheckpointError at construction for a missing or unreadable checkpoint.
+    """
+
+    def __init__(self, checkpoint: str | Path, config: InferenceConfig | None = None) -> None:
+        self.config = config or InferenceConfig()
+        self.checkpoint = Path(checkpoint)
+        self.device = resolve_device(self.config.device)
+        spec, precision = runtimes.resolve(self.config.backend, self.device, self.config.precision)
+        self.threads = cpu_threads(self.config.threads)
+        model, self.preprocess = load_model(self.checkpoint, device="cpu")
+        self.model_name = self.checkpoint.name
+        self.configure_thread()
+        try:
+            self.runtime = spec.build(model, self._context(precision))
+        except Exception as exc:  # noqa: BLE001 - only "auto" falls back; an explicit choice raises
+            if self.config.backend != "auto" or spec.name == "torch":
+                raise
+            log.warning("backend %s failed (%s); falling back to eager torch", spec.name, exc)
+            spec, precision = runtimes.resolve("torch", self.device, self.config.precision)
+            self.runtime = spec.build(model, self._context(precision))
+        self.backend, self.precision = spec.name, self.runtime.precision
+        self._forward = self.runtime.forward
+        start = time.perf_counter()
+        self.warm_up(self.config.warmup)
+        why = ""
+        if self.config.backend == "auto":
+            order = runtimes.auto_orders().get((self.device.type, precision), [spec.name])
+            why = f" (backend auto on {self.device.type}: first installed of {', '.join(order)})"
+        log.info("predictor ready: %s in %.2f s%s", self.describe(), time.perf_counter() - start, why)
+
+    # ------------------------------------------------------------------ set-up
+
+    def _context(self, precision: str) -> BuildContext:
+        return BuildContext(self.device, precision, self.threads, self.preprocess, self.checkpoint)
+
+    def configure_thread(self) -> None:
+        """Apply the CPU thread count. Call it in every thread that runs `infer` (OpenMP settings
+        are per thread)."""
+        if self.device.type == "cpu":
+            torch.set_num_threads(self.threads)
+
+    def describe(self) -> str:
+        where = f"cpu x{self.threads}" if self.device.type == "cpu" else str(self.device)
+        return f"{self.checkpoint} on {where}, backend {self.backend}, {self.precision}"
+
+    def _example(self) -> torch.Tensor:
+        return torch.zeros(1, *self.preprocess.input_shape)  # (1, 3, H, W)
+
+    def warm_up(self, passes: int) -> None:
+        x = self._example()[0]
+        for _ in range(passes):
+            self.infer(x)
+
+    # ------------------------------------------------------------------ per frame
+
+    def prepare(self, frame: np.ndarray) -> torch.Tensor:
+        """uint8 RGB 160x320x3 -> float32 (3, H, W), the checkpoint's preprocessing. Raises FrameError."""
+        return preprocess_frame(frame, self.preprocess)
+
+    def infer(self, x: torch.Tensor) -> float:
+        """(3, H, W) float32 -> steering (may be NaN if the model produces it; the caller checks)."""
+        with torch.inference_mode():
+            out = self._forward(x.unsqueeze(0))  # (1,)
+            if self.device.type == "cuda":
+                return float(out.reshape(-1)[0].item())  # .item() synchronises
+            return float(out.reshape(-1)[0])
+
+    def predict(self, frame: np.ndarray) -> float:
+        return self.infer(self.prepare(frame))
+
+
+def blank_frame() -> np.ndarray:
+    """A grey simulator-sized frame (uint8 160x320x3), for warm-ups and smoke tests."""
+    return np.full((FRAME_HEIGHT, FRAME_WIDTH, 3), 128, dtype=np.uint8)
+

@@ -1,0 +1,150 @@
+"""The runtimes a checkpoint can steer with, behind one registry.
+
+Each runtime is one module in this package that calls `register(RuntimeSpec(...))` at import: its
+name, one line of help (drive.py's `--backend` help is built from these), the devices and
+precisions it supports, the package it needs, where `auto` should prefer it, and `build`, which
+turns an eval-mode torch model into a `Runtime` (a forward function plus what it really runs).
+Adding a runtime is one new file here and its test.
+
+Choice (`resolve`): an explicit `--backend` must support the device and precision or the error
+says why; `auto` takes, among installed runtimes that support the pair, the one with the lowest
+`preference` for it (measured order: docs/drive.md, figures in docs/benchmarks.md).
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from steering.preprocess import PreprocessConfig
+
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+TOLERANCE = 0.02  # largest steering difference from eager fp32 a faster runtime may make
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """What a runtime needs to know to build: where, how precise, how many threads, input shape."""
+
+    device: torch.device
+    precision: str  # resolved: fp32, bf16, fp16, or "auto" where the runtime chooses itself
+    threads: int
+    preprocess: PreprocessConfig
+    checkpoint: Path
+
+    def example(self) -> torch.Tensor:
+        return torch.zeros(1, *self.preprocess.input_shape)  # (1, 3, H, W)
+
+
+@dataclass
+class Runtime:
+    """A built model: `forward((B, 3, H, W) float32) -> (B,)`, and what it actually runs."""
+
+    forward: Callable[[torch.Tensor], torch.Tensor]
+    precision: str
+    channels_last: bool = False
+
+
+@dataclass(frozen=True)
+class RuntimeSpec:
+    name: str
+    help: str  # one line for `drive.py --help`
+    devices: tuple[str, ...]  # "cpu", "cuda"
+    precisions: tuple[str, ...]  # explicit precisions it runs
+    build: Callable[[torch.nn.Module, BuildContext], Runtime]
+    requires: str | None = None  # importable module that must be installed
+    extra: str | None = None  # the pip extra that installs it
+    # (device, precision) -> rank; auto takes the lowest rank among installed runtimes
+    preference: dict[tuple[str, str], int] = field(default_factory=dict)
+    auto_precision: dict[str, str] = field(default_factory=dict)  # device -> precision when "auto"
+
+    def installed(self) -> bool:
+        if self.requires is None:
+            return True
+        try:
+            importlib.import_module(self.requires)
+        except ImportError:
+            return False
+        return True
+
+    def missing_message(self) -> str:
+        return f"--backend {self.name} needs {self.requires}: pip install 'steering[{self.extra}]'"
+
+
+RUNTIMES: dict[str, RuntimeSpec] = {}
+
+
+def register(spec: RuntimeSpec) -> RuntimeSpec:
+    RUNTIMES[spec.name] = spec
+    return spec
+
+
+def backends() -> tuple[str, ...]:
+    return ("auto", *RUNTIMES)
+
+
+def backend_help() -> str:
+    auto = "auto: the fastest installed runtime for the device and precision ({})".format(
+        ", ".join(f"{d} {p}: {' > '.join(order)}" for (d, p), order in auto_orders().items()))
+    return "; ".join([auto, *(f"{s.name}: {s.help}" for s in RUNTIMES.values())])
+
+
+def auto_orders() -> dict[tuple[str, str], list[str]]:
+    """For each (device, precision), the runtimes auto tries, best first."""
+    pairs = sorted({pair for spec in RUNTIMES.values() for pair in spec.preference})
+    return {pair: sorted((s.name for s in RUNTIMES.values() if pair in s.preference),
+                         key=lambda name: RUNTIMES[name].preference[pair]) for pair in pairs}
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda asked for, but torch sees no CUDA GPU; use --device cpu or auto")
+    return torch.device(device)
+
+
+def _requested_precision(precision: str, device: torch.device) -> str:
+    if precision == "fp16" and device.type != "cuda":
+        raise ValueError("fp16 runs only on CUDA; on CPU use --precision bf16 or fp32")
+    if precision != "auto":
+        return precision
+    return "fp16" if device.type == "cuda" else "fp32"
+
+
+def resolve(backend: str, device: torch.device, precision: str) -> tuple[RuntimeSpec, str]:
+    """(runtime, precision to build with) for the request; ValueError/RuntimeError say what does not fit."""
+    if backend == "auto":
+        wanted = _requested_precision(precision, device)
+        pair = (device.type, wanted)
+        order = auto_orders().get(pair, [])
+        spec = next((RUNTIMES[name] for name in order if RUNTIMES[name].installed()), None)
+        if spec is None:
+            raise ValueError(f"no installed runtime runs {wanted} on {device.type}")
+        return spec, wanted if precision != "auto" else spec.auto_precision.get(device.type, wanted)
+    spec = RUNTIMES[backend]
+    if device.type not in spec.devices:
+        raise ValueError(f"the {spec.name} backend runs on {', '.join(spec.devices)} only; "
+                         f"use --backend torch on {device.type}")
+    if precision == "auto":
+        precision = spec.auto_precision.get(device.type) or _requested_precision("auto", device)
+    else:
+        _requested_precision(precision, device)
+        if precision not in spec.precisions:
+            raise ValueError(f"the {spec.name} backend runs {', '.join(spec.precisions)} only (got {precision})")
+    if not spec.installed():
+        raise RuntimeError(spec.missing_message())
+    return spec, precision
+
+
+def _load_all() -> None:
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
+
+
+_load_all()
