@@ -115,5 +115,7 @@ def run(config: DataConfig | None = None, model_rates: dict[str, float] | None =
 if __name__ == "__main__":
     import pprint
 
-    logging.basicConfig(level=logging.INFO)
+    from steering.cli import setup_logging
+
+    setup_logging()
     pprint.pprint(run(DataConfig(images=64, passes=1, consumers=("pilotnet",), consumer_seconds=1.0)))

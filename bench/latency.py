@@ -238,7 +238,9 @@ def run(config: LatencyConfig | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO)
+    from steering.cli import setup_logging
+
+    setup_logging()
     import pprint
 
     pprint.pprint(run(LatencyConfig(models=("pilotnet",), repeats=20)))

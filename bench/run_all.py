@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 from bench import data_pipeline, latency, limits, report, simulator, training
 from bench.findings import findings
+from steering.cli import setup_logging
 
 log = logging.getLogger("bench")
 
@@ -90,8 +91,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(args.verbose)
     for noisy in ("steering", "PIL", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     sections = tuple(s.strip() for s in args.only.split(",") if s.strip())

@@ -80,5 +80,7 @@ def run(config: SimulatorConfig | None = None) -> dict[str, Any]:
 if __name__ == "__main__":
     import pprint
 
-    logging.basicConfig(level=logging.INFO)
+    from steering.cli import setup_logging
+
+    setup_logging()
     pprint.pprint(run(SimulatorConfig(render_repeats=10, loop_steps=30, loops=(("pilotnet", "torch", "auto"),))))

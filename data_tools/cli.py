@@ -9,12 +9,12 @@ file, unreadable log/frame/checkpoint). Other exceptions are bugs and keep their
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
 from steering.checkpoint import CheckpointError
+from steering.cli import setup_logging
 from steering.data import DrivingLogError
 from steering.preprocess import FrameError
 
@@ -40,11 +40,6 @@ def run_tool(parser: argparse.ArgumentParser, body: Callable[[argparse.Namespace
         return 2
     print(message)
     return 0
-
-
-def setup_logging(verbose: bool) -> None:
-    """Tool output: INFO by default (what was read, what was dropped), DEBUG with --verbose."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
 
 def add_common(parser: argparse.ArgumentParser, progress: bool = False) -> None:

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from steering.cli import option
 from steering.model import default_preprocess
 from steering.preprocess import PreprocessConfig, dataclass_from_dict
 
@@ -31,48 +32,67 @@ class TrainConfig:
     """One training run. Learning rates follow the transfer-learning practice the project is built on:
     the new head learns at `lr`, pretrained backbone layers at the much lower `backbone_lr`."""
 
-    logs: list[str] = field(default_factory=list)  # driving_log.csv files
+    logs: list[str] = field(default_factory=list)  # driving_log.csv files (train.py's positional LOG)
     # model
-    model: str = "resnet50"  # the seed model; `pilotnet --pretrained none` is the fast offline choice
-    pretrained: str = "imagenet"  # "imagenet", "none" or a local torchvision state_dict file
-    input_size: str = ""  # "HxW" model input after cropping; "" = the model's default (66x200, docs/model.md)
-    strategy: str = "two-phase"
-    head_epochs: int = 3  # two-phase: epochs of head-only training before unfreezing
-    unfreeze_stages: int = 2  # two-phase: how many backbone stages from the top to unfreeze (layer4, layer3)
-    unfreeze_every: int = 2  # gradual: unfreeze one more stage from the top every K epochs
+    model: str = option("resnet50", help="registered model name (steering.model.list_models()); "
+                                         "`pilotnet --pretrained none` is the fast offline choice")
+    pretrained: str = option("imagenet", metavar="imagenet|none|PATH",
+                             help="backbone weights: 'imagenet' (download, needs internet once), 'none' (from "
+                                  "scratch) or a local torchvision state_dict file")
+    input_size: str = option("", metavar="HxW",
+                             help="model input after cropping sky and hood, e.g. 66x200; empty: the model's own, "
+                                  "66x200 for every registered model (docs/model.md shows the latency cost of larger "
+                                  "inputs)")
+    strategy: str = option("two-phase", choices=STRATEGIES,
+                           help="frozen: head only; finetune: all layers, backbone at --backbone-lr; two-phase: head "
+                                "for --head-epochs, then the top --unfreeze-stages stages; gradual: one more stage "
+                                "every --unfreeze-every epochs")
+    head_epochs: int = option(3, help="two-phase: head-only epochs before unfreezing")
+    unfreeze_stages: int = option(2, help="two-phase: backbone stages unfrozen from the top (layer4, layer3)")
+    unfreeze_every: int = option(2, help="gradual: epochs between unfreezing stages")
     # optimisation
-    epochs: int = 10
-    batch_size: int = 32
-    lr: float = 3e-4  # head
-    backbone_lr: float = 1e-5  # pretrained layers: small steps so ImageNet features are not forgotten
-    weight_decay: float = 1e-4
-    loss: str = "mse"
-    huber_delta: float = 0.1  # steering units; errors above ~2.5 degrees count linearly
-    grad_clip: float = 1.0  # max gradient norm; 0 turns clipping off
-    accumulate: int = 1  # optimizer step every N batches (effective batch = N * batch_size * world size)
-    patience: int = 5  # early stopping: epochs without validation improvement (per phase); 0 = off
-    plateau_patience: int = 2  # ReduceLROnPlateau: epochs without improvement before lr *= plateau_factor
-    plateau_factor: float = 0.5
+    epochs: int = option(10, help="maximum epochs")
+    batch_size: int = option(32, help="images per batch and process")
+    lr: float = option(3e-4, help="head learning rate, AdamW")
+    # pretrained layers take small steps so ImageNet features are not forgotten
+    backbone_lr: float = option(1e-5, help="learning rate of the pretrained backbone layers")
+    weight_decay: float = option(1e-4, help="AdamW weight decay")
+    loss: str = option("mse", choices=LOSSES, help="training loss")
+    huber_delta: float = option(0.1, help="--loss huber: errors above this (steering units, ~2.5 degrees) "
+                                          "count linearly")
+    grad_clip: float = option(1.0, help="max gradient norm, 0 = off")
+    accumulate: int = option(1, metavar="N", help="gradient accumulation: one optimizer step every N batches "
+                                                  "(effective batch = N * batch size * processes)")
+    patience: int = option(5, help="early stopping: epochs without validation improvement (per phase), 0 = off")
+    plateau_patience: int = option(2, help="epochs without improvement before the learning rate is reduced")
+    plateau_factor: float = option(0.5, help="learning-rate factor on a plateau")
     # data
-    cameras: str = "center"
-    correction: float = 0.2  # steering added for the left camera, subtracted for the right
-    augment: str = "auto"  # auto: flip only while the backbone is frozen (feature cache), full otherwise
-    flip_probability: float = 0.5
-    balance: bool = False
-    val_fraction: float = 0.2
-    block_size: int = 30  # validation is split in blocks of consecutive frames (neighbours look alike)
-    lenient: bool = False  # skip unreadable log rows instead of stopping
-    limit: int = 0  # use only the first N samples (quick checks); 0 = all
+    cameras: str = option("center", choices=("center", "all"), help="cameras to train on")
+    correction: float = option(0.2, help="steering added for the left camera, subtracted for the right")
+    augment: str = option("auto", nargs="?", const="full", choices=AUGMENT_MODES,
+                          help="augmentation: full (flip, shifts, brightness...), flip, none, or auto = flip while "
+                               "the backbone is frozen (feature cache), full otherwise; bare --augment means full")
+    flip_probability: float = option(0.5, help="share of training frames mirrored (steering negated)")
+    balance: bool = option(False, help="cap over-represented steering bins (mostly straight driving) in the "
+                                       "training set")
+    val_fraction: float = option(0.2, help="share of frames for validation")
+    # validation is split in blocks of consecutive frames (neighbours look alike)
+    block_size: int = option(30, help="frames per contiguous validation block")
+    lenient: bool = option(False, help="skip unreadable log rows instead of stopping")
+    limit: int = option(0, help="use only the first N samples (quick checks); 0 = all")
     # runtime
-    seed: int = 0
-    out: str = "runs/train"
-    resume: str = ""
-    device: str = "auto"
-    workers: int = 0
-    amp: bool = False
-    cache: bool = True  # frozen-feature cache while the backbone is frozen and augmentation allows it
-    cache_dir: str = ""  # default: <out>/feature_cache
-    progress: bool = True
+    seed: int = option(0, help="seeds python, numpy, torch and the data order")
+    out: str = option("runs/train", metavar="DIR", help="run folder")
+    resume: str = option("", metavar="PATH", help="continue a run from its last.pt (same flags as the first run)")
+    device: str = option("auto", help="auto, cpu or cuda")
+    workers: int = option(0, help="data-loading worker processes")
+    amp: bool = option(False, help="mixed precision: bfloat16 autocast where the backbone trains (CUDA: also "
+                                   "channels_last); on CPUs with AVX512-BF16/AMX fine-tuning ran ~1.8-2.6x faster "
+                                   "(docs/benchmarks.md)")
+    cache: bool = option(True, help="cache frozen-backbone features (while the backbone is frozen and augmentation "
+                                    "is flip-only)")
+    cache_dir: str = option("", metavar="DIR", help="where feature caches live; empty: <out>/feature_cache")
+    progress: bool = option(True, help="progress bars")
 
     def __post_init__(self) -> None:
         self.logs = [str(p) for p in self.logs]
