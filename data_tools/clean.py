@@ -23,10 +23,10 @@ from tqdm import tqdm
 from data_tools.cli import add_common, add_logs_input, log_paths, output_log, run_tool
 from steering.data import read_logs, write_log
 from steering.preprocess import FrameError, read_frame
+from steering.udacity import CAMERAS, RECORD_HZ
 
 log = logging.getLogger(__name__)
 
-FRAME_RATE_HZ = 15.0  # the simulator records every 1/15 s; used when frame names carry no time
 
 
 def _decodes(path: str) -> bool:
@@ -41,7 +41,7 @@ def _decodes(path: str) -> bool:
 def session_seconds(rows: pd.DataFrame) -> np.ndarray:
     """Seconds since each row's session start (frame-name times, else frame index / 15 Hz)."""
     stamps = rows["timestamp"].to_numpy(np.float64)
-    fallback = rows["frame"].to_numpy(np.float64) / FRAME_RATE_HZ
+    fallback = rows["frame"].to_numpy(np.float64) / RECORD_HZ  # when frame names carry no time
     first = rows.groupby("session")["timestamp"].transform("min").to_numpy(np.float64)
     seconds = stamps - first
     return np.where(np.isnan(seconds), fallback, seconds)
@@ -56,7 +56,7 @@ def clean_rows(rows: pd.DataFrame, min_speed: float = 0.5, trim_start_s: float =
         if not _decodes(row["center"]):
             reasons[i] = "center image corrupt"
             continue
-        for camera in ("left", "right"):
+        for camera in CAMERAS[1:]:
             if row[camera] and not _decodes(row[camera]):
                 log.info("%s:%d: %s image corrupt; camera left out", row["source"], row["line"], camera)
                 rows.at[i, camera] = ""

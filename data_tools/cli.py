@@ -17,8 +17,8 @@ from steering.checkpoint import CheckpointError
 from steering.cli import setup_logging
 from steering.data import DrivingLogError
 from steering.preprocess import FrameError
+from steering.udacity import LOG_NAME
 
-LOG_NAME = "driving_log.csv"
 LOGS_HELP = "recording folders or driving_log.csv files"
 # Errors that mean "the input or a setting is wrong": reported in one line, exit status 2.
 TOOL_ERRORS: tuple[type[BaseException], ...] = (DrivingLogError, CheckpointError, FrameError, OSError, ValueError)

@@ -9,11 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from data_tools.cli import LOG_NAME
 from steering.data import read_logs
+from steering.udacity import CAMERAS, IMAGE_DIR, LOG_NAME
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-CAMERAS = ("center", "left", "right")
 
 
 @dataclass(frozen=True)
@@ -34,7 +33,7 @@ def frames_from(source: str | Path, camera: str = "center", lenient: bool = Fals
         return [FrameItem(p, float(s)) for p, s in zip(rows[camera], rows["steering"])]
     if not source.is_dir():
         raise FileNotFoundError(f"{source}: not a driving_log.csv, recording folder or frames folder")
-    folder = source / "IMG" if (source / "IMG").is_dir() else source
+    folder = source / IMAGE_DIR if (source / IMAGE_DIR).is_dir() else source
     images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if any(p.name.startswith(f"{c}_") for p in images for c in CAMERAS):
         images = [p for p in images if p.name.startswith(f"{camera}_")]

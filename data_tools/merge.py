@@ -20,8 +20,8 @@ from typing import Sequence
 import pandas as pd
 
 from data_tools.cli import add_common, add_logs_input, log_paths, run_tool
-from steering.data import CAMERA_COLUMNS, write_log
-from steering.data import DrivingLogError, read_logs
+from steering.data import CAMERA_COLUMNS, DrivingLogError, read_logs, write_log
+from steering.udacity import IMAGE_DIR
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def merge(inputs: Sequence[Path], out: Path, copy: bool = False, lenient: bool =
     """Merge logs into `out/driving_log.csv` + `out/IMG/`; returns the merged rows and a summary dict."""
     driving_log = read_logs(list(inputs), lenient=lenient)
     rows = driving_log.rows
-    img = out / "IMG"
+    img = out / IMAGE_DIR
     img.mkdir(parents=True, exist_ok=True)
     placed: dict[str, str] = {}  # output name -> source path
     renamed: dict[str, str] = {}  # source path -> output name

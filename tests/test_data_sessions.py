@@ -6,7 +6,7 @@ from datetime import datetime
 import pytest
 
 from steering.data import read_logs
-from steering.data.reading import frame_timestamp
+from steering.udacity import frame_timestamp
 from steering.data.synthetic import SyntheticRow, write_log_file, write_recording
 
 T0 = datetime(2024, 5, 1, 12, 0, 0)

@@ -12,7 +12,6 @@ reported with their line numbers, never kept with a wrong frame.
 """
 from __future__ import annotations
 
-import calendar
 import logging
 import math
 import os
@@ -24,6 +23,7 @@ from typing import Sequence
 import pandas as pd
 
 from steering.data.rowparse import RowError, is_header, parse_row
+from steering.udacity import IMAGE_DIR, frame_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,6 @@ MAX_REPORTED_LINES = 10
 # The simulator records every 1/15 s (real logs: 0.05-0.14 s between frames). A longer pause
 # means recording was stopped and restarted, i.e. a new session appended to the same file.
 DEFAULT_SESSION_GAP_S = 1.0
-_FRAME_TIME = re.compile(r"(\d{4})_(\d{2})_(\d{2})_(\d{2})_(\d{2})_(\d{2})_(\d{3})")
 
 ROW_COLUMNS = (
     "center", "left", "right", "steering", "throttle", "brake", "speed",
@@ -121,17 +120,6 @@ def read_logs(
     report.sessions = int(rows["session"].nunique())
     log.info("read %s: %s", ", ".join(str(p) for p in paths), report.summary())
     return DrivingLog(rows=rows, report=report)
-
-
-def frame_timestamp(path_text: str) -> float:
-    """Seconds (UTC epoch) from a frame name like `center_2020_05_09_22_16_55_357.jpg`; NaN if none."""
-    matches = _FRAME_TIME.findall(_basename(path_text))
-    if not matches:
-        return math.nan
-    year, month, day, hour, minute, second, millis = (int(g) for g in matches[-1])
-    if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and second < 61):
-        return math.nan
-    return calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0)) + millis / 1000.0
 
 
 def _read_one(path: Path, lenient: bool, session_gap_s: float, first_session: int, report: LogReport) -> pd.DataFrame:
@@ -234,7 +222,7 @@ class _FrameResolver:
 
     def __init__(self, csv_dir: Path):
         self.csv_dir = csv_dir.resolve()
-        self.img_dir = self.csv_dir / "IMG"
+        self.img_dir = self.csv_dir / IMAGE_DIR
         # One directory listing instead of a stat per frame: logs have tens of thousands of rows.
         try:
             self._img_names = {entry.name for entry in os.scandir(self.img_dir) if entry.is_file()}

@@ -17,7 +17,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from steering.data.logformat import LOG_COLUMNS
+from steering.udacity import LOG_COLUMNS
 
 N_PATHS = 3
 N_NUMBERS = len(LOG_COLUMNS) - N_PATHS  # steering, throttle, brake, speed

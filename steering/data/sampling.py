@@ -17,9 +17,10 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from steering.udacity import CAMERAS
+
 log = logging.getLogger(__name__)
 
-CAMERAS = ("center", "left", "right")
 SAMPLE_COLUMNS = ("path", "steering", "camera", "session", "frame")
 # Left camera sees the road as if the car sat further left: steer right (+); right camera: left (-).
 _CAMERA_SIGN = {"center": 0.0, "left": 1.0, "right": -1.0}

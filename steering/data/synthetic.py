@@ -21,10 +21,10 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from steering.data.logformat import LOG_COLUMNS, format_log_row
-from steering.preprocess import FRAME_HEIGHT, FRAME_WIDTH, encode_jpeg
+from steering.preprocess import encode_jpeg
+from steering.udacity import (CAMERAS, FRAME_HEIGHT, FRAME_WIDTH, IMAGE_DIR, LOG_COLUMNS, LOG_NAME, RECORD_PERIOD_S,
+                             format_log_row, frame_name)
 
-FRAME_PERIOD_S = 1.0 / 15.0  # the simulator records every 1/15 s
 LINE_HALF_WIDTH = 6  # px in the 320-px frame: wide enough to survive the resize to 200 px
 
 
@@ -68,17 +68,12 @@ def line_steering(count: int, seed: int = 0) -> np.ndarray:
     return np.clip(0.6 * np.sin(t / 7.0 + rng.uniform(0, 6)) + rng.normal(0, 0.05, count), -0.8, 0.8)
 
 
-def frame_name(camera: str, when: datetime) -> str:
-    """The simulator's frame file name for `camera` at time `when` (millisecond resolution)."""
-    return f"{camera}_{when:%Y_%m_%d_%H_%M_%S}_{when.microsecond // 1000:03d}.jpg"
-
-
 def write_recording(
     folder: str | Path,
     rows: list[SyntheticRow],
     first_time: datetime = datetime(2024, 5, 1, 12, 0, 0),
-    period_s: float = FRAME_PERIOD_S,
-    cameras: tuple[str, ...] = ("center", "left", "right"),
+    period_s: float = RECORD_PERIOD_S,
+    cameras: tuple[str, ...] = CAMERAS,
     path_style: str = "absolute",
     decimal: str = ".",
     separator: str = ",",
@@ -94,13 +89,13 @@ def write_recording(
     `frame(row, frame_seed)` draws each picture (uint8 160x320x3 RGB); default `synthetic_frame(frame_seed)`.
     """
     folder = Path(folder)
-    img = folder / "IMG"
+    img = folder / IMAGE_DIR
     img.mkdir(parents=True, exist_ok=True)
     lines = []
     for index, row in enumerate(rows):
         when = first_time + timedelta(seconds=index * period_s)
         paths = []
-        for camera_index, camera in enumerate(("center", "left", "right")):
+        for camera_index, camera in enumerate(CAMERAS):
             name = frame_name(camera, when)
             if camera in cameras:
                 frame_seed = seed * 100_003 + index * 3 + camera_index
@@ -143,4 +138,4 @@ def write_line_recording(folder: str | Path, count: int, seed: int = 0) -> Path:
     driving_log.csv (no header, absolute paths); returns the log's path."""
     rows = [SyntheticRow(steering=float(s)) for s in line_steering(count, seed)]
     lines = write_recording(folder, rows, seed=seed, frame=lambda row, frame_seed: line_frame(row.steering, frame_seed))
-    return write_log_file(Path(folder) / "driving_log.csv", lines)
+    return write_log_file(Path(folder) / LOG_NAME, lines)
