@@ -1,6 +1,6 @@
 """The car: a kinematic bicycle model with the Unity car's limits.
 
-Inputs are the simulator's: `steering` in [-1, 1] (x 25 degrees at the front wheels, **positive = right**,
+Inputs are the simulator's: `steering` in [-1, 1] (x `MAX_STEER_DEG` at the front wheels, **positive = right**,
 as in the Udacity simulator) and `throttle` in [-1, 1] where a negative throttle brakes (the simulator's
 `steer` message works this way). Speeds are m/s inside, mph on the wire and in logs (`speed_mph`).
 
@@ -14,6 +14,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from steering.udacity import MAX_STEER_DEG, TOP_SPEED_MPH
+
 MPH = 0.44704  # metres per second in one mile per hour
 
 
@@ -23,8 +25,8 @@ class CarConfig:
 
     wheelbase_m: float = 2.6
     cg_to_rear_m: float = 1.3
-    max_steer_deg: float = 25.0  # the simulator multiplies the normalised steering by 25 degrees
-    top_speed_mph: float = 30.0
+    max_steer_deg: float = MAX_STEER_DEG  # normalised steering [-1, 1] times this is the wheel angle
+    top_speed_mph: float = TOP_SPEED_MPH
     max_accel_mps2: float = 4.0  # at full throttle from standstill
     max_brake_mps2: float = 8.0  # at full brake
     drag_per_m: float = 0.004  # quadratic air drag, (m/s^2) per (m/s)^2
@@ -52,10 +54,6 @@ class CarState:
     def speed_mph(self) -> float:
         return self.speed / MPH
 
-    @property
-    def steering_deg(self) -> float:
-        """The wheel angle in degrees as the simulator reports it (`steering_angle` telemetry)."""
-        return self.steering * CarConfig.max_steer_deg
 
 
 class Car:

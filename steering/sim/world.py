@@ -20,8 +20,9 @@ import numpy as np
 from steering.sim.car import MPH, Car, CarConfig, CarState
 from steering.sim.render import CameraConfig, Renderer
 from steering.sim.tracks import Projection, Track, get_track
+from steering.udacity import RECORD_PERIOD_S
 
-SIM_DT = 1 / 15  # the simulator samples (and records) 15 frames per second
+SIM_DT = RECORD_PERIOD_S  # one step per telemetry frame the simulator sends (and records)
 
 
 @dataclass(frozen=True)
