@@ -18,19 +18,20 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from bench import data_pipeline, latency, limits, report, simulator, training
+from bench import data_pipeline, latency, limits, report, simulator, soak, training
 from bench.findings import findings
 from steering.cli import setup_logging
 
 log = logging.getLogger("bench")
 
-SECTIONS = ("limits", "latency", "training", "data", "simulator")
+SECTIONS = ("limits", "latency", "training", "data", "simulator", "soak")
 REPO = Path(__file__).resolve().parents[1]
 
 
 def full_configs() -> dict[str, Any]:
     return {"limits": limits.LimitsConfig(), "latency": latency.LatencyConfig(), "training": training.TrainingConfig(),
-            "data": data_pipeline.DataConfig(), "simulator": simulator.SimulatorConfig()}
+            "data": data_pipeline.DataConfig(), "simulator": simulator.SimulatorConfig(),
+            "soak": soak.SoakConfig()}  # 100,000 frames, or as many as fit in its max_seconds
 
 
 def quick_configs() -> dict[str, Any]:
@@ -42,6 +43,8 @@ def quick_configs() -> dict[str, Any]:
         "data": data_pipeline.DataConfig(images=16, batch_size=8, workers=(0,), passes=1, consumers=("pilotnet",),
                                          consumer_seconds=0.2),
         "simulator": simulator.SimulatorConfig(render_repeats=3, loop_steps=5, loops=(("pilotnet", "torch", "auto"),)),
+        "soak": soak.SoakConfig(frames=400, reconnect_every=100, warmup_frames=100, sample_every=50, max_seconds=60,
+                                decode_repeats=20),
     }
 
 
@@ -54,6 +57,7 @@ def run_sections(sections: tuple[str, ...], configs: dict[str, Any]) -> dict[str
         "training": lambda: training.run(configs["training"]),
         "data": lambda: data_pipeline.run(configs["data"], model_rates=_training_rates(results.get("training"))),
         "simulator": lambda: simulator.run(configs["simulator"]),
+        "soak": lambda: soak.run(configs["soak"]),
     }
     for name in sections:
         start = time.perf_counter()
