@@ -276,7 +276,10 @@ def write(results: dict[str, Any], md_path: Path, png_path: Path, command: str, 
         ["GPU", m["gpu"]], ["torch", v["torch"]], ["onnxruntime", v["onnxruntime"]], ["openvino", v["openvino"]],
         ["python", v["python"]], ["date", m["date"]],
         ["load average (start / end)", f"{m['loadavg_start']:.1f} / {results.get('loadavg_end', 0):.1f} "
-                                       "(shared machine: other work ran alongside)"]])
+                                       "(shared machine: other work ran alongside)"]]
+        + [[f"section {name}", f"measured separately: `{sep['command']}`, {sep['date']}, {sep['cpu']}, "
+                               f"{sep['cores']} cores, load average {sep['loadavg'][0]:.1f} / {sep['loadavg'][1]:.1f}"]
+           for name, sep in results.get("measured_separately", {}).items()])
     if "latency" in results:
         lines += latency_section(results["latency"])
     if "simulator" in results:

@@ -3,6 +3,7 @@
     python -m bench.run_all                 # everything, about 5-10 minutes on the 2-core machine
     python -m bench.run_all --quick         # tiny repetition counts: checks that it all runs
     python -m bench.run_all --only latency,limits --no-docs
+    python -m bench.run_all --only soak --update   # measure one section, keep the others' results
 
 Sections run one after the other (never in parallel: they would time each other); inside a
 section, variants are interleaved. The raw results go to bench/results.json.
@@ -89,6 +90,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--png", type=Path, default=REPO / "docs" / "benchmarks.png")
     parser.add_argument("--from-json", type=Path, default=None,
                         help="measure nothing: rewrite the docs from a results file of an earlier run")
+    parser.add_argument("--update", action="store_true",
+                        help="keep the other sections of the --json file and replace only the --only ones "
+                             "(the page names the sections measured separately, with their date and load)")
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser.parse_args(argv)
 
@@ -109,6 +113,15 @@ def main(argv: list[str] | None = None) -> int:
         configs = quick_configs() if args.quick else full_configs()
         results = run_sections(sections, configs)
         results["command"] = report.command_line()
+        if args.update and args.json.is_file():
+            measured, results = results, json.loads(args.json.read_text())
+            for name in sections:
+                results[name] = measured[name]
+                results.setdefault("sections_s", {})[name] = measured["sections_s"][name]
+                results.setdefault("measured_separately", {})[name] = {
+                    "command": measured["command"], "date": measured["machine"]["date"],
+                    "cpu": measured["machine"]["cpu"], "cores": measured["machine"]["cores"],
+                    "loadavg": [measured["machine"]["loadavg_start"], measured["loadavg_end"]]}
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=1, default=str))
     if not args.no_docs:
