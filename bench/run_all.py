@@ -1,6 +1,6 @@
 """Run every benchmark, then rewrite docs/benchmarks.md and docs/benchmarks.png from the results.
 
-    python -m bench.run_all                 # everything, about 5-10 minutes on the 2-core machine
+    python -m bench.run_all                 # everything, about 10-15 minutes on the 2-core machine
     python -m bench.run_all --quick         # tiny repetition counts: checks that it all runs
     python -m bench.run_all --only latency,limits --no-docs
     python -m bench.run_all --only soak --update   # measure one section, keep the others' results
