@@ -88,9 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _run(args: argparse.Namespace) -> str:
     inputs = log_paths(args.inputs)
     if (args.out / LOG_NAME).exists():
-        raise FileExistsError(f"{args.out / 'driving_log.csv'} exists; choose a new --out folder")
+        raise FileExistsError(f"{args.out / LOG_NAME} exists; choose a new --out folder")
     _, summary = merge(inputs, args.out, copy=args.copy, lenient=args.lenient)
-    return (f"merged {summary['inputs']} logs into {args.out / 'driving_log.csv'}: {summary['rows_written']} rows "
+    return (f"merged {summary['inputs']} logs into {args.out / LOG_NAME}: {summary['rows_written']} rows "
             f"in {summary['sessions']} sessions ({summary['duplicates_dropped']} duplicates, "
             f"{summary['missing_center_dropped']} rows without center frame dropped)")
 

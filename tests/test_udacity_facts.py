@@ -73,7 +73,12 @@ def test_the_server_the_wire_client_and_the_car_share_the_socket_and_steering_fa
 def _restated_facts(tree: ast.AST) -> list[str]:
     """Simulator facts written as values in code (prose in docstrings, comments and messages is fine)."""
     found = []
+    docstrings = {id(n.body[0].value) for n in ast.walk(tree)
+                  if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                  and n.body and isinstance(n.body[0], ast.Expr)}
     for node in ast.walk(tree):
+        if id(node) in docstrings:
+            continue
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             if node.value in ("driving_log.csv", "IMG"):
                 found.append(f"{node.value!r} (udacity.LOG_NAME / IMAGE_DIR)")
