@@ -2,7 +2,7 @@
 byte for byte like the Unity simulator's Autonomous mode.
 
 What the Unity client does (`SocketIOComponent.cs`, `CommandServer.cs`), and so do we:
-- opens a raw WebSocket to `ws://HOST:PORT/socket.io/?EIO=4&transport=websocket`: no polling
+- opens a raw WebSocket to `steering.udacity.socket_url()` (`/socket.io/?EIO=4&transport=websocket`): no polling
   handshake and no `40` CONNECT packet (it speaks Engine.IO 3 despite the `EIO=4`);
 - reads the server's Engine.IO open packet `0{"sid":...,"pingInterval":25000,...}` and tolerates the
   `40` that python-socketio 4 sends after it;
@@ -32,18 +32,17 @@ import base64
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import websocket
 
 from steering.preprocess import encode_jpeg
-from steering.sim.culture import format_n4, parse_culture_float
+from steering.sim.session import Command, DriveResult
 from steering.sim.world import StepInfo, World
+from steering.udacity import PING_INTERVAL_S, PORT, format_n4, parse_culture_float, socket_url
 
 log = logging.getLogger(__name__)
-
-MAX_STEER_DEG = 25.0
 
 
 class SimClientError(RuntimeError):
@@ -55,7 +54,7 @@ class ClientConfig:
     """How the simulator connects and which of the real simulator's quirks it reproduces."""
 
     host: str = "127.0.0.1"
-    port: int = 4567
+    port: int = PORT
     decimal: str = "."  # "," = a comma-decimal locale (de-DE, it-IT, pt-BR): telemetry and reply parsing
     double_open: bool = True  # send telemetry on WebSocket open *and* on the Engine.IO open packet
     pacing: str = "fixed"  # "fixed" (one step per steer) or "wallclock" (the world runs in real time)
@@ -72,35 +71,7 @@ class ClientConfig:
 
     @property
     def url(self) -> str:
-        return f"ws://{self.host}:{self.port}/socket.io/?EIO=4&transport=websocket"
-
-
-@dataclass(frozen=True)
-class Command:
-    """A control reply as the car applies it (after culture parsing and clamping)."""
-
-    steering: float  # [-1, 1], positive = right
-    throttle: float  # [-1, 1], negative = brake
-    kind: str = "steer"  # "steer" or "manual"
-    raw: tuple[str, str] = ("", "")  # the strings that arrived
-
-
-@dataclass
-class DriveResult:
-    """What happened on the wire and on the track."""
-
-    steps: list[StepInfo] = field(default_factory=list)
-    commands: list[Command] = field(default_factory=list)
-    telemetry_sent: int = 0
-    opening_telemetry: int = 0  # telemetry sent before the first reply: 2 with double_open
-    steers_received: int = 0
-    manual_received: int = 0
-    max_in_flight: int = 0  # most telemetry awaiting a reply at once (a server-sent steer on connect adds a chain unseen here)
-    pings_sent: int = 0
-    pongs_received: int = 0
-    parse_errors: int = 0  # replies the simulator's culture could not read (the chain ends there)
-    wall_s: float = 0.0
-    stop_reason: str = ""
+        return socket_url(self.host, self.port)
 
 
 def telemetry_packet(steering_deg: float, throttle: float, speed_mph: float, image_jpeg: bytes,
@@ -150,7 +121,7 @@ class SimClient:
         except (OSError, websocket.WebSocketException) as exc:
             raise SimClientError(f"cannot connect to the drive server at {cfg.url}: {exc}; is drive.py running "
                                  f"on port {cfg.port}?") from exc
-        ping_interval = 25.0
+        ping_interval = PING_INTERVAL_S
         next_ping = time.monotonic() + ping_interval
         last_message = time.monotonic()
         last_telemetry = last_step = time.monotonic()
@@ -165,7 +136,8 @@ class SimClient:
                     time.sleep(wait)
             st = self.world.car.state
             frame = self.world.render(cfg.camera)
-            packet = telemetry_packet(st.steering * MAX_STEER_DEG, self._command.throttle, st.speed_mph,
+            steering_deg = st.steering * self.world.car.config.max_steer_deg
+            packet = telemetry_packet(steering_deg, self._command.throttle, st.speed_mph,
                                       encode_jpeg(frame, cfg.jpeg_quality), cfg.decimal)
             ws.send(packet)
             last_telemetry = time.monotonic()
@@ -210,7 +182,7 @@ class SimClient:
                 if isinstance(message, bytes):
                     message = message.decode("utf-8", "replace")
                 if message.startswith("0"):  # Engine.IO open: the second "open" event
-                    ping_interval = json.loads(message[1:] or "{}").get("pingInterval", 25000) / 1000.0
+                    ping_interval = json.loads(message[1:] or "{}").get("pingInterval", PING_INTERVAL_S * 1000) / 1000.0
                     next_ping = time.monotonic() + ping_interval
                     opened = True
                     send_telemetry()
