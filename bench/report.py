@@ -223,9 +223,9 @@ def render_section(sim: dict[str, Any]) -> list[str]:
 def soak_section(soak: dict[str, Any]) -> list[str]:
     c = soak["config"]
     done = soak["frames_done"]
-    ran = (f"{done:,} frames" + (f" of the {c['frames']:,} asked: the {c['max_seconds']:.0f} s limit came first "
-                                 f"({_f(soak['frames_per_s'])} frames/s on this shared machine)" if soak["stopped_early"]
-                                 else f" ({_f(soak['frames_per_s'])} frames/s)"))
+    rate = f"{_f(soak['frames_per_s'])} frames/s"
+    ran = f"{done:,} frames" + (f" of the {c['frames']:,} asked: the {c['max_seconds']:.0f} s limit came first "
+                                f"({rate} on this shared machine)" if soak["stopped_early"] else f" ({rate})")
     out = ["## 7. Soak through the wire", "",
            f"`python -m bench.soak`: drive.py ({c['model']}, default runtime) in its own process, a Unity-like raw "
            f"WebSocket client sending lock-step telemetry of real frames, reconnecting every {c['reconnect_every']:,} "

@@ -104,8 +104,8 @@ class Simulator:
 
 
 def start_drive(checkpoint: Path, port: int) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-W", "ignore", str(REPO / "drive.py"), str(checkpoint), "--port", str(port),
-                             "--device", "cpu", "--stats-every", "0"],
+    proc = subprocess.Popen([sys.executable, "-W", "ignore", str(REPO / "drive.py"), str(checkpoint),
+                             "--port", str(port), "--device", "cpu", "--stats-every", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO)
     for line in proc.stdout:
         if line.startswith("listening on"):
@@ -185,13 +185,13 @@ def decode_costs(repeats: int) -> dict[str, Any]:
         state["i"] += 1
         return frames[state["i"] % len(frames)]
 
-    def opencv() -> np.ndarray:
-        return cv2.cvtColor(cv2.imdecode(np.frombuffer(next_frame(), np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    def opencv(data: bytes) -> np.ndarray:
+        return cv2.cvtColor(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
-    variants = {"OpenCV imdecode + BGR->RGB (no corruption check)": opencv,
-                "decode_jpeg(strict=True): simplejpeg, corruption checked": lambda: decode_jpeg(next_frame(), strict=True)}
-    same = all(np.array_equal(decode_jpeg(f, strict=True),
-                              cv2.cvtColor(cv2.imdecode(np.frombuffer(f, np.uint8), 1), cv2.COLOR_BGR2RGB)) for f in frames)
+    variants = {"OpenCV imdecode + BGR->RGB (no corruption check)": lambda: opencv(next_frame()),
+                "decode_jpeg(strict=True): simplejpeg, corruption checked":
+                    lambda: decode_jpeg(next_frame(), strict=True)}
+    same = all(np.array_equal(decode_jpeg(f, strict=True), opencv(f)) for f in frames)
     stats = interleave(variants, repeats=repeats, block=10)
     return {"frames": inputs.frames_source(), "pixels_identical": same,
             "variants": {name: s.to_dict() for name, s in stats.items()}}

@@ -1,14 +1,14 @@
 """Keep one undecodable WebSocket message from breaking its connection and leaking its session.
 
-python-engineio 3.13.2 decodes each WebSocket message into an Engine.IO packet outside its own
-error handling. A message it cannot decode (text starting with a non-ASCII character, which it
-slices mid-character; deeply nested JSON; binary data with invalid UTF-8 after a digit or bad
-base64 after a `b`; an empty message; a packet type below 0) raises out of its WebSocket handler: the client reads an HTTP
-error page in its WebSocket stream, and the Engine.IO socket and the drive session are never
-closed, so they stay in memory for the life of the server. The simulator never sends such a
-message; this drops them before engineio sees them (counted, logged rate-limited). Socket.IO
-events (`42...`, every telemetry) pass unchecked: they always decode, and checking would cost a
-second decode per frame.
+python-engineio 3.13.2 decodes each WebSocket message into an Engine.IO packet outside its own error
+handling. A message it cannot decode (text starting with a non-ASCII character, which it slices
+mid-character; deeply nested JSON; binary data with invalid UTF-8 after a digit or bad base64 after
+a `b`; an empty message; a packet type below 0) raises out of its WebSocket handler: the client
+reads an HTTP error page in its WebSocket stream, and the Engine.IO socket and the drive session are
+never closed, so they stay in memory for the life of the server. The simulator never sends such a
+message; this drops them before engineio sees them (counted, logged rate-limited). Socket.IO events
+(`42...`, every telemetry) pass unchecked: they always decode, and checking would cost a second
+decode per frame.
 """
 from __future__ import annotations
 
