@@ -213,13 +213,15 @@ def _server_port(checkpoint: str | Path | None, config: EvalConfig) -> Iterator[
         return
     if checkpoint is None:
         raise ValueError("evaluate: give a checkpoint to serve, or the port of a running drive server (--port)")
-    from steering.server import DriveConfig, running_server  # the simulator package never needs the server otherwise
+    # the simulator package never needs the server otherwise
+    from steering.drive import ControlConfig, DriveConfig, TransportConfig, running_server
 
-    drive = DriveConfig(host=config.host, port=0, stats_every=0)  # port 0: any free port
-    if config.speed_mph is not None:
-        drive = dataclasses.replace(drive, speed=config.speed_mph)
+    control = ControlConfig() if config.speed_mph is None else ControlConfig(target_speed=config.speed_mph)
+    drive = DriveConfig(transport=TransportConfig(host=config.host, port=0), stats_every=0,  # port 0: any free port
+                        control=control)
     with running_server(checkpoint, drive) as server:
-        yield server.port, f"in-process drive server ({server.model.describe()}), target {drive.speed:g} mph"
+        yield server.port, (f"in-process drive server ({server.model.describe()}), "
+                            f"target {drive.control.target_speed:g} mph")
 
 
 def evaluate(checkpoint: str | Path | None, config: EvalConfig | None = None) -> EvalResult:
