@@ -5,7 +5,9 @@
 
 The logic lives in `steering.drive` (protocol, pipeline, control, runtimes, recording); this file
 parses arguments (generated from `DriveConfig`), sets up logging and runs the server until Ctrl-C,
-which prints latency and error counters.
+which prints latency and error counters. The `runtime:` line says which runtime the accuracy gate
+let through and why; the stats lines (every --stats-every seconds and at exit) give the pipeline's
+stages and what the socket adds (frame in -> reply out, and reply -> next frame).
 """
 from __future__ import annotations
 
@@ -56,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"drive.py: {exc}", file=sys.stderr)
         return 2
     print(f"model: {predictor.describe()}", flush=True)
+    print(f"runtime: {predictor.choice}", flush=True)
     print(f"listening on {server.url}; start the simulator in Autonomous Mode. Ctrl-C stops.", flush=True)
     try:
         while True:

@@ -74,7 +74,7 @@ class UnityClient:
     def open(self, first: str) -> None:
         """The simulator's opening: a telemetry on WebSocket open and one on the Engine.IO open packet."""
         self.ws.send(first)
-        while not (message := self.ws.recv()).startswith("0"):
+        while not self.ws.recv().startswith("0"):  # the Engine.IO open packet
             pass
         self.ws.send(first)
 

@@ -6,10 +6,9 @@ import random
 import socket
 
 import pytest
-
 from drive_wire import SimulatorSocket, real_center_frames, telemetry
-from steering.drive import DriveConfig, InferenceConfig, TransportConfig, running_server
-from steering.drive import wire
+
+from steering.drive import DriveConfig, InferenceConfig, TransportConfig, running_server, wire
 from steering.drive.stats import WIRE_STAGES
 from steering.drive.wire import eventlet  # imported there with its deprecation notice silenced
 

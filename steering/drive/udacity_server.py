@@ -84,7 +84,8 @@ class DriveServer:
         self._extra_sinks = list(sinks or [])
         self.pipeline: DrivePipeline | None = None
         self._sockets: dict[str, Any] = {}  # sid -> the accepted socket (a wire.NoDelaySocket)
-        self._last_frame: dict[str, tuple[float, float]] = {}  # sid -> (arrival, command ready) of the last answered frame
+        # sid -> (arrival, command ready) of the last answered frame
+        self._last_frame: dict[str, tuple[float, float]] = {}
         wire.install()
         self.sio = socketio.Server(async_mode="eventlet", always_connect=True, logger=_wire_log,
                                    engineio_logger=_wire_log)
