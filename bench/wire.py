@@ -2,13 +2,17 @@
 
 A client that speaks to the server exactly like the Unity simulator (`UnityClient`: a raw
 WebSocket to `SOCKET_PATH`, no `40` CONNECT, every frame masked, compact-JSON
-`42["telemetry",{...}]` with N4 strings, two opening telemetries, then lock step; its TCP socket
-keeps Nagle's algorithm on like the .NET socket Unity's WebSocket library opens) sends real
-recorded frames to `drive.py CHECKPOINT --port 0` started as a subprocess, as a user would run it.
-Round trip = from handing the telemetry text to the socket until the `steer` reply is read and
-parsed: everything the car waits for. Beside it: the server's own stages from its exit summary,
-and the classic Udacity per-frame path (`bench.naive_drive`) serving the same frames over the
-same kind of socket, in the same run.
+`42["telemetry",{...}]` with N4 strings, two opening telemetries, lock step, a ping `2` every
+25 s; its TCP socket keeps Nagle's algorithm on like the .NET socket Unity's WebSocket library
+opens) sends real recorded frames to `python drive.py CHECKPOINT --port 0 [flags]`, started as a
+subprocess as a user would run it. Round trip = from handing the telemetry text to the socket until
+the `steer` reply is read and parsed: everything the car waits for.
+
+Every variant (drive.py with other flags, and the classic Udacity server of `bench.naive_drive`
+in its own process) runs at the same time; the client goes round them in blocks of 10 frames, so a
+burst of load from elsewhere hits every variant alike (bench/timing.py). Each variant gets the
+same frames in the same order, so their steering can be compared frame by frame with eager fp32's.
+Beside the round trip: each server's own stages, parsed from the summary drive.py prints at Ctrl-C.
 """
 from __future__ import annotations
 
@@ -31,25 +35,34 @@ import websocket
 from bench import inputs
 from bench.timing import Stats
 from steering.sim.client import telemetry_packet
-from steering.udacity import socket_url
+from steering.udacity import PING_INTERVAL_S, socket_url
 
 log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[1]
 NAIVE = "classic P3 path (bench/naive_drive.py)"
 DEFAULT = "drive.py defaults"
+EAGER = "eager fp32 (--backend torch)"
+
+
+def _variants() -> dict[str, tuple[str, ...]]:
+    return {DEFAULT: (), "ONNX Runtime fp32 (--backend onnx)": ("--backend", "onnx"),
+            "OpenVINO fp32 (--backend openvino --precision fp32)": ("--backend", "openvino", "--precision", "fp32"),
+            "bf16 (--precision bf16)": ("--precision", "bf16"),
+            "int8 (--precision int8 --calibration LOG)": ("--precision", "int8", "--calibration",
+                                                          os.path.relpath(inputs.REAL_LOG, REPO)),
+            EAGER: ("--backend", "torch")}
 
 
 @dataclass
 class WireConfig:
     models: tuple[str, ...] = ("resnet50", "pilotnet")
-    frames: int = 200  # timed round trips, each on a distinct real frame
+    frames: int = 200  # timed round trips per variant, each on a distinct real frame
     warmup: int = 20  # lock-step exchanges before timing (the opening chains collapse here)
-    # label -> extra drive.py flags; DEFAULT is what a user gets with no flags
-    variants: dict[str, tuple[str, ...]] = field(default_factory=lambda: {
-        DEFAULT: (), "eager fp32 (--backend torch)": ("--backend", "torch")})
+    block: int = 10  # frames per variant per round
+    variants: dict[str, tuple[str, ...]] = field(default_factory=_variants)  # label -> drive.py flags
     naive: bool = True
-    start_timeout_s: float = 180.0
+    start_timeout_s: float = 300.0
 
 
 class UnityClient:
@@ -60,6 +73,7 @@ class UnityClient:
         self.ws = websocket.create_connection(socket_url("127.0.0.1", port), timeout=timeout,
                                               sockopt=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 0),))
         self.replies = 0
+        self.next_ping = time.monotonic() + PING_INTERVAL_S
 
     def recv_command(self) -> tuple[str, dict]:
         """The next `steer`/`manual` event; pongs, the open packet and `40` pass by."""
@@ -71,12 +85,34 @@ class UnityClient:
                     self.replies += 1
                     return name, (data[0] if data else {})
 
-    def open(self, first: str) -> None:
-        """The simulator's opening: a telemetry on WebSocket open and one on the Engine.IO open packet."""
+    def open(self, first: str, warmup: int, texts: list[str]) -> None:
+        """The simulator's opening (a telemetry on WebSocket open and one on the Engine.IO open packet,
+        plus the chain the server's connect `steer` starts), then lock step until one chain is left."""
         self.ws.send(first)
         while not self.ws.recv().startswith("0"):  # the Engine.IO open packet
             pass
         self.ws.send(first)
+        for i in range(warmup):
+            self.recv_command()
+            self.ws.send(texts[i % len(texts)])
+        self.ws.settimeout(0.5)  # what the superseded opening chains still owe
+        try:
+            while True:
+                self.recv_command()
+        except websocket.WebSocketTimeoutException:
+            pass
+        self.ws.settimeout(30.0)
+
+    def exchange(self, text: str) -> tuple[float, float]:
+        """One lock-step round trip: (seconds, steering as sent)."""
+        if time.monotonic() >= self.next_ping:  # between frames, as the simulator's timer fires
+            self.ws.send("2")
+            self.next_ping = time.monotonic() + PING_INTERVAL_S
+        start = time.perf_counter()
+        self.ws.send(text)
+        name, data = self.recv_command()
+        seconds = time.perf_counter() - start
+        return seconds, float(data.get("steering_angle", "nan")) if name == "steer" else float("nan")
 
     def close(self) -> None:
         self.ws.close()
@@ -87,96 +123,65 @@ def telemetry_texts(count: int) -> list[str]:
     return [telemetry_packet(-1.25, 0.3, 8.0 + i % 5, jpeg) for i, jpeg in enumerate(inputs.jpeg_frames(count))]
 
 
-def round_trips(port: int, texts: list[str], warmup: int) -> dict[str, Any]:
-    """Open like the simulator, settle into lock step, then time one round trip per text."""
-    client = UnityClient(port)
-    try:
-        client.open(texts[0])
-        # Three chains start (two opening telemetries + the server's connect steer); the server's
-        # newest-frame policy collapses them. Each reply here gets the next telemetry, as in Unity.
-        for i in range(warmup):
-            client.recv_command()
-            client.ws.send(texts[i % len(texts)])
-        # Drain what the opening chains still owe, so exactly one telemetry is in flight.
-        client.ws.settimeout(0.5)
-        try:
-            while True:
-                client.recv_command()
-        except websocket.WebSocketTimeoutException:
-            pass
-        client.ws.settimeout(30.0)
-        seconds, steering, before = [], [], client.replies
-        for text in texts:
-            start = time.perf_counter()
-            client.ws.send(text)
-            name, data = client.recv_command()
-            seconds.append(time.perf_counter() - start)
-            steering.append(float(data.get("steering_angle", "nan")) if name == "steer" else float("nan"))
-        extra = client.replies - before - len(texts)
-    finally:
-        client.close()
-    return {"round_trip": Stats.of(seconds).to_dict(), "steering": steering, "unexpected_replies": extra}
+# ---------------------------------------------------------------- servers as subprocesses
+
+_LISTEN = re.compile(r"^listening on ws://[^:]+:(\d+)/")
 
 
-# ---------------------------------------------------------------- drive.py as a subprocess
+class ServerProcess:
+    """A server command run until Ctrl-C (SIGINT); its output is kept, its port read from `listening on`."""
 
-_LISTEN = re.compile(r"listening on ws://[^:]+:(\d+)/")
-
-
-class DriveProcess:
-    """`python drive.py CHECKPOINT --port 0 ...` until stopped with Ctrl-C (SIGINT), output kept."""
-
-    def __init__(self, checkpoint: Path, flags: tuple[str, ...] = (), timeout: float = 180.0) -> None:
-        cmd = [sys.executable, str(REPO / "drive.py"), str(checkpoint), "--port", "0", "--stats-every", "0", *flags]
-        self.command = " ".join(["python drive.py", checkpoint.name, "--port 0", *flags])
-        self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    def __init__(self, command: list[str], label: str, display: str) -> None:
+        self.label, self.command, self.display = label, command, display
+        self.proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      env=dict(os.environ, PYTHONUNBUFFERED="1"))
         self.lines: list[str] = []
+        self.port = 0
+
+    def wait_listening(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        while True:
+        while not self.port:
             line = self.proc.stdout.readline()
-            if not line:
-                raise RuntimeError(f"{self.command} exited before listening:\n" + "".join(self.lines[-20:]))
+            if not line or time.monotonic() > deadline:
+                self.proc.kill()
+                raise RuntimeError(f"{' '.join(self.command)} did not listen:\n" + "".join(self.lines[-20:]))
             self.lines.append(line)
             if match := _LISTEN.search(line):
                 self.port = int(match.group(1))
-                return
-            if time.monotonic() > deadline:
-                self.proc.kill()
-                raise RuntimeError(f"{self.command} did not listen within {timeout:.0f} s")
 
     def stop(self) -> str:
         """Ctrl-C, then everything it printed after listening (the exit summary)."""
-        self.proc.send_signal(signal.SIGINT)
-        rest, _ = self.proc.communicate(timeout=60)
-        self.lines.append(rest)
-        return rest
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        try:
+            rest, _ = self.proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rest, _ = self.proc.communicate()
+        self.lines.append(rest or "")
+        return rest or ""
 
-    def startup_lines(self) -> list[str]:
-        return [line.rstrip() for line in self.lines if line.startswith(("model:", "runtime:"))]
+    def startup(self) -> dict[str, str]:
+        found = {}
+        for line in self.lines:
+            for key in ("model", "runtime"):
+                if line.startswith(f"{key}: "):
+                    found[key] = line[len(key) + 2:].strip()
+        return found
 
 
-def serve_and_measure(checkpoint: Path, flags: tuple[str, ...], texts: list[str], config: WireConfig) -> dict[str, Any]:
-    started = time.perf_counter()
-    drive = DriveProcess(checkpoint, flags, config.start_timeout_s)
-    start_s = time.perf_counter() - started
-    try:
-        result = round_trips(drive.port, texts, config.warmup)
-    finally:
-        exit_text = drive.stop()
-    result.update(command=drive.command, start_s=start_s, startup=drive.startup_lines(),
-                  server=parse_summary(exit_text), exit_summary=exit_text.strip().splitlines()[-3:])
-    return result
+def drive_command(checkpoint: Path, flags: tuple[str, ...]) -> list[str]:
+    return [sys.executable, str(REPO / "drive.py"), str(checkpoint), "--port", "0", "--stats-every", "0", *flags]
 
 
 _STAGE = re.compile(r"([a-z_]+) ([\d.]+)/([\d.]+)")
 
 
 def parse_summary(text: str) -> dict[str, dict[str, float]]:
-    """drive.py's exit summary `... ms: decode 0.3/0.5  infer 1.2/2.0 ...` -> {stage: {p50, p99}}."""
+    """drive.py's exit summary (`... p50/p99 ms: decode 0.30/0.50  infer 1.20/2.00 | ...`) -> {stage: {p50, p99}}"""
     stages: dict[str, dict[str, float]] = {}
     for line in text.splitlines():
-        if "p50/p99 ms:" not in line:
+        if not line.startswith("stopped."):
             continue
         for part in line.split("|"):
             if "p50/p99 ms:" in part:
@@ -185,58 +190,62 @@ def parse_summary(text: str) -> dict[str, dict[str, float]]:
     return stages
 
 
-# ---------------------------------------------------------------- the classic path on the same wire
-
-def serve_naive(checkpoint: Path, texts: list[str], config: WireConfig) -> dict[str, Any]:
-    """The classic drive.py server (python-socketio + eventlet, the model in the handler) in a subprocess."""
-    cmd = [sys.executable, "-m", "bench.naive_drive", str(checkpoint), "--port", "0"]
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=dict(os.environ, PYTHONUNBUFFERED="1"))
-    lines = []
-    try:
-        while True:
-            line = proc.stdout.readline()
-            if not line:
-                raise RuntimeError("bench.naive_drive exited before listening:\n" + "".join(lines[-20:]))
-            lines.append(line)
-            if match := _LISTEN.search(line):
-                port = int(match.group(1))
-                break
-        result = round_trips(port, texts, config.warmup)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    result["command"] = "python -m bench.naive_drive " + checkpoint.name
-    return result
-
+# ---------------------------------------------------------------- one model, every variant at once
 
 def run_model(name: str, config: WireConfig) -> dict[str, Any]:
     checkpoint = inputs.checkpoint(name)
     texts = telemetry_texts(config.frames)
-    out: dict[str, Any] = {"variants": {}}
-    for label, flags in config.variants.items():
-        log.info("wire: %s %s", name, label)
-        out["variants"][label] = serve_and_measure(checkpoint, flags, texts, config)
+    servers = [ServerProcess(drive_command(checkpoint, flags), label,
+                             " ".join(["python drive.py", checkpoint.name, "--port 0", *flags]))
+               for label, flags in config.variants.items()]
     if config.naive:
-        log.info("wire: %s classic path", name)
-        out["variants"][NAIVE] = serve_naive(checkpoint, texts, config)
-    reference = out["variants"].get("eager fp32 (--backend torch)")
-    for entry in out["variants"].values():
-        if reference is not None:
-            diff = np.abs(np.array(entry["steering"]) - np.array(reference["steering"]))
-            entry["max_abs_diff_vs_fp32"] = float(np.nanmax(diff)) if np.isfinite(diff).any() else float("nan")
-    for entry in out["variants"].values():
-        entry["steering"] = entry["steering"][:8]  # keep results.json small
+        servers.append(ServerProcess([sys.executable, "-m", "bench.naive_drive", str(checkpoint), "--port", "0"], NAIVE,
+                                     f"python -m bench.naive_drive {checkpoint.name} --port 0"))
+    started = time.perf_counter()
+    clients: dict[str, UnityClient] = {}
+    try:
+        for server in servers:
+            server.wait_listening(config.start_timeout_s)
+        start_s = time.perf_counter() - started
+        for server in servers:
+            clients[server.label] = UnityClient(server.port)
+            clients[server.label].open(texts[0], config.warmup, texts)
+        times: dict[str, list[float]] = {s.label: [] for s in servers}
+        steering: dict[str, list[float]] = {s.label: [] for s in servers}
+        before = {label: c.replies for label, c in clients.items()}
+        for first in range(0, len(texts), config.block):
+            for label, client in clients.items():
+                for text in texts[first:first + config.block]:
+                    seconds, value = client.exchange(text)
+                    times[label].append(seconds)
+                    steering[label].append(value)
+        extra = {label: c.replies - before[label] - len(texts) for label, c in clients.items()}
+    finally:
+        for client in clients.values():
+            client.close()
+        exits = {server.label: server.stop() for server in servers}
+    out: dict[str, Any] = {"checkpoint": checkpoint.name, "start_s": start_s, "variants": {}}
+    reference = np.array(steering.get(EAGER, []))
+    for server in servers:
+        label = server.label
+        entry = {"command": server.display, "round_trip": Stats.of(times[label]).to_dict(),
+                 "unexpected_replies": extra[label], "server": parse_summary(exits[label]), **server.startup(),
+                 "steering_head": steering[label][:4]}
+        if reference.size:
+            diff = np.abs(np.array(steering[label]) - reference)
+            entry["max_abs_diff_vs_fp32"] = float(np.max(diff)) if np.isfinite(diff).all() else float("inf")
+        out["variants"][label] = entry
     return out
 
 
 def run(config: WireConfig | None = None) -> dict[str, Any]:
     config = config or WireConfig()
-    return {"frames": config.frames, "frames_source": inputs.frames_source(),
-            "models": {name: run_model(name, config) for name in config.models}}
+    results: dict[str, Any] = {"frames": config.frames, "block": config.block, "frames_source": inputs.frames_source(),
+                               "models": {}}
+    for name in config.models:
+        log.info("wire: %s, %d variants at once", name, len(config.variants) + config.naive)
+        results["models"][name] = run_model(name, config)
+    return results
 
 
 if __name__ == "__main__":
@@ -245,4 +254,4 @@ if __name__ == "__main__":
     from steering.cli import setup_logging
 
     setup_logging()
-    pprint.pprint(run(WireConfig(models=("pilotnet",), frames=100)))
+    pprint.pprint(run(WireConfig(models=("pilotnet",), frames=50)))
