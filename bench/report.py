@@ -144,6 +144,12 @@ def wire_section(w: dict[str, Any]) -> list[str]:
            "`gap` = reply written -> next frame's first bytes (the client's own time plus the wire both ways). "
            "`vs classic` = classic median / variant median; `max |Δ|` = largest steering difference from eager fp32 "
            "over all frames, as sent on the wire.", ""]
+    if "unmask" in w:
+        um = w["unmask"]
+        out += [f"Unmasking one real telemetry frame ({um['bytes']:,} bytes; the simulator masks every frame it "
+                "sends), interleaved:", ""]
+        out += _table(["", "p50 ms", "p99 ms"], [[n, _f(v["median_ms"], 3), _f(v["p99_ms"], 3)]
+                                                 for n, v in um["variants"].items()])
     goals: list[str] = []
     for model, data in w["models"].items():
         variants = data["variants"]

@@ -43,6 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 NAIVE = "classic P3 path (bench/naive_drive.py)"
 DEFAULT = "drive.py defaults"
 EAGER = "eager fp32 (--backend torch)"
+LEGACY = "drive.py defaults, eventlet's own socket (no NODELAY, byte-loop unmasking)"
 
 
 def _variants() -> dict[str, tuple[str, ...]]:
@@ -62,6 +63,8 @@ class WireConfig:
     block: int = 10  # frames per variant per round
     variants: dict[str, tuple[str, ...]] = field(default_factory=_variants)  # label -> drive.py flags
     naive: bool = True
+    legacy: bool = True  # also drive.py without steering.drive.wire (bench/legacy_drive.py)
+    unmask_repeats: int = 30
     start_timeout_s: float = 300.0
 
 
@@ -198,6 +201,9 @@ def run_model(name: str, config: WireConfig) -> dict[str, Any]:
     servers = [ServerProcess(drive_command(checkpoint, flags), label,
                              " ".join(["python drive.py", checkpoint.name, "--port 0", *flags]))
                for label, flags in config.variants.items()]
+    if config.legacy:
+        servers.append(ServerProcess([sys.executable, "-m", "bench.legacy_drive", *drive_command(checkpoint, ())[2:]],
+                                     LEGACY, f"python -m bench.legacy_drive {checkpoint.name} --port 0"))
     if config.naive:
         servers.append(ServerProcess([sys.executable, "-m", "bench.naive_drive", str(checkpoint), "--port", "0"], NAIVE,
                                      f"python -m bench.naive_drive {checkpoint.name} --port 0"))
@@ -238,12 +244,26 @@ def run_model(name: str, config: WireConfig) -> dict[str, Any]:
     return out
 
 
+def unmask_costs(repeats: int) -> dict[str, Any]:
+    """Unmasking one real telemetry frame: eventlet's byte loop vs `wire.apply_mask`, interleaved."""
+    from bench.timing import interleave
+    from steering.drive import wire as transport
+
+    payload = telemetry_texts(1)[0].encode()
+    mask = (0x12, 0x34, 0x56, 0x78)
+    original = transport.original_apply_mask()
+    stats = interleave({"eventlet RFC6455WebSocket._apply_mask": lambda: original(payload, mask),
+                        "steering.drive.wire.apply_mask": lambda: transport.apply_mask(payload, mask)},
+                       repeats=repeats, block=5, warmup=1)
+    return {"bytes": len(payload), "variants": {n: s.to_dict() for n, s in stats.items()}}
+
+
 def run(config: WireConfig | None = None) -> dict[str, Any]:
     config = config or WireConfig()
     results: dict[str, Any] = {"frames": config.frames, "block": config.block, "frames_source": inputs.frames_source(),
-                               "models": {}}
+                               "unmask": unmask_costs(config.unmask_repeats), "models": {}}
     for name in config.models:
-        log.info("wire: %s, %d variants at once", name, len(config.variants) + config.naive)
+        log.info("wire: %s, %d variants at once", name, len(config.variants) + config.naive + config.legacy)
         results["models"][name] = run_model(name, config)
     return results
 
