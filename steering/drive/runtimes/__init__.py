@@ -13,6 +13,7 @@ says why; `auto` takes, among installed runtimes that support the pair, the one 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pkgutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,13 +68,14 @@ class RuntimeSpec:
     auto_precision: dict[str, str] = field(default_factory=dict)  # device -> precision when "auto"
 
     def installed(self) -> bool:
+        """Whether the package is there, without importing it: loading OpenVINO just to ask would
+        start nothing, but it would put its libraries in every process that only lists runtimes."""
         if self.requires is None:
             return True
         try:
-            importlib.import_module(self.requires)
-        except ImportError:
+            return importlib.util.find_spec(self.requires) is not None
+        except (ImportError, ValueError):
             return False
-        return True
 
     def missing_message(self) -> str:
         return f"--backend {self.name} needs {self.requires}: pip install 'steering[{self.extra}]'"
