@@ -136,6 +136,7 @@ async function frameLoop() {
         img.src = url;
         if (old.startsWith("blob:")) URL.revokeObjectURL(old);
         frameSeq = Number(response.headers.get("X-Frame-Seq"));
+        img.dataset.shown = String(Number(img.dataset.shown || 0) + 1);  // frames this page received
         setText("frame-count", frameSeq);
         const now = performance.now();
         shown.push(now);
