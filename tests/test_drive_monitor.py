@@ -42,6 +42,8 @@ def test_sink_keeps_the_newest_frame_and_a_window_of_samples():
     assert [s[0] for s in window] == list(range(20, 51))
     assert window[0][1] == pytest.approx((T0 + dt.timedelta(seconds=19)).timestamp())
     assert [s[0] for s in sink.samples_since(47, 30.0)] == [48, 49, 50]
+    assert [s[0] for s in sink.samples_since(5, 30.0)] == list(range(20, 51))  # older than the window
+    assert sink.samples_since(50, 30.0) == [] and sink.samples_since(99, 30.0) == []
     assert window[-1][2:] == pytest.approx((0.49, 0.1, 9.0))
 
 
@@ -65,7 +67,7 @@ def test_heat_png_is_transparent_where_the_map_is_zero():
 def served(make_checkpoint, tmp_path):
     """A drive server with a recording folder and a monitor on free ports."""
     path = make_checkpoint("pilotnet")
-    config = DriveConfig(transport=TransportConfig(port=0), monitor=MonitorConfig(enabled=True, port=0),
+    config = DriveConfig(transport=TransportConfig(port=0), monitor=MonitorConfig(enabled=True, port=0, stats_s=0.0),
                          record_dir=tmp_path / "run1", stats_every=0)
     monitor = Monitor(config.monitor, path)
     server = DriveServer(Predictor(path, InferenceConfig(device="cpu", backend="torch", warmup=0)), config,

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import json
 import logging
 import mimetypes
@@ -72,6 +73,7 @@ class MonitorConfig:
     max_fps: float = 15.0  # camera frames per second sent to pages, all pages together
     saliency_hz: float = 2.0  # VisualBackProp overlays per second while a page shows them
     history_s: float = 30.0  # strip-chart window
+    stats_s: float = 1.0  # latency percentiles and counters on the page refresh this often
 
 
 class MonitorSink:
@@ -98,11 +100,13 @@ class MonitorSink:
 
     def samples_since(self, since: int, window_s: float) -> list[tuple[int, float, float, float, float]]:
         """Samples with seq > `since` from the last `window_s` seconds of the drive, oldest first."""
-        samples = self.samples.copy()
+        samples = self.samples.copy()  # C-level copy of references: a consistent view
         if not samples:
             return []
+        # Sequence numbers in the deque are consecutive, so the first new one sits at a known index.
+        first = max(0, len(samples) - max(0, samples[-1][0] - since))
         start = samples[-1][1] - window_s
-        return [s for s in samples if s[0] > since and s[1] >= start]
+        return [s for s in itertools.islice(samples, first, None) if s[1] >= start]
 
 
 class DriveSource(Protocol):
@@ -131,6 +135,8 @@ class Monitor:
         self._stop_r = self._stop_w = -1
         self._ready = threading.Event()
         self._next_frame_at = 0.0
+        self._stats_cache: dict[str, Any] = {}
+        self._stats_at = -float("inf")
         self.frames_served = 0
 
     @property
@@ -196,7 +202,7 @@ class Monitor:
 
     def state(self, since: int = 0) -> dict[str, Any]:
         """Everything `/api/state` answers: new samples since `since`, stats, runtime, switches."""
-        stats = self.source.stats if self.source is not None else {}
+        stats = self._stats()
         newest = self.sink.newest
         age = time.time() - newest[1].received.timestamp() if newest else None
         connections = stats.get("connections", 0)
@@ -222,6 +228,14 @@ class Monitor:
             "saliency": self.saliency.status() if self.saliency is not None else {"available": False},
             "max_fps": self.config.max_fps,
         }
+
+    def _stats(self) -> dict[str, Any]:
+        # DriveStats.snapshot computes percentiles over its windows under the lock the control path
+        # also takes for every frame: at most once per `stats_s`, whatever the number of pages.
+        now = time.monotonic()
+        if self.source is not None and now - self._stats_at >= self.config.stats_s:
+            self._stats_cache, self._stats_at = self.source.stats, now
+        return self._stats_cache
 
     def _recording(self) -> dict[str, Any] | None:
         recorder = getattr(self.source, "recorder", None)
