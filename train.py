@@ -54,7 +54,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"train.py: {exc}", file=sys.stderr)
         return 2
     setup_logging(args.verbose)
-    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # its font search floods --verbose
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 talks
         logging.getLogger().setLevel(logging.WARNING)
         config = dataclasses.replace(config, progress=False)

@@ -23,6 +23,7 @@ GOAL_VS_BEST = 1.2
 GOAL_CACHE_SPEEDUP = 20.0
 GOAL_DATA_RATIO = 1.5
 GOAL_PEAK_FRACTION = 0.5
+GOAL_SOAK_RSS_MB = 10.0
 
 
 def machine() -> dict[str, Any]:
@@ -219,6 +220,50 @@ def render_section(sim: dict[str, Any]) -> list[str]:
             ""] + _table(["camera", "frames/s", "median ms", "p99 ms"], rows)
 
 
+def soak_section(soak: dict[str, Any]) -> list[str]:
+    c = soak["config"]
+    done = soak["frames_done"]
+    rate = f"{_f(soak['frames_per_s'])} frames/s"
+    ran = f"{done:,} frames" + (f" of the {c['frames']:,} asked: the {c['max_seconds']:.0f} s limit came first "
+                                f"({rate} on this shared machine)" if soak["stopped_early"] else f" ({rate})")
+    out = ["## 7. Soak through the wire", "",
+           f"`python -m bench.soak`: drive.py ({c['model']}, default runtime) in its own process, a Unity-like raw "
+           f"WebSocket client sending lock-step telemetry of real frames, reconnecting every {c['reconnect_every']:,} "
+           f"frames, a ping every 25. {ran}, {soak['connections']} connections. Round trip p50 "
+           f"{_f(soak['round_trip_ms']['median_ms'])} ms, p99 {_f(soak['round_trip_ms']['p99_ms'])} ms. drive.py's "
+           f"RSS, OS threads and open descriptors read every {c['sample_every']:,} frames ({soak['sampler']}) with one "
+           f"connection open; growth counts from frame {c['warmup_frames']:,} (warm-up: first-use allocations).", ""]
+    rows = [[f"{s['frame']:,}", _f(s["t_s"], 0), _f(s["rss_mb"]), str(s["threads"]), str(s["fds"])]
+            for s in soak["samples"]]
+    if len(rows) > 12:  # first, warm-up and evenly spaced samples keep the table short
+        keep = sorted({0, len(rows) - 1, *range(0, len(rows), max(1, len(rows) // 10))})
+        rows = [rows[i] for i in keep]
+    out += _table(["frame", "s", "RSS MB", "threads", "fds"], rows)
+    if soak.get("warmup_sample") is None:
+        out += [f"- too few frames for a growth after warm-up (needs more than {c['warmup_frames']:,})", ""]
+    else:
+        growth = soak["rss_growth_mb"]
+        out += [f"- RSS growth after warm-up < {GOAL_SOAK_RSS_MB:.0f} MB: " + _verdict(
+                    growth < GOAL_SOAK_RSS_MB, f"{growth:+.1f} MB from frame {soak['warmup_sample']['frame']:,} to "
+                    f"{soak['last_sample']['frame']:,} (peak {soak['rss_peak_growth_mb']:+.1f} MB; warm-up itself "
+                    f"{soak['rss_warmup_growth_mb']:+.1f} MB)"),
+                "- threads unchanged: " + _verdict(soak["threads_range"][0] == soak["threads_range"][1],
+                                                   f"{soak['threads_range'][0]}-{soak['threads_range'][1]}"),
+                "- open descriptors unchanged: " + _verdict(soak["fds_range"][0] == soak["fds_range"][1],
+                                                            f"{soak['fds_range'][0]}-{soak['fds_range'][1]}")]
+    out += ["- every frame answered with `steer`: " + _verdict(soak["bad_replies"] == 0, f"{soak['bad_replies']} other "
+                                                               f"replies; server errors: {soak['server_errors']}"),
+            "- SIGTERM stops drive.py with exit 0 and its summary: " + _verdict(
+                soak["server_exit"] == 0 and soak["server_summary"].startswith("stopped by SIGTERM"),
+                f"exit {soak['server_exit']}"), ""]
+    dec = soak["decode"]
+    out += ["### Decoding a frame, with and without the corruption check", "",
+            f"320x160 JPEGs from the {dec['frames']}, interleaved; pixels identical: {dec['pixels_identical']}.", ""]
+    out += _table(["decoder", "p50 ms", "p99 ms"], [[n, _f(v["median_ms"], 3), _f(v["p99_ms"], 3)]
+                                                    for n, v in dec["variants"].items()])
+    return out
+
+
 def write(results: dict[str, Any], md_path: Path, png_path: Path, command: str, findings: list[str]) -> None:
     m = results["machine"]
     v = m["versions"]
@@ -231,7 +276,10 @@ def write(results: dict[str, Any], md_path: Path, png_path: Path, command: str, 
         ["GPU", m["gpu"]], ["torch", v["torch"]], ["onnxruntime", v["onnxruntime"]], ["openvino", v["openvino"]],
         ["python", v["python"]], ["date", m["date"]],
         ["load average (start / end)", f"{m['loadavg_start']:.1f} / {results.get('loadavg_end', 0):.1f} "
-                                       "(shared machine: other work ran alongside)"]])
+                                       "(shared machine: other work ran alongside)"]]
+        + [[f"section {name}", f"measured separately: `{sep['command']}`, {sep['date']}, {sep['cpu']}, "
+                               f"{sep['cores']} cores, load average {sep['loadavg'][0]:.1f} / {sep['loadavg'][1]:.1f}"]
+           for name, sep in results.get("measured_separately", {}).items()])
     if "latency" in results:
         lines += latency_section(results["latency"])
     if "simulator" in results:
@@ -244,6 +292,8 @@ def write(results: dict[str, Any], md_path: Path, png_path: Path, command: str, 
         lines += data_section(results["data"])
     if "simulator" in results:
         lines += render_section(results["simulator"])
+    if "soak" in results:
+        lines += soak_section(results["soak"])
     if findings:
         lines += ["## Findings", ""] + findings + [""]
     lines += [f"![benchmarks]({png_path.name})", ""]

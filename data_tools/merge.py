@@ -21,7 +21,7 @@ import pandas as pd
 
 from data_tools.cli import add_common, add_logs_input, log_paths, run_tool
 from steering.data import CAMERA_COLUMNS, DrivingLogError, read_logs, write_log
-from steering.udacity import IMAGE_DIR
+from steering.udacity import IMAGE_DIR, LOG_NAME
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def merge(inputs: Sequence[Path], out: Path, copy: bool = False, lenient: bool =
             if not (img / target_name).exists():
                 _place(Path(source), img / target_name, copy)
     merged = rows.iloc[keep].reset_index(drop=True)
-    write_log(merged, out / "driving_log.csv", rewrite=lambda p: f"IMG/{renamed[p]}")
+    write_log(merged, out / LOG_NAME, rewrite=lambda p: f"{IMAGE_DIR}/{renamed[p]}")
     summary = {
         "inputs": len(inputs), "rows_read": driving_log.report.rows_total, "rows_written": len(merged),
         "duplicates_dropped": duplicates, "missing_center_dropped": driving_log.report.missing_image_rows,
@@ -87,10 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _run(args: argparse.Namespace) -> str:
     inputs = log_paths(args.inputs)
-    if (args.out / "driving_log.csv").exists():
-        raise FileExistsError(f"{args.out / 'driving_log.csv'} exists; choose a new --out folder")
+    if (args.out / LOG_NAME).exists():
+        raise FileExistsError(f"{args.out / LOG_NAME} exists; choose a new --out folder")
     _, summary = merge(inputs, args.out, copy=args.copy, lenient=args.lenient)
-    return (f"merged {summary['inputs']} logs into {args.out / 'driving_log.csv'}: {summary['rows_written']} rows "
+    return (f"merged {summary['inputs']} logs into {args.out / LOG_NAME}: {summary['rows_written']} rows "
             f"in {summary['sessions']} sessions ({summary['duplicates_dropped']} duplicates, "
             f"{summary['missing_center_dropped']} rows without center frame dropped)")
 

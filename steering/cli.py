@@ -126,3 +126,4 @@ def config_from_args(cls: type[T], args: argparse.Namespace, base: T | None = No
 def setup_logging(verbose: bool = False) -> None:
     """INFO (DEBUG with -v) to stderr in one format, for every command line of the project."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=LOG_FORMAT, datefmt="%H:%M:%S")
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # its font search floods --verbose

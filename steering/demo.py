@@ -9,7 +9,7 @@
    from scratch, so every layer learns at the same rate (`finetune`, backbone_lr = lr), all three
    cameras (the side cameras teach recovering) and full augmentation (shifts, brightness, shadows:
    what carries the model to a track it never saw);
-3. evaluate: `steering.sim.evaluate.evaluate` (what `python -m steering.sim evaluate` calls) drives
+3. evaluate: `steering.eval.evaluate` (what `python -m steering.sim evaluate` calls) drives
    the best checkpoint through the real drive server and wire protocol, 3 laps of the training
    track and 1 of the held-out one (`mountain`), and scores autonomy as in NVIDIA's PilotNet paper;
 4. prints the score table and where the plots are; `demo/summary.json` keeps numbers and timings.
@@ -30,8 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
+from steering.cli import setup_logging
+
 if TYPE_CHECKING:
-    from steering.sim.report import EvalReport
+    from steering.eval.report import EvalReport
     from steering.training import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -107,7 +109,7 @@ def train_stage(config: DemoConfig, log_path: Path) -> Path:
 
 def evaluate_stage(config: DemoConfig, checkpoint: Path) -> list["EvalReport"]:
     """Drive the checkpoint on the training and the held-out track; returns their EvalReports."""
-    from steering.sim.evaluate import EvalConfig, evaluate
+    from steering.eval import EvalConfig, evaluate
 
     reports = []
     for track, laps in ((config.train_track, config.eval_laps_train), (config.held_out_track, config.eval_laps_held_out)):
@@ -120,7 +122,7 @@ def evaluate_stage(config: DemoConfig, checkpoint: Path) -> list["EvalReport"]:
 
 def run_demo(config: DemoConfig | None = None) -> DemoResult:
     """Record, train, evaluate; writes everything under `config.out_dir` and returns the scores and timings."""
-    from steering.sim.compare import write_comparison
+    from steering.eval.compare import write_comparison
 
     config = config or DemoConfig()
     config.out_dir.mkdir(parents=True, exist_ok=True)
@@ -162,9 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="exit with status 3 when autonomy on the training track is below PCT (CI: 100)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    logging.getLogger("matplotlib").setLevel(logging.WARNING)
+    setup_logging(args.verbose)
     config = DemoConfig(out_dir=args.out, record_laps=args.record_laps, epochs=args.epochs,
                         eval_laps_train=args.eval_laps, eval_laps_held_out=args.held_out_laps, speed_mph=args.speed,
                         workers=args.workers, seed=args.seed, progress=args.progress)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import websocket
 
-from steering.sim.culture import format_n4
+from steering.udacity import format_n4
 
 REAL_IMG = Path(__file__).resolve().parents[1].parent / "shared/data/udacity-real/self-recorded-windows-paths/IMG"
 

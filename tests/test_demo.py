@@ -7,7 +7,7 @@ import pytest
 
 from steering.checkpoint import load_checkpoint
 from steering.demo import DemoConfig, main
-from steering.sim.report import read_report
+from steering.eval.report import read_report
 
 
 def test_offline_demo_trains_pilotnet_from_scratch_on_all_cameras_with_full_augmentation():

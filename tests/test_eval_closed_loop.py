@@ -11,10 +11,10 @@ import pytest
 
 from steering.drive import DriveConfig, TransportConfig, running_server
 from steering.sim.__main__ import main as sim_main
-from steering.sim.evaluate import EvalConfig, autonomy_percent, evaluate
+from steering.eval import EvalConfig, autonomy_percent, evaluate
 from steering.sim.expert import ExpertConfig
 from steering.sim.recorder import RecordConfig, record
-from steering.sim.report import read_report
+from steering.eval.report import read_report
 from steering.sim.tracks import get_track
 from steering.sim.world import SIM_DT, WorldConfig
 from steering.training import TrainConfig, train

@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from steering.sim.evaluate import (EvalConfig, InterventionConfig, autonomy_percent, detect_interventions,
-                                   drive_locally, steering_smoothness)
+from steering.eval import EvalConfig, InterventionConfig, autonomy_percent, drive_locally
+from steering.eval.scoring import detect_interventions, steering_smoothness
 from steering.sim.expert import Expert, ExpertConfig
-from steering.sim.report import EvalReport, markdown_table, read_report
+from steering.eval.report import EvalReport, markdown_table, read_report
 from steering.sim.tracks import get_track
 from steering.sim.world import SIM_DT, StepInfo
 

@@ -17,7 +17,7 @@ import pytest
 
 from steering.preprocess import decode_jpeg, encode_jpeg
 from steering.sim.client import ClientConfig, SimClient, SimClientError, parse_command, telemetry_packet
-from steering.sim.culture import format_n4, parse_culture_float
+from steering.udacity import format_n4, parse_culture_float
 from steering.sim.world import SIM_DT, World, WorldConfig
 
 ECHO_SERVER = Path(__file__).with_name("sim_echo_server.py")

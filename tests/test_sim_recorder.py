@@ -13,7 +13,8 @@ from steering.data import read_logs
 from steering.preprocess import read_frame
 from steering.sim.__main__ import main
 from steering.sim.expert import ExpertConfig
-from steering.sim.recorder import RecordConfig, frame_name, record
+from steering.sim.recorder import RecordConfig, record
+from steering.udacity import frame_name
 from steering.sim.world import WorldConfig
 
 START = dt.datetime(2024, 5, 1, 12, 0, 0)

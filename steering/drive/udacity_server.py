@@ -53,6 +53,7 @@ from eventlet.hubs import trampoline
 from eventlet.semaphore import Semaphore
 
 from steering.drive.config import DriveConfig
+from steering.drive.packet_guard import guard_websocket
 from steering.drive.pipeline import Command, DrivePipeline, Session, SteeringModel
 from steering.drive.predictor import Predictor
 from steering.drive.protocol import MalformedTelemetry, format_command, parse_telemetry
@@ -85,6 +86,8 @@ class DriveServer:
         self.sio.on("disconnect", self._on_disconnect)
         self.sio.on("telemetry", self._on_telemetry)
         self.sio.eio.on("message", self._on_eio_message)  # replaces socketio's own handler, wrapping it
+        self.sio.eio._async = {**self.sio.eio._async,  # a copy: the dict is engineio's module-level one
+                               "websocket": guard_websocket(self.sio.eio._async["websocket"], self._on_bad_message)}
         self.app = socketio.WSGIApp(self.sio)
         self.recorder: Recorder | None = None
         self._worker: InferenceThread | None = None
@@ -238,6 +241,10 @@ class DriveServer:
                 self._reply_safe(sid, "bad_json", f"{exc}")
             else:
                 self._warn.warning("bad_packet", "ignored an undecodable Socket.IO packet %.60r: %s", data, exc)
+
+    def _on_bad_message(self, message: str | bytes, exc: Exception) -> None:
+        self._stats.count("undecodable_message")
+        self._warn.warning("bad_message", "ignored an undecodable WebSocket message %.40r: %r", message, exc)
 
     def _on_telemetry(self, sid: str, *args: Any) -> None:
         received = time.perf_counter()

@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import logging
 import sys
 import time
 from pathlib import Path
 
+from steering.cli import setup_logging
+from steering.eval import cli as eval_cli
 from steering.sim.client import ClientConfig, SimClient, SimClientError
 from steering.sim.expert import ExpertConfig
 from steering.sim.recorder import RecordConfig, record, steering_profile
-from steering.sim import report_cli
-from steering.sim.render import CAMERAS
 from steering.sim.tracks import TRACKS, get_track, list_tracks
 from steering.sim.world import World, WorldConfig
+from steering.udacity import CAMERAS, PORT
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
 
     drive = commands.add_parser("drive", help="be the simulator for a running drive server (drive.py)")
     drive.add_argument("--host", default="127.0.0.1")
-    drive.add_argument("--port", type=int, default=4567)
+    drive.add_argument("--port", type=int, default=PORT)
     drive.add_argument("--track", default="lake", choices=list_tracks())
     drive.add_argument("--laps", type=float, default=1.0)
     drive.add_argument("--max-steps", type=int, default=None)
@@ -57,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--track", default="lake", choices=list_tracks())
     bench.add_argument("--frames", type=int, default=500)
 
-    report_cli.add_commands(commands)  # evaluate, compare
+    eval_cli.add_commands(commands)  # evaluate, compare (steering.eval)
     return parser
 
 
@@ -120,17 +120,15 @@ def _bench(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging(args.verbose)
     if args.command == "record":
         return _record(args)
     if args.command == "drive":
         return _drive(args)
     if args.command == "bench":
         return _bench(args)
-    if args.command == "evaluate":
-        return report_cli.run_evaluate(args)
-    if args.command == "compare":
-        return report_cli.run_compare(args)
+    if args.command in ("evaluate", "compare"):
+        return eval_cli.run(args)
     for name in list_tracks():
         track = get_track(name)
         print(f"{name:10s} {track.length_m:5.0f} m, road {track.road_width_m:.1f} m wide: {TRACKS[name].description}")

@@ -2,7 +2,7 @@
 byte for byte like the Unity simulator's Autonomous mode.
 
 What the Unity client does (`SocketIOComponent.cs`, `CommandServer.cs`), and so do we:
-- opens a raw WebSocket to `ws://HOST:PORT/socket.io/?EIO=4&transport=websocket`: no polling
+- opens a raw WebSocket to `steering.udacity.socket_url()` (`/socket.io/?EIO=4&transport=websocket`): no polling
   handshake and no `40` CONNECT packet (it speaks Engine.IO 3 despite the `EIO=4`);
 - reads the server's Engine.IO open packet `0{"sid":...,"pingInterval":25000,...}` and tolerates the
   `40` that python-socketio 4 sends after it;
@@ -32,22 +32,21 @@ import base64
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import websocket
 
 from steering.preprocess import encode_jpeg
-from steering.sim.culture import format_n4, parse_culture_float
+from steering.sim.session import Command, DriveResult
 from steering.sim.world import StepInfo, World
+from steering.udacity import PING_INTERVAL_S, PORT, format_n4, parse_culture_float, socket_url
 
 log = logging.getLogger(__name__)
 
-MAX_STEER_DEG = 25.0
-
 
 class SimClientError(RuntimeError):
-    """The drive server could not be reached, went silent, or broke the protocol."""
+    """The drive server could not be reached, stopped answering telemetry, or broke the protocol."""
 
 
 @dataclass(frozen=True)
@@ -55,14 +54,14 @@ class ClientConfig:
     """How the simulator connects and which of the real simulator's quirks it reproduces."""
 
     host: str = "127.0.0.1"
-    port: int = 4567
+    port: int = PORT
     decimal: str = "."  # "," = a comma-decimal locale (de-DE, it-IT, pt-BR): telemetry and reply parsing
     double_open: bool = True  # send telemetry on WebSocket open *and* on the Engine.IO open packet
     pacing: str = "fixed"  # "fixed" (one step per steer) or "wallclock" (the world runs in real time)
     camera: str = "center"
     jpeg_quality: int = 75  # Unity's EncodeToJPG default
     connect_timeout_s: float = 10.0
-    reply_timeout_s: float = 30.0  # no message for this long: the server is stalled, stop with an error
+    reply_timeout_s: float = 30.0  # no reply to telemetry for this long: the server is stalled, stop with an error
 
     def __post_init__(self) -> None:
         if self.pacing not in ("fixed", "wallclock"):
@@ -72,35 +71,7 @@ class ClientConfig:
 
     @property
     def url(self) -> str:
-        return f"ws://{self.host}:{self.port}/socket.io/?EIO=4&transport=websocket"
-
-
-@dataclass(frozen=True)
-class Command:
-    """A control reply as the car applies it (after culture parsing and clamping)."""
-
-    steering: float  # [-1, 1], positive = right
-    throttle: float  # [-1, 1], negative = brake
-    kind: str = "steer"  # "steer" or "manual"
-    raw: tuple[str, str] = ("", "")  # the strings that arrived
-
-
-@dataclass
-class DriveResult:
-    """What happened on the wire and on the track."""
-
-    steps: list[StepInfo] = field(default_factory=list)
-    commands: list[Command] = field(default_factory=list)
-    telemetry_sent: int = 0
-    opening_telemetry: int = 0  # telemetry sent before the first reply: 2 with double_open
-    steers_received: int = 0
-    manual_received: int = 0
-    max_in_flight: int = 0  # most telemetry awaiting a reply at once (a server-sent steer on connect adds a chain unseen here)
-    pings_sent: int = 0
-    pongs_received: int = 0
-    parse_errors: int = 0  # replies the simulator's culture could not read (the chain ends there)
-    wall_s: float = 0.0
-    stop_reason: str = ""
+        return socket_url(self.host, self.port)
 
 
 def telemetry_packet(steering_deg: float, throttle: float, speed_mph: float, image_jpeg: bytes,
@@ -113,6 +84,14 @@ def telemetry_packet(steering_deg: float, throttle: float, speed_mph: float, ima
         "image": base64.b64encode(image_jpeg).decode("ascii"),
     }
     return "42" + json.dumps(["telemetry", data], separators=(",", ":"))
+
+
+def describe_packet(packet: str, number: int) -> str:
+    """A telemetry packet for an error message: its numbers, the image as its length."""
+    if not packet:
+        return "no telemetry yet"
+    head, found, image = packet.partition('"image":"')
+    return f"telemetry #{number} {head}" + (f'"image":<{len(image) - 3:,} base64 chars>}}]' if found else "")
 
 
 def parse_command(kind: str, data: dict, decimal: str = ".") -> Command:
@@ -141,7 +120,8 @@ class SimClient:
             on_step: StepCallback | None = None) -> DriveResult:
         """Connect, drive until `max_steps` replies were applied, `laps` were driven, or `on_step`
         returns True; then close the socket. `on_step(world, info, command)` may also reset the world
-        (an intervention). Raises SimClientError if the server cannot be reached or goes silent."""
+        (an intervention). Raises SimClientError if the server cannot be reached or stops answering telemetry
+        (pongs and other packets are no sign of life: a broken telemetry handler can still answer pings)."""
         cfg, result = self.config, DriveResult()
         target_m = None if laps is None else laps * self.world.track.length_m
         started = time.perf_counter()
@@ -150,25 +130,31 @@ class SimClient:
         except (OSError, websocket.WebSocketException) as exc:
             raise SimClientError(f"cannot connect to the drive server at {cfg.url}: {exc}; is drive.py running "
                                  f"on port {cfg.port}?") from exc
-        ping_interval = 25.0
+        ping_interval = PING_INTERVAL_S
         next_ping = time.monotonic() + ping_interval
-        last_message = time.monotonic()
+        # Only a reply to telemetry is a sign of life: a server whose telemetry handler fails can
+        # still answer pings for ever. The clock restarts at each reply and each telemetry sent.
+        last_life = time.monotonic()
         last_telemetry = last_step = time.monotonic()
+        last_packet = ""
+        since_reply = 0  # other messages (pongs, ...) received since the last reply
         opened = False
         in_flight = 0
 
         def send_telemetry() -> None:
-            nonlocal in_flight, last_telemetry
+            nonlocal in_flight, last_telemetry, last_life, last_packet
             if cfg.pacing == "wallclock":
                 wait = self.world.config.dt - (time.monotonic() - last_telemetry)
                 if wait > 0:
                     time.sleep(wait)
             st = self.world.car.state
             frame = self.world.render(cfg.camera)
-            packet = telemetry_packet(st.steering * MAX_STEER_DEG, self._command.throttle, st.speed_mph,
+            steering_deg = st.steering * self.world.car.config.max_steer_deg
+            packet = telemetry_packet(steering_deg, self._command.throttle, st.speed_mph,
                                       encode_jpeg(frame, cfg.jpeg_quality), cfg.decimal)
             ws.send(packet)
-            last_telemetry = time.monotonic()
+            last_telemetry = last_life = time.monotonic()
+            last_packet = packet
             result.telemetry_sent += 1
             if result.steers_received + result.manual_received == 0:
                 result.opening_telemetry += 1
@@ -195,10 +181,13 @@ class SimClient:
                     ws.send("2")
                     result.pings_sent += 1
                     next_ping = now + ping_interval
-                if now - last_message > cfg.reply_timeout_s:
-                    raise SimClientError(f"drive server at {cfg.url} sent nothing for {cfg.reply_timeout_s:.0f} s "
-                                         f"({in_flight} telemetry unanswered, {result.parse_errors} unreadable replies)")
-                ws.settimeout(max(0.01, min(next_ping, last_message + cfg.reply_timeout_s) - now))
+                if now - last_life > cfg.reply_timeout_s:
+                    raise SimClientError(
+                        f"drive server at {cfg.url} answered no telemetry for {cfg.reply_timeout_s:g} s; last sent: "
+                        f"{describe_packet(last_packet, result.telemetry_sent)}; {in_flight} telemetry unanswered, "
+                        f"{since_reply} other messages received meanwhile ({result.pongs_received} pongs in all), "
+                        f"{result.parse_errors} unreadable replies")
+                ws.settimeout(max(0.01, min(next_ping, last_life + cfg.reply_timeout_s) - now))
                 try:
                     message = ws.recv()
                 except websocket.WebSocketTimeoutException:
@@ -206,11 +195,11 @@ class SimClient:
                 except websocket.WebSocketConnectionClosedException:
                     result.stop_reason = "server closed the connection"
                     break
-                last_message = time.monotonic()
+                since_reply += 1
                 if isinstance(message, bytes):
                     message = message.decode("utf-8", "replace")
                 if message.startswith("0"):  # Engine.IO open: the second "open" event
-                    ping_interval = json.loads(message[1:] or "{}").get("pingInterval", 25000) / 1000.0
+                    ping_interval = json.loads(message[1:] or "{}").get("pingInterval", PING_INTERVAL_S * 1000) / 1000.0
                     next_ping = time.monotonic() + ping_interval
                     opened = True
                     send_telemetry()
@@ -222,6 +211,7 @@ class SimClient:
                     outcome = self._on_event(message, result, on_step)
                     if outcome != "ignored":
                         in_flight = max(0, in_flight - 1)  # this chain's telemetry was answered
+                        last_life, since_reply = time.monotonic(), 0
                     if outcome == "applied":
                         result.stop_reason = result.stop_reason or done()
                         if not result.stop_reason:

@@ -24,11 +24,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from steering.data.logformat import format_log_row
 from steering.preprocess import encode_jpeg
 from steering.sim.expert import Expert, ExpertConfig
-from steering.sim.render import CAMERAS
 from steering.sim.world import World, WorldConfig
+from steering.udacity import CAMERAS, IMAGE_DIR, LOG_NAME, format_log_row, frame_name
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +60,6 @@ class RecordingSummary:
     steering: list[float] = field(default_factory=list)  # the recorded rows' steering, in order
 
 
-def frame_name(camera: str, when: dt.datetime) -> str:
-    """`center_2020_05_09_22_16_55_357.jpg`: the simulator's frame name for `camera` at `when`."""
-    return f"{camera}_{when:%Y_%m_%d_%H_%M_%S}_{when.microsecond // 1000:03d}.jpg"
-
-
 def record(out_dir: str | Path, world_config: WorldConfig | None = None, expert_config: ExpertConfig | None = None,
            config: RecordConfig | None = None) -> RecordingSummary:
     """Drive the expert for `config.laps` laps and write the recording into `out_dir`."""
@@ -73,9 +67,9 @@ def record(out_dir: str | Path, world_config: WorldConfig | None = None, expert_
     world = World(world_config or WorldConfig())
     expert = Expert(expert_config or ExpertConfig())
     out = Path(out_dir).resolve()
-    images = out / "IMG"
+    images = out / IMAGE_DIR
     images.mkdir(parents=True, exist_ok=True)
-    log_path = out / "driving_log.csv"
+    log_path = out / LOG_NAME
     if log_path.exists() and log_path.stat().st_size:
         log.info("appending to existing %s, as the simulator does", log_path)
     start = config.start_time or dt.datetime.now()

@@ -20,11 +20,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from steering.preprocess import FRAME_HEIGHT, FRAME_WIDTH
 from steering.sim.texture import PANO_H, PANO_W, WorldTexture, world_texture
 from steering.sim.tracks import Track
-
-CAMERAS = ("center", "left", "right")
+from steering.udacity import CAMERAS, FRAME_HEIGHT, FRAME_WIDTH
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """An MP4 of an evaluation drive: the center camera with the steering command overlaid.
 
-`DriveVideo` is a part: `run(world, info, command)` renders the center camera where the car now
+`DriveVideo` is a step observer of the evaluator: `on_step(world, info, command)` renders the center camera where the car now
 is, draws a steering gauge (a bar from the middle, right = positive), the numbers and any
-take-over, and appends the frame; `shutdown()` closes the file. Written with OpenCV's
+take-over, and appends the frame; `close()` closes the file. Written with OpenCV's
 `VideoWriter` ("mp4v", no ffmpeg needed) at the simulator's 15 frames per second, so the video plays
 in simulated real time. Frames are scaled 2x (640x320) so the text stays readable.
 """
@@ -14,8 +14,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from steering.sim.client import Command
+from steering.sim.session import Command
 from steering.sim.world import StepInfo, World
+from steering.udacity import RECORD_HZ
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ SCALE = 2  # 320x160 -> 640x320
 class DriveVideo:
     """Writes one frame per applied command to `path` (created with its folder)."""
 
-    def __init__(self, path: str | Path, fps: float = 15.0):
+    def __init__(self, path: str | Path, fps: float = RECORD_HZ):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.fps = fps
@@ -38,14 +39,14 @@ class DriveVideo:
             raise OSError(f"{self.path}: OpenCV cannot write an mp4v video here; check the folder is writable")
         return writer
 
-    def run(self, world: World, info: StepInfo, command: Command) -> None:
+    def on_step(self, world: World, info: StepInfo, command: Command) -> None:
         frame = overlay(world.render("center"), command.steering, info, world.off_road)
         if self._writer is None:
             self._writer = self._open(frame.shape[1], frame.shape[0])
         self._writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
         self.frames += 1
 
-    def shutdown(self) -> None:
+    def close(self) -> None:
         if self._writer is not None:
             self._writer.release()
             self._writer = None

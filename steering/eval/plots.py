@@ -4,12 +4,12 @@
   by |CTE| (0 to the road edge), a cross at every intervention. Metres on both axes, equal scale.
 - `plot_comparison`: autonomy % and mean |CTE| per model, one group of bars per track.
 
-matplotlib with the Agg backend (no display needed); the report numbers come from `steering.sim.report`.
+matplotlib with the Agg backend (no display needed); the report numbers come from `steering.eval.report`.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import matplotlib
 
@@ -18,12 +18,10 @@ import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 import numpy as np  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
 
+from steering.eval.report import EvalReport  # noqa: E402
+from steering.eval.scoring import Intervention  # noqa: E402
 from steering.sim.tracks import Track  # noqa: E402
 from steering.sim.world import StepInfo  # noqa: E402
-
-if TYPE_CHECKING:
-    from steering.sim.evaluate import Intervention
-    from steering.sim.report import EvalReport
 
 
 def road_edges(track: Track) -> tuple[np.ndarray, np.ndarray]:
@@ -42,7 +40,7 @@ def _closed(points: np.ndarray) -> np.ndarray:
     return np.vstack([points, points[:1]])
 
 
-def plot_trajectory(track: Track, steps: Sequence[StepInfo], interventions: Sequence["Intervention"], path: Path,
+def plot_trajectory(track: Track, steps: Sequence[StepInfo], interventions: Sequence[Intervention], path: Path,
                     title: str = "") -> Path:
     """Top-down view of a drive: road, path coloured by |CTE|, interventions marked; written to `path`."""
     left, right = road_edges(track)
@@ -83,7 +81,7 @@ def plot_trajectory(track: Track, steps: Sequence[StepInfo], interventions: Sequ
     return _save(fig, path)
 
 
-def plot_comparison(reports: Sequence["EvalReport"], path: Path) -> Path:
+def plot_comparison(reports: Sequence[EvalReport], path: Path) -> Path:
     """Autonomy % and mean |CTE| per model, grouped by track; written to `path`."""
     models = list(dict.fromkeys(r.model for r in reports))
     tracks = list(dict.fromkeys(r.track for r in reports))

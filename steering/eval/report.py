@@ -1,31 +1,24 @@
-"""The evaluation report: its numbers (`EvalReport`), the files written for one drive, and the markdown table.
+"""The evaluation report: its numbers (`EvalReport`), reading it back, and the markdown table.
 
 `build_report` turns a drive (the wire client's `DriveResult`) and its interventions into an
-`EvalReport`; `write_outputs` writes `report.json`, `trajectory.csv` (every step's pose, CTE,
-speed and command) and `trajectory.png` into the evaluation folder; `markdown_table` lines up
-several reports for comparisons and the demo. Scoring rules live in `steering.sim.evaluate`,
-plots in `steering.sim.report_plots`.
+`EvalReport`; `markdown_table` lines up several reports for comparisons and the demo. Scoring
+rules live in `steering.eval.scoring`; the files of one drive are written by `steering.eval.evaluate`.
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
-from steering.sim.client import DriveResult
-from steering.sim.tracks import Track
+from steering.eval.config import EvalConfig
+from steering.eval.scoring import Intervention, abs_cte_stats, autonomy_percent, mean_speed_mph, steering_smoothness
+from steering.sim.session import DriveResult
 from steering.sim.world import World
 
-if TYPE_CHECKING:
-    from steering.sim.evaluate import EvalConfig, Intervention
-
 REPORT_VERSION = 1
-TRAJECTORY_COLUMNS = ("step", "time_s", "x", "y", "heading", "speed_mph", "cte_m", "progress_m", "distance_along_m",
-                      "laps", "command_steering", "command_throttle", "intervention")
 
 
 @dataclass
@@ -76,11 +69,9 @@ class EvalReport:
                 f"smoothness {self.steering_smoothness:.4f}, {self.frames_per_s:.0f} frames/s")
 
 
-def build_report(config: "EvalConfig", world: World, drive: DriveResult, interventions: Sequence["Intervention"],
+def build_report(config: EvalConfig, world: World, drive: DriveResult, interventions: Sequence[Intervention],
                  checkpoint: str | Path | None, server: str) -> EvalReport:
     """Score `drive`: every number comes from the steps the simulator applied."""
-    from steering.sim.evaluate import abs_cte_stats, autonomy_percent, mean_speed_mph, steering_smoothness
-
     steps = drive.steps
     elapsed = len(steps) * world.config.dt
     mean_cte, max_cte = abs_cte_stats(steps)
@@ -98,40 +89,6 @@ def build_report(config: "EvalConfig", world: World, drive: DriveResult, interve
         checkpoint=str(checkpoint) if checkpoint is not None else "", server=server,
         intervention_list=[dataclasses.asdict(iv) for iv in interventions],
     )
-
-
-def write_trajectory_csv(path: Path, drive: DriveResult, interventions: Sequence["Intervention"]) -> Path:
-    taken = {iv.step: iv.reason for iv in interventions}
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(TRAJECTORY_COLUMNS)
-        for i, (s, c) in enumerate(zip(drive.steps, drive.commands)):
-            writer.writerow([i, f"{s.time_s:.4f}", f"{s.x:.4f}", f"{s.y:.4f}", f"{s.heading:.5f}", f"{s.speed_mph:.3f}",
-                             f"{s.cte_m:.4f}", f"{s.progress_m:.3f}", f"{s.distance_along_m:.3f}", s.laps_completed,
-                             f"{c.steering:.5f}", f"{c.throttle:.5f}", taken.get(i, "")])
-    return path
-
-
-def write_outputs(report: EvalReport, config: "EvalConfig", track: Track, drive: DriveResult,
-                  interventions: Sequence["Intervention"]) -> dict[str, Path]:
-    """report.json, trajectory.csv and trajectory.png in `config.out_dir`; returns their paths."""
-    from steering.sim.report_plots import plot_trajectory
-
-    out = Path(config.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    files = {
-        "trajectory_csv": write_trajectory_csv(out / "trajectory.csv", drive, interventions),
-        "trajectory_png": plot_trajectory(track, drive.steps, interventions, out / "trajectory.png",
-                                          title=f"{report.model} on {track.name}: autonomy {report.autonomy_pct:.1f} %, "
-                                                f"{report.interventions} interventions"),
-    }
-    if config.video:
-        files["video"] = out / "drive.mp4"
-    report.files = {name: str(path) for name, path in files.items()}
-    files["report"] = out / "report.json"
-    report.files["report"] = str(files["report"])
-    files["report"].write_text(json.dumps(report.to_dict(), indent=2) + "\n")
-    return files
 
 
 def read_report(path: str | Path) -> EvalReport:

@@ -1,10 +1,11 @@
-"""The `evaluate` and `compare` subcommands of `python -m steering.sim` (argument parsing and printing only).
+"""The `evaluate` and `compare` commands (argument parsing and printing only).
 
-    python -m steering.sim evaluate model.pt --track mountain --laps 1 --out eval/ --video
-    python -m steering.sim evaluate --port 4567 --track lake --laps 2      # drive.py already running
-    python -m steering.sim compare a.pt b.pt --tracks lake mountain --laps 1 --out cmp/
+    python -m steering.eval evaluate model.pt --track mountain --laps 1 --out eval/ --video
+    python -m steering.eval evaluate --port 4567 --track lake --laps 2      # drive.py already running
+    python -m steering.eval compare a.pt b.pt --tracks lake mountain --laps 1 --out cmp/
 
-The work happens in `steering.sim.evaluate` and `steering.sim.compare`.
+`python -m steering.sim evaluate|compare` is the same (the simulator's CLI registers these).
+The work happens in `steering.eval.evaluate` and `steering.eval.compare`.
 """
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from steering.sim.evaluate import EvalConfig, InterventionConfig, evaluate
+from steering.eval.config import EvalConfig
+from steering.eval.evaluate import evaluate
+from steering.eval.scoring import InterventionConfig
 from steering.sim.tracks import list_tracks
 
 
@@ -32,7 +35,7 @@ def _scoring_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_commands(commands: "argparse._SubParsersAction") -> None:
-    """Register `evaluate` and `compare` on the `python -m steering.sim` sub-parsers."""
+    """Register `evaluate` and `compare` on a sub-parser set (`python -m steering.eval` and `steering.sim`)."""
     ev = commands.add_parser("evaluate", help="drive a model N laps through the wire protocol and score it (autonomy %%)",
                              description="Drive a model through the real socket protocol and score it: autonomy % "
                                          "(PilotNet), laps, |CTE|, speed, smoothness, frames/s.")
@@ -87,7 +90,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 def run_compare(args: argparse.Namespace) -> int:
     from steering.checkpoint import CheckpointError
     from steering.sim.client import SimClientError
-    from steering.sim.compare import CompareConfig, compare
+    from steering.eval.compare import CompareConfig, compare
 
     config = CompareConfig(tracks=tuple(args.tracks), laps=args.laps, out_dir=args.out, base=_eval_config(args))
     try:
@@ -98,3 +101,19 @@ def run_compare(args: argparse.Namespace) -> int:
     print(result.table)
     print(f"table: {result.table_path}\nplot:  {result.plot_path}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from steering.cli import setup_logging
+
+    parser = argparse.ArgumentParser(prog="python -m steering.eval", description="Closed-loop evaluation of models.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    return run(args)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Dispatch a parsed `evaluate` or `compare` command."""
+    return run_evaluate(args) if args.command == "evaluate" else run_compare(args)

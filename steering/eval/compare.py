@@ -1,10 +1,10 @@
 """Several models on the same tracks: one evaluation each, one markdown table, one plot.
 
-    from steering.sim.compare import CompareConfig, compare
+    from steering.eval.compare import CompareConfig, compare
     result = compare(["runs/r50-frozen/best.pt", "runs/pilotnet/best.pt"], CompareConfig(tracks=("lake", "mountain")))
     print(result.table)
 
-Each (model, track) pair is a full `steering.sim.evaluate.evaluate` run written to
+Each (model, track) pair is a full `steering.eval.evaluate.evaluate` run written to
 `out/<model label>/<track>/`; `out/compare.md` holds the table and `out/compare.png` the plot. This
 is how backbones and transfer strategies are compared by how they drive, not only by validation loss.
 """
@@ -16,9 +16,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
-from steering.sim.evaluate import EvalConfig, evaluate
-from steering.sim.report import EvalReport, markdown_table
-from steering.sim.report_plots import plot_comparison
+from steering.eval.config import EvalConfig
+from steering.eval.evaluate import evaluate
+from steering.eval.plots import plot_comparison
+from steering.eval.report import EvalReport, markdown_table
 
 log = logging.getLogger(__name__)
 
