@@ -202,3 +202,60 @@ def test_taken_monitor_port_fails_at_start_with_clear_message(make_checkpoint, c
                            "--backend", "torch"])
     assert code == 2
     assert f"monitor: cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+class _PageReader:
+    """An evaluation observer that reads the monitor page's endpoints at step 30 of the drive."""
+
+    def __init__(self, caplog) -> None:
+        self.caplog, self.state, self.jpeg, self.steps = caplog, None, b"", 0
+
+    def on_step(self, world, info, command) -> None:
+        self.steps += 1
+        if self.steps != 30:
+            return
+        url = next(r.args[0] for r in self.caplog.records if r.getMessage().startswith("monitor page on"))
+        self.state = json.load(get(url + "api/state"))
+        self.jpeg = get(url + "frame.jpg?after=0").read()
+        self.command = command
+
+    def close(self) -> None:
+        pass
+
+
+def test_evaluate_with_monitor_serves_the_page_of_the_in_process_server(make_checkpoint, caplog):
+    import logging
+
+    from steering.eval.config import EvalConfig
+    from steering.eval.evaluate import evaluate
+    from steering.preprocess import decode_jpeg
+
+    caplog.set_level(logging.INFO, logger="steering.drive.monitor")
+    reader = _PageReader(caplog)
+    evaluate(make_checkpoint("pilotnet"), EvalConfig(track="lake", max_sim_s=3.0, progress=False, monitor=True,
+                                                     monitor_port=0), observers=[reader])
+    assert reader.state is not None, "the drive ended before step 30"
+    # Step 30 applied the 30th command; the first is the server's connect `steer`, which answers no frame.
+    assert reader.state["frames"] >= 29 and reader.state["connection"]["simulators"] == 1
+    assert decode_jpeg(reader.jpeg).shape == (160, 320, 3), "a simulator frame as the server received it"
+    assert "backend" in reader.state["runtime"]
+
+
+def test_evaluate_monitor_with_an_external_server_is_refused():
+    from steering.eval.config import EvalConfig
+    from steering.eval.evaluate import evaluate
+
+    with pytest.raises(ValueError, match="start that drive.py with --monitor"):
+        evaluate(None, EvalConfig(port=4567, monitor=True, progress=False))
+
+
+def test_eval_cli_has_the_monitor_flags():
+    import argparse
+
+    from steering.eval import cli
+
+    parser = argparse.ArgumentParser()
+    cli.add_commands(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["evaluate", "m.pt", "--monitor", "--monitor-port", "0"])
+    assert args.monitor is True and args.monitor_port == 0
+    assert parser.parse_args(["evaluate", "m.pt"]).monitor is False
