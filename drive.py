@@ -2,6 +2,7 @@
 
     python drive.py model.pt              # serve ws://127.0.0.1:4567, then start the simulator
     python drive.py model.pt run1         # also record frames + driving_log.csv into run1/
+    python drive.py model.pt --monitor    # and watch it live on http://127.0.0.1:8887/
 
 The logic lives in `steering.drive` (protocol, pipeline, control, runtimes, recording); this file
 parses arguments (generated from `DriveConfig`), sets up logging and runs the server until Ctrl-C
@@ -23,6 +24,7 @@ from pathlib import Path
 from steering.checkpoint import CheckpointError
 from steering.cli import add_config_flags, config_from_args, setup_logging
 from steering.drive import DriveConfig, DriveServer, Predictor
+from steering.drive.monitor import Monitor
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,25 +70,36 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.verbose)
     if args.verbose:
         logging.getLogger("steering.drive.udacity_server.wire").setLevel(logging.DEBUG)  # every Socket.IO packet
+    monitor = None
     try:
         config = config_from(args)
         predictor = Predictor(args.model, config.inference)
-        server = DriveServer(predictor, config).start()
+        monitor = Monitor(config.monitor, args.model) if config.monitor.enabled else None
+        server = DriveServer(predictor, config, sinks=[monitor.sink] if monitor else [])
+        if monitor is not None:
+            monitor.start(server)  # first: a taken monitor port fails before the simulator can connect
+        server.start()
     except CheckpointError as exc:
         print(f"drive.py: cannot load the model: {exc}", file=sys.stderr)
         return 2
     except (ValueError, OSError, RuntimeError) as exc:
+        if monitor is not None:
+            monitor.stop()
         print(f"drive.py: {exc}", file=sys.stderr)
         return 2
     stop, received, previous = stop_on_signals()
     print(f"model: {predictor.describe()}", flush=True)
     print(f"runtime: {predictor.choice}", flush=True)
+    if monitor is not None:
+        print(f"monitor: {monitor.url}", flush=True)
     print(f"listening on {server.url}; start the simulator in Autonomous Mode. Ctrl-C stops.", flush=True)
     try:
         while not stop.wait(1.0):  # a signal handler runs in this thread and wakes the wait
             pass
     finally:
         server.stop()
+        if monitor is not None:
+            monitor.stop()
         how = f" by {signal.Signals(received[0]).name}" if received else ""
         print(f"\nstopped{how}. {server.summary()}", flush=True)
         if server.recorder is not None:

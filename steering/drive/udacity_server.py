@@ -326,12 +326,13 @@ class DriveServer:
 
 
 @contextlib.contextmanager
-def running_server(model: str | Path | SteeringModel, config: DriveConfig | None = None) -> Iterator[DriveServer]:
+def running_server(model: str | Path | SteeringModel, config: DriveConfig | None = None,
+                   sinks: list[Sink] | None = None) -> Iterator[DriveServer]:
     """A started DriveServer for a checkpoint path (or a ready model), stopped on exit."""
     config = config or DriveConfig()
     if isinstance(model, (str, Path)):
         model = Predictor(model, config.inference)
-    server = DriveServer(model, config).start()
+    server = DriveServer(model, config, sinks=sinks).start()
     try:
         yield server
     finally:
