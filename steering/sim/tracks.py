@@ -210,19 +210,22 @@ def check_geometry(track: Track, source: str, car: CarConfig | None = None) -> N
     idx = np.arange(0, len(track.s), step)
     pts, need = track.points[idx], track.widths[idx]
     window = 1.5 * float(track.widths.max())  # nearer along the road, only the radius check applies
+    worst = None  # (gap, i, j, needed) of the closest overlapping pair
     for start in range(0, len(idx), 512):
         block = slice(start, start + 512)
         gap = np.linalg.norm(pts[block, None] - pts[None], axis=2)
         along = np.abs(track.s[idx][block, None] - track.s[idx][None])
         along = np.minimum(along, track.length_m - along)
-        short = (gap < (need[block, None] + need[None]) / 2) & (along > window)
-        if short.any():
-            a, b = np.unravel_index(np.argmax(short), short.shape)
-            i, j = int(idx[start + a]), int(idx[b])
-            raise TrackFileError(source, "control_points",
-                                 f"self-intersecting road: at {_place(track, i)} the centre line passes "
-                                 f"{gap[a, b]:.1f} m from the road at {_place(track, j)}; "
-                                 f"roads {need[start + a]:.1f} m wide need at least that much")
+        needed = (need[block, None] + need[None]) / 2
+        gap[(gap >= needed) | (along <= window)] = np.inf
+        a, b = np.unravel_index(np.argmin(gap), gap.shape)
+        if np.isfinite(gap[a, b]) and (worst is None or gap[a, b] < worst[0]):
+            worst = (float(gap[a, b]), int(idx[start + a]), int(idx[b]), float(needed[a, b]))
+    if worst is not None:
+        gap, i, j, needed = worst
+        raise TrackFileError(source, "control_points",
+                             f"self-intersecting road: at {_place(track, i)} the centre line comes within {gap:.1f} m "
+                             f"of the road at {_place(track, j)}; the road needs {needed:.1f} m between centre lines")
 
 
 def load_track(path: str | Path) -> Track:
