@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -204,3 +205,16 @@ def test_expert_drives_a_lap_of_the_challenge_track_at_its_default_speed_on_the_
         margin.append(world.track.half_width_at(info.progress_m) - abs(info.cte_m))
     assert world.laps_completed == 1 and off == 0
     assert min(margin) > (0.5 if recoveries else 2.4), f"closest to an edge: {min(margin):.2f} m"
+
+
+def test_the_example_in_docs_tracks_md_loads_and_renders(tmp_path):
+    text = (Path(__file__).resolve().parents[1] / "docs" / "tracks.md").read_text()
+    example = text.split("```json\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "stadium.json"
+    path.write_text(example)
+    track = load_track(path)
+    assert track.name == "stadium" and track.style.curb_a is None and track.style.asphalt == (90, 90, 95)
+    assert [type(s).__name__ for s in track.spec.sections] == ["Bridge", "RunOff", "Objects", "Light"]
+    frame = World(WorldConfig(track=str(path), start_progress_m=30.0)).render()  # on the bridge
+    deck = frame[100:125, 130:190].reshape(-1, 3).mean(axis=0)
+    assert np.abs(deck - (150, 140, 125)).max() < 15, f"the road ahead is the bridge's concrete, got {deck}"

@@ -59,7 +59,7 @@ def _ranges(rng: np.random.Generator, length_m: float, count: int, low_m: float,
     spans = []
     for _ in range(count):
         start = float(rng.uniform(0, length_m))
-        span = float(min(rng.uniform(low_m, high_m), 0.9 * length_m))
+        span = float(min(rng.uniform(low_m, high_m), 0.6 * length_m))  # a short lap keeps some plain road
         spans.append((round(start, 1), round((start + span) % length_m, 1)))
     return spans
 

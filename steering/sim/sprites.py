@@ -18,6 +18,8 @@ from steering.preprocess import FRAME_HEIGHT, FRAME_WIDTH
 from steering.sim.scenery import SPRITES, Scenery
 
 NEAR_M = 0.5  # nearer than this (along the view) is not drawn: it would be behind the lens
+MIN_HEIGHT_PX = 3.0  # objects smaller than this on screen are left out (a post beyond ~45 m)
+HAZE_STEPS = 8  # sprites are hazed in this many steps, prepared once (per-frame haze cost more than the blend)
 SHIFT = 4
 
 
@@ -72,7 +74,9 @@ def sprite_pyramids() -> list[list[np.ndarray]]:
               "post": _post(), "pole": _pole()}
     pyramids = []
     for name in SPRITES:
-        levels = [images[name]]
+        image = images[name]
+        image[..., :3] *= image[..., 3:]  # premultiplied alpha: scaling then blends edges correctly
+        levels = [image]
         while levels[-1].shape[0] > 8 and levels[-1].shape[1] > 2:
             levels.append(cv2.pyrDown(levels[-1]))
         pyramids.append(levels)
@@ -91,6 +95,14 @@ class SpriteLayer:
         self.haze_colour = np.asarray(haze_colour, np.float32)
         self.pyramids = sprite_pyramids()
         self.tan_half = FRAME_WIDTH / 2 / focal_px  # horizontal half field of view, as a slope
+        self._heights = [np.array([lv.shape[0] for lv in reversed(levels)]) for levels in self.pyramids]  # ascending
+        # Per sprite, haze step and level: premultiplied hazed RGB and 1 - alpha, so a blend is one multiply-add.
+        self._ready = [[[self._prepare(level, step / HAZE_STEPS) for level in reversed(levels)]
+                        for step in range(HAZE_STEPS + 1)] for levels in self.pyramids]
+
+    def _prepare(self, level: np.ndarray, haze: float) -> np.ndarray:
+        rgb, alpha = level[..., :3], level[..., 3:]
+        return np.ascontiguousarray(np.dstack([rgb * (1 - haze) + alpha * (haze * self.haze_colour), 1 - alpha]), np.float32)
 
     def _haze(self, distance: np.ndarray) -> np.ndarray:
         return np.clip((distance - self.haze_start) / (self.far - self.haze_start), 0, 1) ** 0.8
@@ -111,7 +123,11 @@ class SpriteLayer:
         if not draws:
             return
         for k in np.argsort(-np.concatenate(depths), kind="stable"):
-            draws[k](frame)
+            item = draws[k]
+            if len(item) == 2:
+                cv2.fillConvexPoly(frame, item[0], item[1], cv2.LINE_AA, SHIFT)
+            else:
+                self._paint_billboard(frame, *item)
 
     def _billboards(self, cam_x: float, cam_y: float, c: float, s: float):
         sc = self.scenery
@@ -129,24 +145,25 @@ class SpriteLayer:
         x0, x1 = np.round(col - half).astype(int), np.round(col + half).astype(int)
         y0, y1 = np.round(top).astype(int), np.round(base).astype(int)
         x1, y1 = np.maximum(x1, x0 + 1), np.maximum(y1, y0 + 1)
-        keep = (x1 > 0) & (x0 < FRAME_WIDTH) & (y1 > 0) & (y0 < FRAME_HEIGHT) & (base - top >= 1.5)
-        haze = self._haze(np.hypot(fwd, left))
-        draws = [self._billboard_call(int(sc.sprite[seen[k]]), int(x0[k]), int(x1[k]), int(y0[k]), int(y1[k]), float(haze[k]))
-                 for k in np.nonzero(keep)[0]]
+        keep = np.nonzero((x1 > 0) & (x0 < FRAME_WIDTH) & (y1 > 0) & (y0 < FRAME_HEIGHT) & (base - top >= MIN_HEIGHT_PX))[0]
+        haze = np.round(self._haze(np.hypot(fwd, left)) * HAZE_STEPS).astype(int)
+        sprite = sc.sprite[seen]
+        level = np.zeros(len(seen), int)  # the smallest pyramid level still as high as the drawn height
+        for kind in np.unique(sprite[keep]):
+            mine = keep[sprite[keep] == kind]
+            level[mine] = np.minimum(np.searchsorted(self._heights[kind], (y1 - y0)[mine]), len(self._heights[kind]) - 1)
+        draws = list(zip(sprite[keep].tolist(), haze[keep].tolist(), level[keep].tolist(), x0[keep].tolist(),
+                         x1[keep].tolist(), y0[keep].tolist(), y1[keep].tolist()))
         return fwd[keep], draws
 
-    def _billboard_call(self, sprite: int, x0: int, x1: int, y0: int, y1: int, haze: float):
-        def paint(frame: np.ndarray) -> None:
-            cx0, cx1, cy0, cy1 = max(0, x0), min(FRAME_WIDTH, x1), max(0, y0), min(FRAME_HEIGHT, y1)
-            level = next(lv for lv in reversed(self.pyramids[sprite]) if lv.shape[0] >= y1 - y0 or lv is self.pyramids[sprite][0])
-            image = cv2.resize(level, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
-            rgb, alpha = image[..., :3], image[..., 3:]
-            if haze > 0:
-                rgb = rgb + haze * (self.haze_colour - rgb)
-            roi = frame[cy0:cy1, cx0:cx1].astype(np.float32)
-            roi += alpha * (rgb - roi)
-            frame[cy0:cy1, cx0:cx1] = roi
-        return paint
+    def _paint_billboard(self, frame: np.ndarray, sprite: int, haze: int, level: int, x0: int, x1: int, y0: int,
+                         y1: int) -> None:
+        image = cv2.resize(self._ready[sprite][haze][level], (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+        cx0, cx1, cy0, cy1 = max(0, x0), min(FRAME_WIDTH, x1), max(0, y0), min(FRAME_HEIGHT, y1)
+        if cx0 != x0 or cx1 != x1 or cy0 != y0 or cy1 != y1:
+            image = image[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
+        roi = frame[cy0:cy1, cx0:cx1]
+        roi[:] = roi * image[..., 3:] + image[..., :3]
 
     def _panels(self, cam_x: float, cam_y: float, c: float, s: float):
         sc = self.scenery
@@ -172,9 +189,4 @@ class SpriteLayer:
         points = np.round(np.stack([cols, rows], 2) * (1 << SHIFT)).astype(np.int32)  # (K, 4, 2)
         haze = self._haze(np.hypot((f0 + f1) / 2, (l0 + l1) / 2))[:, None]
         colours = (sc.panel_colour[seen] + haze * (self.haze_colour - sc.panel_colour[seen])).tolist()
-        draws = [self._panel_call(points[k], colours[k]) for k in range(len(seen))]
-        return (f0 + f1) / 2, draws
-
-    @staticmethod
-    def _panel_call(points: np.ndarray, colour: list[float]):
-        return lambda frame: cv2.fillConvexPoly(frame, points, colour, cv2.LINE_AA, SHIFT)
+        return (f0 + f1) / 2, list(zip(points, colours))
