@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from steering.sim import texture_features
+from steering.sim.texture_features import EDGE_LINE_INSET_M, LINE_WIDTH_M, SHOULDER_WIDTH_M
 from steering.sim.scenery import paint_shadows
 from steering.sim.trackspec import Bridge
 from steering.sim.tracks import Track
@@ -25,9 +26,6 @@ SHIFT = 4  # cv2 drawing with 4 fractional bits: sub-pixel accurate lines and po
 CURB_WIDTH_M = 0.6
 CURB_BLOCK_M = 1.0
 CURB_MIN_CURVATURE = 1 / 70.0  # curbs only on corners, like the simulator's lake track
-SHOULDER_WIDTH_M = 1.5
-LINE_WIDTH_M = 0.18
-EDGE_LINE_INSET_M = 0.35
 DASH_M = 3.0
 
 
