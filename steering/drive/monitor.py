@@ -307,7 +307,8 @@ class Monitor:
 
     def _saliency(self, start_response: Callable) -> Iterable[bytes]:
         if self.saliency is None:
-            return _respond(start_response, "404 Not Found", b"no saliency: the monitor has no checkpoint", "text/plain")
+            return _respond(start_response, "404 Not Found", b"no saliency: the monitor has no checkpoint",
+                            "text/plain")
         latest = self.saliency.request()
         if latest is None:
             return _respond(start_response, "204 No Content", b"", "text/plain")
