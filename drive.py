@@ -7,7 +7,9 @@
 The logic lives in `steering.drive` (protocol, pipeline, control, runtimes, recording); this file
 parses arguments (generated from `DriveConfig`), sets up logging and runs the server until Ctrl-C
 or SIGTERM, either of which stops it cleanly: the car gets `steer 0,0`, the recording is flushed,
-latency and error counters are printed, and the exit status is 0.
+latency and error counters are printed, and the exit status is 0. The `runtime:` line says which
+runtime the accuracy gate let through and why; the stats lines (every --stats-every seconds and at
+exit) give the pipeline's stages and what the socket adds (frame in -> reply out, reply -> next frame).
 """
 from __future__ import annotations
 
@@ -87,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     stop, received, previous = stop_on_signals()
     print(f"model: {predictor.describe()}", flush=True)
+    print(f"runtime: {predictor.choice}", flush=True)
     if monitor is not None:
         print(f"monitor: {monitor.url}", flush=True)
     print(f"listening on {server.url}; start the simulator in Autonomous Mode. Ctrl-C stops.", flush=True)

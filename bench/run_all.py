@@ -19,19 +19,20 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from bench import data_pipeline, latency, limits, report, simulator, soak, training
+from bench import data_pipeline, latency, limits, report, simulator, soak, training, wire
 from bench.findings import findings
 from steering.cli import setup_logging
 
 log = logging.getLogger("bench")
 
-SECTIONS = ("limits", "latency", "training", "data", "simulator", "soak")
+SECTIONS = ("limits", "wire", "latency", "training", "data", "simulator", "soak")
 REPO = Path(__file__).resolve().parents[1]
 
 
 def full_configs() -> dict[str, Any]:
-    return {"limits": limits.LimitsConfig(), "latency": latency.LatencyConfig(), "training": training.TrainingConfig(),
-            "data": data_pipeline.DataConfig(), "simulator": simulator.SimulatorConfig(),
+    return {"limits": limits.LimitsConfig(), "wire": wire.WireConfig(), "latency": latency.LatencyConfig(),
+            "training": training.TrainingConfig(), "data": data_pipeline.DataConfig(),
+            "simulator": simulator.SimulatorConfig(),
             "soak": soak.SoakConfig()}  # 100,000 frames, or as many as fit in its max_seconds
 
 
@@ -39,6 +40,8 @@ def quick_configs() -> dict[str, Any]:
     """Minimal repetitions and the cheapest models: every code path, in well under a minute."""
     return {
         "limits": limits.LimitsConfig(models=("pilotnet",), matmul_size=256, matmul_repeats=2, model_repeats=3),
+        "wire": wire.WireConfig(models=("pilotnet",), frames=10, warmup=5, block=5,
+                                variants={wire.DEFAULT: (), wire.EAGER: ("--backend", "torch")}),
         "latency": latency.LatencyConfig(models=("pilotnet",), repeats=3, block=2, frames=4),
         "training": training.TrainingConfig(model="pilotnet", images=16, batch_size=8, rounds=1, cached_epochs=2),
         "data": data_pipeline.DataConfig(images=16, batch_size=8, workers=(0,), passes=1, consumers=("pilotnet",),
@@ -54,6 +57,7 @@ def run_sections(sections: tuple[str, ...], configs: dict[str, Any]) -> dict[str
     started = time.perf_counter()
     runners: dict[str, Callable[[], Any]] = {
         "limits": lambda: limits.run(configs["limits"]),
+        "wire": lambda: wire.run(configs["wire"]),
         "latency": lambda: latency.run(configs["latency"]),
         "training": lambda: training.run(configs["training"]),
         "data": lambda: data_pipeline.run(configs["data"], model_rates=_training_rates(results.get("training"))),
