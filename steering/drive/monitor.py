@@ -208,7 +208,7 @@ class Monitor:
         connections = stats.get("connections", 0)
         if self.sink.closed:
             link = "stopped"
-        elif connections and age is not None and age < 2.0:
+        elif age is not None and age < 2.0:  # frames are arriving (the connection count may be a second old)
             link = "driving"
         else:
             link = "connected" if connections else "waiting for the simulator"
