@@ -122,7 +122,8 @@ def _server_port(checkpoint: str | Path | None, config: EvalConfig) -> Iterator[
         try:
             if monitor is not None:
                 monitor.start(server)  # logs the page's address
-            yield server.port, f"in-process drive server ({server.model.describe()}), target {control.target_speed:g} mph"
+            yield server.port, (f"in-process drive server ({server.model.describe()}), "
+                                f"target {control.target_speed:g} mph")
         finally:
             if monitor is not None:
                 monitor.stop()
