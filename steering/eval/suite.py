@@ -194,7 +194,8 @@ def suite_table(rows: Sequence[SuiteRow], reports: dict[str, list[EvalReport]]) 
         for row, rep in zip(rows, runs):
             met = row.meets_target(rep.autonomy_pct)
             target = "" if met is None else f"{'met' if met else 'MISSED'} (>= {row.target_pct:g})"
-            lines.append(f"| {label} | {row.role} | {row.track} | {rep.laps_completed}/{row.laps:g} "
+            laps = f"{row.laps:g}" if rep.stop_reason == "laps" else f"{rep.laps_completed}/{row.laps:g} (time limit)"
+            lines.append(f"| {label} | {row.role} | {row.track} | {laps} "
                          f"| {row.speed_mph:g} | {PACING_NAMES.get(row.pacing, row.pacing)} "
                          f"| {rep.autonomy_pct:.1f} | {target} "
                          f"| {rep.interventions} | {fmt(rep.mean_abs_cte_m, 2)} | {fmt(rep.mean_speed_mph)} "
