@@ -27,7 +27,7 @@ demo: $(STAMP)
 demo-ci: $(STAMP)
 	$(BIN)/python -m steering.demo --out demo/ --no-progress --min-autonomy 100
 
-# Every benchmark (about 5-10 minutes on 2 cores); rewrites docs/benchmarks.md and docs/benchmarks.png.
+# Every benchmark (about 10-15 minutes on 2 cores, the soak bounded at 5); rewrites docs/benchmarks.md and docs/benchmarks.png.
 bench: $(STAMP)
 	BENCH_COMMAND="make bench" $(BIN)/python -m bench.run_all
 	$(BIN)/python -m bench.input_size

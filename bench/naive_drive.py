@@ -59,3 +59,44 @@ class NaiveDriver:
         tensor = torch.from_numpy(x.transpose(2, 0, 1)[None].copy()).float()  # (1, 3, H, W)
         with torch.no_grad():
             return float(self.model(tensor)[0])
+
+
+def serve(checkpoint: str | Path, port: int = 4567) -> None:
+    """The classic drive.py server around `NaiveDriver`: python-socketio on eventlet's WSGI server,
+    the model run inside the telemetry handler, `steer` broadcast with `skip_sid=True`; no socket
+    options, eventlet's own WebSocket code. Prints `listening on ws://127.0.0.1:PORT/...`."""
+    import eventlet
+    import eventlet.wsgi
+    import socketio
+
+    driver = NaiveDriver(checkpoint)
+    sio = socketio.Server(async_mode="eventlet")
+
+    @sio.on("telemetry")
+    def telemetry(sid, data):
+        if data:
+            packet = json.loads(driver(data)[2:])
+            sio.emit("steer", data=packet[1], skip_sid=True)
+        else:
+            sio.emit("manual", data={}, skip_sid=True)
+
+    @sio.on("connect")
+    def connect(sid, environ):
+        sio.emit("steer", data={"steering_angle": "0", "throttle": "0"}, skip_sid=True)
+
+    listener = eventlet.listen(("127.0.0.1", port))
+    print(f"listening on ws://127.0.0.1:{listener.getsockname()[1]}/socket.io/", flush=True)
+    try:
+        eventlet.wsgi.server(listener, socketio.WSGIApp(sio), log_output=False)
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m bench.naive_drive", description=serve.__doc__.splitlines()[0])
+    parser.add_argument("checkpoint")
+    parser.add_argument("--port", type=int, default=4567, help="0 picks a free port")
+    args = parser.parse_args()
+    serve(args.checkpoint, args.port)

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from bench import wire
 from bench.latency import DEFAULT, NAIVE
 
 GOAL_P99_MS = 50.0
@@ -23,6 +24,10 @@ GOAL_VS_BEST = 1.2
 GOAL_CACHE_SPEEDUP = 20.0
 GOAL_DATA_RATIO = 1.5
 GOAL_PEAK_FRACTION = 0.5
+GOAL_SOAK_RSS_MB = 10.0
+# Round trip through drive.py as the simulator sees it, drive.py's defaults: (p50 ms, p99 ms, x classic path)
+GOAL_WIRE = {"resnet50": (4.0, 6.0, 6.0), "pilotnet": (1.5, 3.0, None)}
+GOAL_WIRE_DIFF = 0.01  # steering vs eager fp32, frame by frame
 
 
 def machine() -> dict[str, Any]:
@@ -45,11 +50,20 @@ def machine() -> dict[str, Any]:
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     return {
         "cpu": model, "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "bf16_flags": sorted(f for f in flags if f in ("avx512_bf16", "amx_bf16", "amx_tile", "avx512f")),
+        "bf16_flags": sorted(f for f in flags if f in ("avx512_bf16", "amx_bf16", "amx_tile", "amx_int8", "avx512f",
+                                                       "avx512_vnni", "avx_vnni", "avx2")),
         "versions": versions, "gpu": gpu,
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "loadavg_start": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     }
+
+
+def cpu_line(m: dict[str, Any]) -> str:
+    """`AMD EPYC; has avx2, ...; lacks avx512_bf16, amx_bf16 ...` (the flags that decide bf16/int8 speed)."""
+    key = ("avx512_bf16", "amx_bf16", "amx_int8", "avx512_vnni", "avx_vnni")
+    has, lacks = m["bf16_flags"], [f for f in key if f not in m["bf16_flags"]]
+    text = f"{m['cpu']}; flags: {', '.join(has) or 'none of interest'}"
+    return text + (f"; lacks {', '.join(lacks)}" if lacks else "")
 
 
 def _f(value: float, digits: int = 1) -> str:
@@ -116,6 +130,89 @@ def _latency_goals(variants: dict[str, Any], naive: float, best_name: str, best:
     lines.append(f"- within {GOAL_VS_BEST}x of the best runtime measured, {label}: "
                  + _verdict(gap <= GOAL_VS_BEST, f"{gap:.2f}x{why}"))
     return lines
+
+
+def wire_section(w: dict[str, Any]) -> list[str]:
+    out = ["## Round trip as the simulator sees it (drive.py in its own process)", "",
+           f"`bench/wire.py`: a client that speaks like the Unity simulator (raw WebSocket, every frame masked, "
+           f"Nagle on, two opening telemetries, then lock step) sends {w['frames']} distinct frames from the "
+           f"{w['frames_source']} to `python drive.py CHECKPOINT --port 0 [flags]` started as a subprocess; every "
+           f"variant runs at the same time and the client goes round them in blocks of {w['block']} frames. "
+           "**Round trip** = telemetry handed to the socket -> `steer` read and parsed. The server columns are "
+           "drive.py's own exit summary (medians): `in-server` = first bytes of a frame -> reply written; `receive` = "
+           "unmasking + Engine.IO/Socket.IO decode; `decode`/`preprocess`/`infer` = the pipeline (infer includes "
+           "`handoff`, passing the frame to the model thread and back); `reply` = command ready -> written; "
+           "`gap` = reply written -> next frame's first bytes (the client's own time plus the wire both ways). "
+           "`vs classic` = classic median / variant median; `max |Δ|` = largest steering difference from eager fp32 "
+           "over all frames, as sent on the wire.", ""]
+    if "unmask" in w:
+        um = w["unmask"]
+        out += [f"Unmasking one real telemetry frame ({um['bytes']:,} bytes; the simulator masks every frame it "
+                "sends), interleaved:", ""]
+        out += _table(["", "p50 ms", "p99 ms"], [[n, _f(v["median_ms"], 3), _f(v["p99_ms"], 3)]
+                                                 for n, v in um["variants"].items()])
+    goals: list[str] = []
+    for model, data in w["models"].items():
+        variants = data["variants"]
+        classic = variants.get(wire.NAIVE, {}).get("round_trip", {}).get("median_ms")
+        rows = []
+        for name, v in sorted(variants.items(), key=lambda kv: kv[1]["round_trip"]["median_ms"]):
+            rt, srv = v["round_trip"], v.get("server", {})
+            stage = lambda k: _f(srv[k]["p50"], 2) if k in srv else "–"  # noqa: E731
+            runtime = v.get("runtime", "").split(":")[0].split(" as asked")[0] or "–"
+            rows.append([name, runtime, _f(rt["median_ms"], 2), _f(rt["p99_ms"], 2),
+                         f"{classic / rt['median_ms']:.2f}x" if classic else "–", stage("server"), stage("receive"),
+                         stage("decode"), stage("preprocess"), stage("infer"), stage("handoff"), stage("reply"),
+                         stage("client"), f"{v['max_abs_diff_vs_fp32']:.1e}" if "max_abs_diff_vs_fp32" in v else "–"])
+        out += [f"### {model}", ""]
+        out += _table(["variant", "runtime", "round trip p50 ms", "p99 ms", "vs classic", "in-server", "receive",
+                       "decode", "preprocess", "infer", "handoff", "reply", "gap", "max |Δ|"], rows)
+        default = variants.get(wire.DEFAULT)
+        if default:
+            out += [f"drive.py's choice: `runtime: {default.get('runtime', '?')}`", ""]
+            out += _wire_bounds(model, default)
+            goals += _wire_goals(model, default, classic)
+    return out + ["### Goals (drive.py's defaults, round trip as the simulator sees it)", ""] + goals + [""]
+
+
+def _wire_bounds(model: str, v: dict[str, Any]) -> list[str]:
+    """Where the default's round trip goes, from the medians of its stages."""
+    srv, rt = v.get("server", {}), v["round_trip"]["median_ms"]
+    if not {"decode", "preprocess", "infer"} <= set(srv):
+        return []
+    handoff = srv.get("handoff", {}).get("p50", 0.0)
+    model_ms = srv["infer"]["p50"] - handoff
+    decode = srv["decode"]["p50"] + srv["preprocess"]["p50"]
+    transport = rt - model_ms - decode
+    parts = {"inference alone": model_ms, "JPEG decode + preprocessing": decode,
+             "transport (socket, unmasking, JSON, hand-offs, reply; the rest of the round trip)": transport}
+    bound = max(parts, key=parts.get)
+    return [f"- {model}: of the {_f(rt, 2)} ms round trip (median), " + ", ".join(
+        f"{name} {_f(ms, 2)} ms ({100 * ms / rt:.0f}%)" for name, ms in parts.items()) + f": bounded by {bound}.", ""]
+
+
+def _wire_goals(model: str, v: dict[str, Any], classic: float | None) -> list[str]:
+    if model not in GOAL_WIRE:
+        return []
+    p50_goal, p99_goal, ratio_goal = GOAL_WIRE[model]
+    rt = v["round_trip"]
+    lines = [f"- {model} p{q} <= {goal:g} ms: "
+             + _verdict(rt[key] <= goal, f"{_f(rt[key], 2)} ms" + _over(rt[key], goal))
+             for q, key, goal in ((50, "median_ms", p50_goal), (99, "p99_ms", p99_goal))]
+    if ratio_goal and classic:
+        ratio = classic / rt["median_ms"]
+        short = "" if ratio >= ratio_goal else f", {ratio_goal / ratio:.2f}x short"
+        lines.append(f"- {model} >= {ratio_goal:g}x the classic path in the same run: "
+                     + _verdict(ratio >= ratio_goal, f"{ratio:.2f}x{short}"))
+    if "max_abs_diff_vs_fp32" in v:
+        diff = v["max_abs_diff_vs_fp32"]
+        lines.append(f"- {model} steering within {GOAL_WIRE_DIFF:g} of eager fp32 on every frame: "
+                     + _verdict(diff <= GOAL_WIRE_DIFF, f"max |Δ| {diff:.1e}"))
+    return lines
+
+
+def _over(value: float, goal: float) -> str:
+    return "" if value <= goal else f", {_f(value - goal, 2)} ms over"
 
 
 def loop_section(sim: dict[str, Any]) -> list[str]:
@@ -219,6 +316,50 @@ def render_section(sim: dict[str, Any]) -> list[str]:
             ""] + _table(["camera", "frames/s", "median ms", "p99 ms"], rows)
 
 
+def soak_section(soak: dict[str, Any]) -> list[str]:
+    c = soak["config"]
+    done = soak["frames_done"]
+    rate = f"{_f(soak['frames_per_s'])} frames/s"
+    ran = f"{done:,} frames" + (f" of the {c['frames']:,} asked: the {c['max_seconds']:.0f} s limit came first "
+                                f"({rate} on this shared machine)" if soak["stopped_early"] else f" ({rate})")
+    out = ["## 7. Soak through the wire", "",
+           f"`python -m bench.soak`: drive.py ({c['model']}, default runtime) in its own process, a Unity-like raw "
+           f"WebSocket client sending lock-step telemetry of real frames, reconnecting every {c['reconnect_every']:,} "
+           f"frames, a ping every 25. {ran}, {soak['connections']} connections. Round trip p50 "
+           f"{_f(soak['round_trip_ms']['median_ms'])} ms, p99 {_f(soak['round_trip_ms']['p99_ms'])} ms. drive.py's "
+           f"RSS, OS threads and open descriptors read every {c['sample_every']:,} frames ({soak['sampler']}) with one "
+           f"connection open; growth counts from frame {c['warmup_frames']:,} (warm-up: first-use allocations).", ""]
+    rows = [[f"{s['frame']:,}", _f(s["t_s"], 0), _f(s["rss_mb"]), str(s["threads"]), str(s["fds"])]
+            for s in soak["samples"]]
+    if len(rows) > 12:  # first, warm-up and evenly spaced samples keep the table short
+        keep = sorted({0, len(rows) - 1, *range(0, len(rows), max(1, len(rows) // 10))})
+        rows = [rows[i] for i in keep]
+    out += _table(["frame", "s", "RSS MB", "threads", "fds"], rows)
+    if soak.get("warmup_sample") is None:
+        out += [f"- too few frames for a growth after warm-up (needs more than {c['warmup_frames']:,})", ""]
+    else:
+        growth = soak["rss_growth_mb"]
+        out += [f"- RSS growth after warm-up < {GOAL_SOAK_RSS_MB:.0f} MB: " + _verdict(
+                    growth < GOAL_SOAK_RSS_MB, f"{growth:+.1f} MB from frame {soak['warmup_sample']['frame']:,} to "
+                    f"{soak['last_sample']['frame']:,} (peak {soak['rss_peak_growth_mb']:+.1f} MB; warm-up itself "
+                    f"{soak['rss_warmup_growth_mb']:+.1f} MB)"),
+                "- threads unchanged: " + _verdict(soak["threads_range"][0] == soak["threads_range"][1],
+                                                   f"{soak['threads_range'][0]}-{soak['threads_range'][1]}"),
+                "- open descriptors unchanged: " + _verdict(soak["fds_range"][0] == soak["fds_range"][1],
+                                                            f"{soak['fds_range'][0]}-{soak['fds_range'][1]}")]
+    out += ["- every frame answered with `steer`: " + _verdict(soak["bad_replies"] == 0, f"{soak['bad_replies']} other "
+                                                               f"replies; server errors: {soak['server_errors']}"),
+            "- SIGTERM stops drive.py with exit 0 and its summary: " + _verdict(
+                soak["server_exit"] == 0 and soak["server_summary"].startswith("stopped by SIGTERM"),
+                f"exit {soak['server_exit']}"), ""]
+    dec = soak["decode"]
+    out += ["### Decoding a frame, with and without the corruption check", "",
+            f"320x160 JPEGs from the {dec['frames']}, interleaved; pixels identical: {dec['pixels_identical']}.", ""]
+    out += _table(["decoder", "p50 ms", "p99 ms"], [[n, _f(v["median_ms"], 3), _f(v["p99_ms"], 3)]
+                                                    for n, v in dec["variants"].items()])
+    return out
+
+
 def write(results: dict[str, Any], md_path: Path, png_path: Path, command: str, findings: list[str]) -> None:
     m = results["machine"]
     v = m["versions"]
@@ -227,11 +368,16 @@ def write(results: dict[str, Any], md_path: Path, png_path: Path, command: str, 
              f"`{png_path.name}` are rewritten from that run's measurements (raw numbers: `bench/results.json`).",
              "", "## Machine", ""]
     lines += _table(["", ""], [
-        ["CPU", f"{m['cpu']} ({', '.join(m['bf16_flags']) or 'no avx512/bf16 flags'})"], ["cores", str(m["cores"])],
+        ["CPU", cpu_line(m)], ["cores", str(m["cores"])],
         ["GPU", m["gpu"]], ["torch", v["torch"]], ["onnxruntime", v["onnxruntime"]], ["openvino", v["openvino"]],
         ["python", v["python"]], ["date", m["date"]],
         ["load average (start / end)", f"{m['loadavg_start']:.1f} / {results.get('loadavg_end', 0):.1f} "
-                                       "(shared machine: other work ran alongside)"]])
+                                       "(shared machine: other work ran alongside)"]]
+        + [[f"section {name}", f"measured separately: `{sep['command']}`, {sep['date']}, {sep['cpu']}, "
+                               f"{sep['cores']} cores, load average {sep['loadavg'][0]:.1f} / {sep['loadavg'][1]:.1f}"]
+           for name, sep in results.get("measured_separately", {}).items()])
+    if "wire" in results:
+        lines += wire_section(results["wire"])
     if "latency" in results:
         lines += latency_section(results["latency"])
     if "simulator" in results:
@@ -244,6 +390,8 @@ def write(results: dict[str, Any], md_path: Path, png_path: Path, command: str, 
         lines += data_section(results["data"])
     if "simulator" in results:
         lines += render_section(results["simulator"])
+    if "soak" in results:
+        lines += soak_section(results["soak"])
     if findings:
         lines += ["## Findings", ""] + findings + [""]
     lines += [f"![benchmarks]({png_path.name})", ""]

@@ -1,8 +1,9 @@
 """Run every benchmark, then rewrite docs/benchmarks.md and docs/benchmarks.png from the results.
 
-    python -m bench.run_all                 # everything, about 5-10 minutes on the 2-core machine
+    python -m bench.run_all                 # everything, about 10-15 minutes on the 2-core machine
     python -m bench.run_all --quick         # tiny repetition counts: checks that it all runs
     python -m bench.run_all --only latency,limits --no-docs
+    python -m bench.run_all --only soak --update   # measure one section, keep the others' results
 
 Sections run one after the other (never in parallel: they would time each other); inside a
 section, variants are interleaved. The raw results go to bench/results.json.
@@ -18,30 +19,36 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from bench import data_pipeline, latency, limits, report, simulator, training
+from bench import data_pipeline, latency, limits, report, simulator, soak, training, wire
 from bench.findings import findings
 from steering.cli import setup_logging
 
 log = logging.getLogger("bench")
 
-SECTIONS = ("limits", "latency", "training", "data", "simulator")
+SECTIONS = ("limits", "wire", "latency", "training", "data", "simulator", "soak")
 REPO = Path(__file__).resolve().parents[1]
 
 
 def full_configs() -> dict[str, Any]:
-    return {"limits": limits.LimitsConfig(), "latency": latency.LatencyConfig(), "training": training.TrainingConfig(),
-            "data": data_pipeline.DataConfig(), "simulator": simulator.SimulatorConfig()}
+    return {"limits": limits.LimitsConfig(), "wire": wire.WireConfig(), "latency": latency.LatencyConfig(),
+            "training": training.TrainingConfig(), "data": data_pipeline.DataConfig(),
+            "simulator": simulator.SimulatorConfig(),
+            "soak": soak.SoakConfig()}  # 100,000 frames, or as many as fit in its max_seconds
 
 
 def quick_configs() -> dict[str, Any]:
     """Minimal repetitions and the cheapest models: every code path, in well under a minute."""
     return {
         "limits": limits.LimitsConfig(models=("pilotnet",), matmul_size=256, matmul_repeats=2, model_repeats=3),
+        "wire": wire.WireConfig(models=("pilotnet",), frames=10, warmup=5, block=5,
+                                variants={wire.DEFAULT: (), wire.EAGER: ("--backend", "torch")}),
         "latency": latency.LatencyConfig(models=("pilotnet",), repeats=3, block=2, frames=4),
         "training": training.TrainingConfig(model="pilotnet", images=16, batch_size=8, rounds=1, cached_epochs=2),
         "data": data_pipeline.DataConfig(images=16, batch_size=8, workers=(0,), passes=1, consumers=("pilotnet",),
                                          consumer_seconds=0.2),
         "simulator": simulator.SimulatorConfig(render_repeats=3, loop_steps=5, loops=(("pilotnet", "torch", "auto"),)),
+        "soak": soak.SoakConfig(frames=400, reconnect_every=100, warmup_frames=100, sample_every=50, max_seconds=60,
+                                decode_repeats=20),
     }
 
 
@@ -50,10 +57,12 @@ def run_sections(sections: tuple[str, ...], configs: dict[str, Any]) -> dict[str
     started = time.perf_counter()
     runners: dict[str, Callable[[], Any]] = {
         "limits": lambda: limits.run(configs["limits"]),
+        "wire": lambda: wire.run(configs["wire"]),
         "latency": lambda: latency.run(configs["latency"]),
         "training": lambda: training.run(configs["training"]),
         "data": lambda: data_pipeline.run(configs["data"], model_rates=_training_rates(results.get("training"))),
         "simulator": lambda: simulator.run(configs["simulator"]),
+        "soak": lambda: soak.run(configs["soak"]),
     }
     for name in sections:
         start = time.perf_counter()
@@ -85,6 +94,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--png", type=Path, default=REPO / "docs" / "benchmarks.png")
     parser.add_argument("--from-json", type=Path, default=None,
                         help="measure nothing: rewrite the docs from a results file of an earlier run")
+    parser.add_argument("--update", action="store_true",
+                        help="keep the other sections of the --json file and replace only the --only ones "
+                             "(the page names the sections measured separately, with their date and load)")
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser.parse_args(argv)
 
@@ -105,6 +117,15 @@ def main(argv: list[str] | None = None) -> int:
         configs = quick_configs() if args.quick else full_configs()
         results = run_sections(sections, configs)
         results["command"] = report.command_line()
+        if args.update and args.json.is_file():
+            measured, results = results, json.loads(args.json.read_text())
+            for name in sections:
+                results[name] = measured[name]
+                results.setdefault("sections_s", {})[name] = measured["sections_s"][name]
+                results.setdefault("measured_separately", {})[name] = {
+                    "command": measured["command"], "date": measured["machine"]["date"],
+                    "cpu": measured["machine"]["cpu"], "cores": measured["machine"]["cores"],
+                    "loadavg": [measured["machine"]["loadavg_start"], measured["loadavg_end"]]}
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=1, default=str))
     if not args.no_docs:

@@ -3,8 +3,14 @@
 Training, `drive.py` and the headless simulator all call `preprocess_frame` with the
 `PreprocessConfig` stored in the checkpoint, so the model sees identical pixels everywhere.
 
-Frames are always uint8 HWC **RGB**. OpenCV decodes JPEG to BGR; `decode_jpeg` converts once,
-here, so no caller has to remember (a classic source of train/drive mismatch).
+Frames are always uint8 HWC **RGB**, decoded here once, so no caller has to remember the channel
+order (OpenCV's is BGR: a classic source of train/drive mismatch).
+
+JPEGs are decoded by libjpeg-turbo through simplejpeg, which reports the damage libjpeg recovers
+from ("Corrupt JPEG data: ...") where OpenCV's imdecode hides it; its pixels are identical to
+OpenCV's. The drive path decodes with `strict=True`: a frame the decoder had to patch up is refused
+(`CorruptJPEG`) instead of steering on smeared pixels. Files (training, tools) keep OpenCV's rules:
+anything it decodes (PNG too) is read as before.
 """
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ from typing import Any, Mapping
 
 import cv2
 import numpy as np
+import simplejpeg
 import torch
 
 from steering.udacity import FRAME_HEIGHT, FRAME_WIDTH
@@ -33,6 +40,10 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 class FrameError(ValueError):
     """A frame could not be decoded or has the wrong shape."""
+
+
+class CorruptJPEG(FrameError):
+    """A JPEG the decoder could only read by recovering from damage (bit flips, truncation)."""
 
 
 @dataclass(frozen=True)
@@ -78,23 +89,53 @@ def dataclass_from_dict(cls: type, values: Mapping[str, Any]):
     return cls(**dict(values))
 
 
-def decode_jpeg(data: bytes) -> np.ndarray:
-    """JPEG (or PNG) bytes -> uint8 HWC RGB array. Raises FrameError on anything undecodable."""
+def decode_jpeg(data: bytes, strict: bool = False) -> np.ndarray:
+    """JPEG (or PNG) bytes -> uint8 HWC RGB array. Raises FrameError on anything undecodable.
+
+    strict (the simulator's frames): a 320x160 JPEG only, and one whose decoder reports damage
+    raises CorruptJPEG. The size is read from the header, so a huge image is refused undecoded.
+    """
     if not data:
         raise FrameError("empty image data")
+    if strict:
+        return _decode_strict(data)
+    try:
+        return simplejpeg.decode_jpeg(data, colorspace="RGB", strict=True)  # the fast path
+    except ValueError:
+        pass  # not a JPEG (PNG), or a damaged one: OpenCV decides, as it always did
     frame = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
     if frame is None:
         raise FrameError(f"undecodable image ({len(data)} bytes)")
     return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
 
 
-def decode_base64_jpeg(text: str) -> np.ndarray:
-    """The simulator's base64 `image` field -> uint8 HWC RGB array."""
+def _decode_strict(data: bytes) -> np.ndarray:
+    if not data.startswith(b"\xff\xd8"):
+        raise FrameError(f"not a JPEG ({len(data)} bytes starting {data[:4].hex()})")
+    try:
+        height, width, _, _ = simplejpeg.decode_jpeg_header(data)
+    except ValueError as exc:
+        raise FrameError(f"undecodable JPEG ({len(data)} bytes): {exc}") from None
+    if (height, width) != (FRAME_HEIGHT, FRAME_WIDTH):
+        raise FrameError(f"expected {FRAME_HEIGHT}x{FRAME_WIDTH} frame, got {height}x{width}")
+    try:
+        return simplejpeg.decode_jpeg(data, colorspace="RGB", strict=True)
+    except ValueError as exc:
+        error = str(exc)
+    try:  # only on the error path: can the decoder read it when it may recover?
+        simplejpeg.decode_jpeg(data, colorspace="RGB", strict=False)
+    except ValueError:
+        raise FrameError(f"undecodable JPEG ({len(data)} bytes): {error}") from None
+    raise CorruptJPEG(f"corrupt JPEG ({len(data)} bytes): {error}")
+
+
+def decode_base64_jpeg(text: str, strict: bool = False) -> np.ndarray:
+    """The simulator's base64 `image` field -> uint8 HWC RGB array (`strict` as in decode_jpeg)."""
     try:
         data = base64.b64decode(text, validate=False)
     except (binascii.Error, ValueError, TypeError) as exc:
         raise FrameError(f"bad base64 image: {exc}") from exc
-    return decode_jpeg(data)
+    return decode_jpeg(data, strict)
 
 
 def read_frame(path: str | Path) -> np.ndarray:

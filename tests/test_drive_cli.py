@@ -13,8 +13,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # drive.py is a script at the repository root, not part of the package
 
-import drive  # noqa: E402
 from drive_wire import SimulatorSocket, real_center_frames, telemetry  # noqa: E402
+
+import drive  # noqa: E402
 from steering.data.reading import read_logs  # noqa: E402
 
 
@@ -48,15 +49,17 @@ def test_bad_option_value_fails_with_clear_message(make_checkpoint, capsys):
     assert "smooth must be in [0, 1)" in capsys.readouterr().err
 
 
-def test_default_runtime_is_auto_and_resolves_to_onnx_runtime_on_cpu(make_checkpoint, capsys):
+def test_default_runtime_is_auto_and_resolves_to_the_first_installed_of_the_measured_order(make_checkpoint):
     pytest.importorskip("onnxruntime")
-    from steering.drive import InferenceConfig, Predictor
+    from steering.drive import InferenceConfig, Predictor, runtimes
 
     path = make_checkpoint("pilotnet")
     config = drive.config_from(drive.build_parser().parse_args([str(path)])).inference
     assert config == InferenceConfig() and config.backend == "auto" and config.precision == "auto"
     predictor = Predictor(path, InferenceConfig(device="cpu", backend=config.backend, warmup=0))
-    assert predictor.backend == "onnx" and "backend onnx" in predictor.describe()
+    expected = "openvino" if runtimes.RUNTIMES["openvino"].installed() else "onnx"
+    assert predictor.backend == expected and f"backend {expected}" in predictor.describe()
+    assert predictor.choice.startswith(f"{expected} ") and "gate 0.01" in predictor.choice
 
 
 def free_port() -> int:

@@ -136,7 +136,7 @@ def malformed_messages(jpeg: bytes) -> list[tuple[str, str]]:
         (event({**good, "speed": True}), "bad_number"),
         (event({**good, "image": 12345}), "bad_image_field"),
         (event({**good, "image": "!!!! not base64 ***"}), "bad_image"),
-        (event({**good, "image": _jpeg_b64(jpeg[: len(jpeg) // 2])}), "bad_image"),  # truncated JPEG
+        (event({**good, "image": _jpeg_b64(jpeg[: len(jpeg) // 2])}), "corrupt_jpeg"),  # truncated JPEG: the decoder reports it
         (event({**good, "image": _jpeg_b64(jpeg[:20] + bytes(range(256)) * 8)}), "bad_image"),  # corrupt
         (event({**good, "image": _jpeg_b64(encode_jpeg(small))}), "bad_image"),  # 64x64, not 320x160
         (event({**good, "image": "A" * 1_500_000}), "oversized_image"),  # 1.5 MB of base64

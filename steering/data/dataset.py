@@ -9,6 +9,7 @@ same in any worker, and different every epoch. The epoch lives in shared memory 
 from __future__ import annotations
 
 import logging
+import sys
 
 import cv2
 import numpy as np
@@ -77,6 +78,21 @@ def _stop_opencv_threads_before_fork() -> None:
         cv2.setNumThreads(1)
 
 
+# Libraries whose thread pools do not survive a fork (oneTBB under OpenVINO's CPU plugin): once one
+# is loaded in this process (a drive server ran here: the evaluator, the demo, tests), DataLoader
+# workers start from a fork server instead of forking this process and its pools' state.
+FORK_UNSAFE_MODULES = ("openvino",)
+
+
+def worker_start_method() -> str | None:
+    """None (DataLoader's default, fork on Linux) unless a fork-unsafe library is loaded: "forkserver"."""
+    loaded = [name for name in FORK_UNSAFE_MODULES if name in sys.modules]
+    if not loaded:
+        return None
+    log.debug("%s loaded in this process: DataLoader workers start from a fork server", ", ".join(loaded))
+    return "forkserver"
+
+
 def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, workers: int = 0, seed: int = 0,
                 sampler=None, drop_last: bool = False) -> DataLoader:
     """DataLoader with a seeded shuffle, pinned memory when CUDA is present, persistent workers.
@@ -100,4 +116,5 @@ def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, workers: int =
         drop_last=drop_last,
         generator=generator,
         persistent_workers=workers > 0,
+        multiprocessing_context=worker_start_method() if workers > 0 else None,
     )

@@ -6,7 +6,7 @@ Where things live:
 - `control.py`   model steering + reported speed -> (steering, throttle), the safe command;
 - `predictor.py` a checkpoint as a steering function; `runtimes/` one module per runtime behind a registry;
 - `worker.py`    the OS thread the model runs in; `stats.py` counters and latency percentiles;
-- `sinks.py`     where answered frames go (the recorder; a monitor is the next sink);
+- `sinks.py`     where answered frames go (the recorder); `monitor.py` the browser monitor's sink and page;
 - `protocol.py` + `udacity_server.py`  the Udacity simulator's messages and its Socket.IO/eventlet transport.
 """
 from steering.drive.config import DriveConfig, TransportConfig

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from steering.cli import nested, option
 from steering.drive.control import ControlConfig
+from steering.drive.monitor import MonitorConfig
 from steering.drive.predictor import InferenceConfig
 from steering.drive.protocol import DEFAULT_MAX_IMAGE_CHARS
 from steering.udacity import PORT
@@ -30,5 +31,6 @@ class DriveConfig:
     control: ControlConfig = nested(ControlConfig, "control")
     inference: InferenceConfig = nested(InferenceConfig, "model runtime")
     transport: TransportConfig = nested(TransportConfig, "server")
+    monitor: MonitorConfig = nested(MonitorConfig, "browser monitor")
     record_dir: Path | None = None  # drive.py's optional second argument
     stats_every: float = option(30.0, help="seconds between latency/counter log lines; 0 = only at exit")

@@ -34,7 +34,7 @@ from steering.drive.control import ControlConfig, Controller
 from steering.drive.protocol import MalformedTelemetry, Telemetry
 from steering.drive.sinks import DriveFrame, Sink
 from steering.drive.stats import DriveStats
-from steering.preprocess import FrameError, decode_base64_jpeg
+from steering.preprocess import CorruptJPEG, FrameError, decode_base64_jpeg
 
 
 class SteeringModel(Protocol):
@@ -81,13 +81,15 @@ class DrivePipeline:
     def step(self, session: Session, telemetry: Telemetry, received: float) -> Command | None:
         """The command for this frame, or None when a newer frame of the session supersedes it.
 
-        Raises MalformedTelemetry (bad_image, model_error, model_output_not_finite): answer `safe`.
+        Raises MalformedTelemetry (bad_image, corrupt_jpeg, model_error, model_output_not_finite): answer `safe`.
         """
         session.decimal = telemetry.decimal or session.decimal
         try:
-            frame = decode_base64_jpeg(telemetry.image)
+            frame = decode_base64_jpeg(telemetry.image, strict=True)  # damaged JPEGs: CorruptJPEG
             decoded = time.perf_counter()
             x = self.model.prepare(frame)
+        except CorruptJPEG as exc:
+            raise MalformedTelemetry("corrupt_jpeg", str(exc)) from None
         except FrameError as exc:
             raise MalformedTelemetry("bad_image", str(exc)) from None
         prepared = time.perf_counter()

@@ -6,8 +6,9 @@
 
 Preprocessing is the checkpoint's own `PreprocessConfig` through `steering.preprocess`, the one
 definition training uses. The runtime (torch, torchscript, onnx, openvino, ...) comes from the
-registry in `steering.drive.runtimes`, chosen by `backend` and `precision`; every runtime stays
-within `runtimes.TOLERANCE` of the fp32 steering (tests/test_drive_inference.py). The server
+registry in `steering.drive.runtimes`, chosen by `backend` and `precision` through the accuracy
+gate of `steering.drive.choice` (steering within `runtimes.TOLERANCE` of eager fp32 on real or
+shipped frames); `predictor.choice` is the one line that says what was chosen and why. The server
 (`steering.drive.udacity_server`) decides when and in which thread `infer` runs.
 """
 from __future__ import annotations
@@ -21,11 +22,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from steering.checkpoint import load_model
+from steering.checkpoint import CheckpointError, load_checkpoint
 from steering.cli import option
-from steering.drive import runtimes
+from steering.drive import choice, runtimes
 from steering.drive.runtimes import DEVICES, PRECISIONS, BuildContext, resolve_device
-from steering.preprocess import PreprocessConfig, preprocess_frame
+from steering.preprocess import preprocess_frame
 from steering.udacity import FRAME_HEIGHT, FRAME_WIDTH
 
 log = logging.getLogger(__name__)
@@ -38,10 +39,13 @@ class InferenceConfig:
     device: str = option("auto", help="where the model runs; auto picks cuda when available", choices=DEVICES)
     backend: str = option("auto", help=runtimes.backend_help, choices=runtimes.backends)
     precision: str = option("auto", choices=PRECISIONS,
-                            help="auto: fp16 autocast on CUDA, fp32 on CPU, the runtime's own choice where it "
-                                 "has one (openvino: bf16 on CPUs with AVX512-BF16/AMX, checked against fp32); "
-                                 "bf16 on CPU: frozen TorchScript with bf16 weights unless --backend says otherwise")
+                            help="auto: the runtime's own choice (openvino: bf16 on CPUs with AVX512-BF16/AMX; "
+                                 "CUDA: the fastest of fp16/bf16/fp32 measured at start), kept only within 0.01 "
+                                 "of eager fp32; int8: statically quantized on --calibration frames, kept only "
+                                 "within the same gate")
     threads: int = option(0, help="CPU threads for the model; 0 = all cores this process may use")
+    calibration: Path | None = option(None, help="int8: a driving_log.csv whose frames calibrate the "
+                                                 "quantization (default: the checkpoint's training logs)")
     warmup: int = 3  # forward passes at start, so the first real frame is not the slow one
 
     def __post_init__(self) -> None:
@@ -73,33 +77,42 @@ class Predictor:
         self.config = config or InferenceConfig()
         self.checkpoint = Path(checkpoint)
         self.device = resolve_device(self.config.device)
-        spec, precision = runtimes.resolve(self.config.backend, self.device, self.config.precision)
+        runtimes.check_precision(self.config.precision, self.device)
         self.threads = cpu_threads(self.config.threads)
-        model, self.preprocess = load_model(self.checkpoint, device="cpu")
+        start = time.perf_counter()
+        stored = load_checkpoint(self.checkpoint)
+        try:
+            model = stored.build_model("cpu")
+        except RuntimeError as exc:  # load_state_dict: keys or shapes differ from the architecture
+            raise CheckpointError(f"{checkpoint}: weights do not match model "
+                                  f"{stored.model_config.name!r}: {exc}") from exc
+        self.preprocess = stored.preprocess
+        self.training_logs: list[str] = list((stored.train_config or {}).get("logs") or [])
         self.model_name = self.checkpoint.name
         self.configure_thread()
-        try:
-            self.runtime = spec.build(model, self._context(precision))
-        except Exception as exc:  # noqa: BLE001 - only "auto" falls back; an explicit choice raises
-            if self.config.backend != "auto" or spec.name == "torch":
-                raise
-            log.warning("backend %s failed (%s); falling back to eager torch", spec.name, exc)
-            spec, precision = runtimes.resolve("torch", self.device, self.config.precision)
-            self.runtime = spec.build(model, self._context(precision))
-        self.backend, self.precision = spec.name, self.runtime.precision
+        frames, source = choice.gate_frames(self.training_logs)
+        picked = choice.choose(model, self.device, self.config.backend, self.config.precision, self._context,
+                               choice.prepared(frames, self.preprocess), source)
+        self.runtime, self.backend, self.precision = picked.runtime, picked.spec.name, picked.runtime.precision
+        self.gate_max_diff, self.choice = picked.max_diff, picked.reason
         self._forward = self.runtime.forward
-        start = time.perf_counter()
         self.warm_up(self.config.warmup)
-        why = ""
-        if self.config.backend == "auto":
-            order = runtimes.auto_orders().get((self.device.type, precision), [spec.name])
-            why = f" (backend auto on {self.device.type}: first installed of {', '.join(order)})"
-        log.info("predictor ready: %s in %.2f s%s", self.describe(), time.perf_counter() - start, why)
+        log.info("predictor ready in %.2f s: %s", time.perf_counter() - start, self.choice)
 
     # ------------------------------------------------------------------ set-up
 
     def _context(self, precision: str) -> BuildContext:
-        return BuildContext(self.device, precision, self.threads, self.preprocess, self.checkpoint)
+        return BuildContext(self.device, precision, self.threads, self.preprocess, self.checkpoint,
+                            calibration=self._calibration_frames)
+
+    def _calibration_frames(self) -> tuple[list[np.ndarray], str]:
+        """int8 calibration: frames of --calibration, else of the checkpoint's training logs."""
+        logs = [str(self.config.calibration)] if self.config.calibration else self.training_logs
+        if not logs:
+            raise RuntimeError("int8 needs calibration frames: pass --calibration driving_log.csv (this "
+                               "checkpoint records no training logs)")
+        frames, source = choice.log_frames(logs, choice.CALIBRATION_FRAMES)
+        return [x.numpy() for x in choice.prepared(frames, self.preprocess)], source
 
     def configure_thread(self) -> None:
         """Apply the CPU thread count. Call it in every thread that runs `infer` (OpenMP settings

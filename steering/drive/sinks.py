@@ -59,6 +59,7 @@ class Recorder:
         self.written = 0
         self.dropped = 0
         self.failed = 0
+        self.paused = False  # the browser monitor's record switch: frames put while paused are not written
         self._last_name = ""
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name="steering-recorder", daemon=True)
@@ -66,7 +67,7 @@ class Recorder:
 
     def put(self, frame: DriveFrame) -> None:
         """Queue a frame; drops it (and counts) rather than wait when the writer is behind."""
-        if self._closed:
+        if self._closed or self.paused:
             return
         try:
             self._queue.put_nowait(frame)

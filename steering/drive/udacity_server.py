@@ -23,7 +23,11 @@ Guarantees, each covered by tests/test_server_*.py:
 - anything malformed (payload, numbers, base64, JPEG, size, model NaN) gets the safe command:
   throttle 0, last good steering; it is counted in `stats["errors"]` and logged rate-limited;
 - replies use the decimal separator the simulator used (comma locales);
-- the model runs in its own OS thread (`steering.drive.worker`) so pings are answered meanwhile.
+- the model runs in its own OS thread (`steering.drive.worker`) so pings are answered meanwhile;
+- every accepted socket has TCP_NODELAY, and client frames are unmasked at C speed
+  (`steering.drive.wire`, installed when a server is built); the socket's timestamps give the
+  server's own time per frame and the client's time between a reply and the next frame
+  (`stats["wire_ms"]`, see `steering.drive.stats`).
 With the simulator exactly one request chain survives the opening: plain lock-step, every command
 on the newest frame received (`stats["max_newer_at_infer_start"]`/`["max_newer_at_reply"]` stay 0).
 """
@@ -45,14 +49,15 @@ with warnings.catch_warnings():
     # WebSocket support without a polling step comes through eventlet (see docs/drive.md).
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
     import eventlet
-    import eventlet.greenio
     import eventlet.hubs
     import eventlet.wsgi
     import socketio
 from eventlet.hubs import trampoline
 from eventlet.semaphore import Semaphore
 
+from steering.drive import wire
 from steering.drive.config import DriveConfig
+from steering.drive.packet_guard import guard_websocket
 from steering.drive.pipeline import Command, DrivePipeline, Session, SteeringModel
 from steering.drive.predictor import Predictor
 from steering.drive.protocol import MalformedTelemetry, format_command, parse_telemetry
@@ -79,12 +84,18 @@ class DriveServer:
         self._sessions: dict[str, Session] = {}
         self._extra_sinks = list(sinks or [])
         self.pipeline: DrivePipeline | None = None
+        self._sockets: dict[str, Any] = {}  # sid -> the accepted socket (a wire.NoDelaySocket)
+        # sid -> (arrival, command ready) of the last answered frame
+        self._last_frame: dict[str, tuple[float, float]] = {}
+        wire.install()
         self.sio = socketio.Server(async_mode="eventlet", always_connect=True, logger=_wire_log,
                                    engineio_logger=_wire_log)
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
         self.sio.on("telemetry", self._on_telemetry)
         self.sio.eio.on("message", self._on_eio_message)  # replaces socketio's own handler, wrapping it
+        self.sio.eio._async = {**self.sio.eio._async,  # a copy: the dict is engineio's module-level one
+                               "websocket": guard_websocket(self.sio.eio._async["websocket"], self._on_bad_message)}
         self.app = socketio.WSGIApp(self.sio)
         self.recorder: Recorder | None = None
         self._worker: InferenceThread | None = None
@@ -136,7 +147,7 @@ class DriveServer:
             self.recorder = Recorder(self.config.record_dir)
             sinks.insert(0, self.recorder)
         self._worker = InferenceThread(self.model.infer, initializer=self.model.configure_thread)
-        self.pipeline = DrivePipeline(self.model, self.config.control, self._stats, sinks, run_model=self._worker.run,
+        self.pipeline = DrivePipeline(self.model, self.config.control, self._stats, sinks, run_model=self._run_model,
                                       yield_now=lambda: eventlet.sleep(0))
         self._stop_r, self._stop_w = os.pipe()
         self._thread = threading.Thread(target=self._serve, name="steering-drive-server", daemon=True)
@@ -152,7 +163,7 @@ class DriveServer:
         """The eventlet hub of this server lives in this thread only."""
         try:
             self.pipeline.lock = Semaphore(1)  # created in the hub's own thread
-            green = eventlet.greenio.GreenSocket(self._listener)
+            green = wire.NoDelaySocket(self._listener)
             pool = eventlet.GreenPool(1000)
             server = eventlet.spawn(eventlet.wsgi.server, green, self.app, log=logging.getLogger(f"{__name__}.wsgi"),
                                     log_output=False, custom_pool=pool, socket_timeout=None)
@@ -218,13 +229,22 @@ class DriveServer:
 
     # ------------------------------------------------------------------ Socket.IO handlers
 
+    def connection_sockets(self) -> list[socket.socket]:
+        """The server-side sockets of the open connections (tests check their options)."""
+        return list(self._sockets.values())
+
     def _on_connect(self, sid: str, environ: dict) -> None:
         self._sessions[sid] = self.pipeline.open()
+        stream = environ.get("eventlet.input")
+        if stream is not None:
+            self._sockets[sid] = stream.get_socket()
         self._stats.count("connect")
         self.sio.emit("steer", {"steering_angle": "0", "throttle": "0"}, room=sid)  # starts the telemetry
 
     def _on_disconnect(self, sid: str) -> None:
         self._sessions.pop(sid, None)
+        self._sockets.pop(sid, None)
+        self._last_frame.pop(sid, None)
         self._stats.count("disconnect")
 
     def _on_eio_message(self, sid: str, data: Any) -> None:
@@ -239,12 +259,38 @@ class DriveServer:
             else:
                 self._warn.warning("bad_packet", "ignored an undecodable Socket.IO packet %.60r: %s", data, exc)
 
+    def _on_bad_message(self, message: str | bytes, exc: Exception) -> None:
+        self._stats.count("undecodable_message")
+        self._warn.warning("bad_message", "ignored an undecodable WebSocket message %.40r: %r", message, exc)
+
+    def _run_model(self, x: Any) -> float:
+        start = time.perf_counter()
+        value = self._worker.run(x)
+        self._stats.wire("handoff", (time.perf_counter() - start - self._worker.last_call_s) * 1000.0)
+        return value
+
+    def _wire_times(self, sid: str, received: float) -> float:
+        """Record what the socket saw since the last answered frame; this frame's arrival time."""
+        times = getattr(self._sockets.get(sid), "wire_times", None)
+        if times is None or not times.arrived:
+            return received
+        arrived = times.arrived
+        self._stats.wire("receive", (received - arrived) * 1000.0)
+        last = self._last_frame.get(sid)
+        # Lock step: the last answered frame's reply went out between its arrival and this one's.
+        if last is not None and last[0] < times.replied <= arrived:
+            self._stats.wire("reply", (times.replied - last[1]) * 1000.0)
+            self._stats.wire("server", (times.replied - last[0]) * 1000.0)
+            self._stats.wire("client", (arrived - times.replied) * 1000.0)
+        return arrived
+
     def _on_telemetry(self, sid: str, *args: Any) -> None:
         received = time.perf_counter()
         self._stats.count("telemetry")
         session = self._sessions.get(sid)
         if session is None:  # telemetry racing a disconnect
             return
+        arrived = self._wire_times(sid, received)
         data = args[0] if len(args) == 1 else args
         try:
             telemetry = parse_telemetry(data, self.config.transport.max_image_chars)
@@ -261,6 +307,7 @@ class DriveServer:
             self._reply_safe(sid, "internal_error", repr(exc))
             return
         if command is not None:
+            self._last_frame[sid] = (arrived, time.perf_counter())
             self._emit(sid, session, command)
             self._stats.count("steer")
 
@@ -279,12 +326,13 @@ class DriveServer:
 
 
 @contextlib.contextmanager
-def running_server(model: str | Path | SteeringModel, config: DriveConfig | None = None) -> Iterator[DriveServer]:
+def running_server(model: str | Path | SteeringModel, config: DriveConfig | None = None,
+                   sinks: list[Sink] | None = None) -> Iterator[DriveServer]:
     """A started DriveServer for a checkpoint path (or a ready model), stopped on exit."""
     config = config or DriveConfig()
     if isinstance(model, (str, Path)):
         model = Predictor(model, config.inference)
-    server = DriveServer(model, config).start()
+    server = DriveServer(model, config, sinks=sinks).start()
     try:
         yield server
     finally:

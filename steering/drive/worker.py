@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import time
 import warnings
 from typing import Any, Callable
 
@@ -38,6 +39,7 @@ class InferenceThread:
         self._read_fd, self._write_fd = os.pipe()
         os.set_blocking(self._read_fd, False)
         self._closed = False
+        self.last_call_s = 0.0  # how long the latest fn call took inside the worker thread
         self._thread = _threading.Thread(target=self._loop, args=(initializer,), name=name, daemon=True)
         self._thread.start()
 
@@ -67,10 +69,12 @@ class InferenceThread:
             if item is None:
                 return
             request_id, args = item
+            start = time.perf_counter()
             try:
                 self._results[request_id] = (self._fn(*args), None)
             except Exception as exc:  # handed to the caller, who decides (the server: safe command)
                 self._results[request_id] = (None, exc)
+            self.last_call_s = time.perf_counter() - start
             os.write(self._write_fd, b"\0")
 
     def close(self, timeout: float = 5.0) -> None:

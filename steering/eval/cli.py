@@ -2,6 +2,7 @@
 
     python -m steering.eval evaluate model.pt --track mountain --laps 1 --out eval/ --video [--realtime]
     python -m steering.eval evaluate --port 4567 --track lake --laps 2      # drive.py already running
+    python -m steering.eval evaluate model.pt --wallclock --monitor          # watch on http://127.0.0.1:8887/
     python -m steering.eval compare a.pt b.pt --tracks lake mountain --laps 1 --out cmp/
     python -m steering.eval suite a.pt b.pt --out runs/suite [--quick]
 
@@ -63,6 +64,10 @@ def add_commands(commands: "argparse._SubParsersAction") -> None:
     ev.add_argument("--host", default="127.0.0.1")
     ev.add_argument("--out", type=Path, default=None,
                     help="folder for report.json, trajectory.png/.csv (default: eval/<model>-<track>)")
+    ev.add_argument("--monitor", action="store_true",
+                    help="watch the drive live in a browser: drive.py's monitor page for the in-process server "
+                         "(http://127.0.0.1:MONITOR_PORT/); add --wallclock to see it in real time")
+    ev.add_argument("--monitor-port", type=int, default=8887, help="port of the monitor page; 0 picks a free port")
     _scoring_arguments(ev)
 
     cmp = commands.add_parser("compare", help="several models on the same tracks: one markdown table, one plot",
@@ -107,7 +112,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         return 2
     name = args.model.stem if args.model is not None else f"port{args.port}"
     out = args.out if args.out is not None else Path("eval") / f"{name}-{args.track}"
-    config = _eval_config(args, track=args.track, laps=args.laps, port=args.port, host=args.host, out_dir=out)
+    config = _eval_config(args, track=args.track, laps=args.laps, port=args.port, host=args.host, out_dir=out,
+                          monitor=args.monitor, monitor_port=args.monitor_port)
     try:
         result = evaluate(args.model, config)
     except (SimClientError, CheckpointError, OSError, ValueError) as exc:

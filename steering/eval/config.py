@@ -29,6 +29,8 @@ class EvalConfig:
     seed: int = 0  # the world's textures
     progress: bool = True  # tqdm bar over the distance driven
     label: str = ""  # name in tables; default: the checkpoint's file name
+    monitor: bool = False  # serve drive.py's browser monitor for the in-process server (steering.drive.monitor)
+    monitor_port: int = 8887  # its port on 127.0.0.1; 0 picks a free one
 
     def __post_init__(self) -> None:
         if self.pacing not in PACINGS:

@@ -107,17 +107,28 @@ class _Scorer:
 def _server_port(checkpoint: str | Path | None, config: EvalConfig) -> Iterator[tuple[int, str, float | None]]:
     """(port, description, target speed) to drive against: `config.port`, or an in-process server for `checkpoint`."""
     if config.port is not None:
+        if config.monitor:
+            raise ValueError("evaluate: --monitor serves the in-process server; with --port, start that drive.py "
+                             "with --monitor instead")
         yield config.port, f"drive server at {config.host}:{config.port}", config.speed_mph
         return
     if checkpoint is None:
         raise ValueError("evaluate: give a checkpoint to serve, or the port of a running drive server (--port)")
     from steering.drive import ControlConfig, DriveConfig, TransportConfig, running_server
+    from steering.drive.monitor import Monitor, MonitorConfig
 
     control = ControlConfig() if config.speed_mph is None else ControlConfig(target_speed=config.speed_mph)
     drive = DriveConfig(transport=TransportConfig(host=config.host, port=0), control=control, stats_every=0)
-    with running_server(checkpoint, drive) as server:
-        yield (server.port, f"in-process drive server ({server.model.describe()}), target {control.target_speed:g} mph",
-               control.target_speed)
+    monitor = Monitor(MonitorConfig(enabled=True, port=config.monitor_port), checkpoint) if config.monitor else None
+    with running_server(checkpoint, drive, sinks=[monitor.sink] if monitor else None) as server:
+        try:
+            if monitor is not None:
+                monitor.start(server)  # logs the page's address
+            yield (server.port, f"in-process drive server ({server.model.describe()}), target {control.target_speed:g} mph",
+                   control.target_speed)
+        finally:
+            if monitor is not None:
+                monitor.stop()
 
 
 def evaluate(checkpoint: str | Path | None, config: EvalConfig | None = None,

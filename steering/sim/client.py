@@ -63,7 +63,7 @@ def realtime_advance_s(waited_s: float, frame_s: float) -> float:
 
 
 class SimClientError(RuntimeError):
-    """The drive server could not be reached, went silent, or broke the protocol."""
+    """The drive server could not be reached, stopped answering telemetry, or broke the protocol."""
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ class ClientConfig:
     camera: str = "center"
     jpeg_quality: int = 75  # Unity's EncodeToJPG default
     connect_timeout_s: float = 10.0
-    reply_timeout_s: float = 30.0  # no message for this long: the server is stalled, stop with an error
+    reply_timeout_s: float = 30.0  # no reply to telemetry for this long: the server is stalled, stop with an error
 
     def __post_init__(self) -> None:
         if self.pacing not in PACINGS:
@@ -104,6 +104,14 @@ def telemetry_packet(steering_deg: float, throttle: float, speed_mph: float, ima
         "image": base64.b64encode(image_jpeg).decode("ascii"),
     }
     return "42" + json.dumps(["telemetry", data], separators=(",", ":"))
+
+
+def describe_packet(packet: str, number: int) -> str:
+    """A telemetry packet for an error message: its numbers, the image as its length."""
+    if not packet:
+        return "no telemetry yet"
+    head, found, image = packet.partition('"image":"')
+    return f"telemetry #{number} {head}" + (f'"image":<{len(image) - 3:,} base64 chars>}}]' if found else "")
 
 
 def parse_command(kind: str, data: dict, decimal: str = ".") -> Command:
@@ -132,7 +140,8 @@ class SimClient:
             on_step: StepCallback | None = None) -> DriveResult:
         """Connect, drive until `max_steps` replies were applied, `laps` were driven, or `on_step`
         returns True; then close the socket. `on_step(world, info, command)` may also reset the world
-        (an intervention). Raises SimClientError if the server cannot be reached or goes silent."""
+        (an intervention). Raises SimClientError if the server cannot be reached or stops answering telemetry
+        (pongs and other packets are no sign of life: a broken telemetry handler can still answer pings)."""
         cfg, result = self.config, DriveResult()
         target_m = None if laps is None else laps * self.world.track.length_m
         started = time.perf_counter()
@@ -143,13 +152,17 @@ class SimClient:
                                  f"on port {cfg.port}?") from exc
         ping_interval = PING_INTERVAL_S
         next_ping = time.monotonic() + ping_interval
-        last_message = time.monotonic()
+        # Only a reply to telemetry is a sign of life: a server whose telemetry handler fails can
+        # still answer pings for ever. The clock restarts at each reply and each telemetry sent.
+        last_life = time.monotonic()
         last_telemetry = last_step = time.monotonic()
+        last_packet = ""
+        since_reply = 0  # other messages (pongs, ...) received since the last reply
         opened = False
         in_flight = 0
 
         def send_telemetry() -> None:
-            nonlocal in_flight, last_telemetry
+            nonlocal in_flight, last_telemetry, last_life, last_packet
             if cfg.pacing == "wallclock":
                 wait = self.world.config.dt - (time.monotonic() - last_telemetry)
                 if wait > 0:
@@ -161,6 +174,8 @@ class SimClient:
                                       encode_jpeg(frame, cfg.jpeg_quality), cfg.decimal)
             last_telemetry = time.monotonic()  # before sending: a busy machine may pause us right after the send
             ws.send(packet)
+            last_life = time.monotonic()
+            last_packet = packet
             result.telemetry_sent += 1
             if result.steers_received + result.manual_received == 0:
                 result.opening_telemetry += 1
@@ -187,10 +202,13 @@ class SimClient:
                     ws.send("2")
                     result.pings_sent += 1
                     next_ping = now + ping_interval
-                if now - last_message > cfg.reply_timeout_s:
-                    raise SimClientError(f"drive server at {cfg.url} sent nothing for {cfg.reply_timeout_s:.0f} s "
-                                         f"({in_flight} telemetry unanswered, {result.parse_errors} unreadable replies)")
-                ws.settimeout(max(0.01, min(next_ping, last_message + cfg.reply_timeout_s) - now))
+                if now - last_life > cfg.reply_timeout_s:
+                    raise SimClientError(
+                        f"drive server at {cfg.url} answered no telemetry for {cfg.reply_timeout_s:g} s; last sent: "
+                        f"{describe_packet(last_packet, result.telemetry_sent)}; {in_flight} telemetry unanswered, "
+                        f"{since_reply} other messages received meanwhile ({result.pongs_received} pongs in all), "
+                        f"{result.parse_errors} unreadable replies")
+                ws.settimeout(max(0.01, min(next_ping, last_life + cfg.reply_timeout_s) - now))
                 try:
                     message = ws.recv()
                 except websocket.WebSocketTimeoutException:
@@ -198,7 +216,8 @@ class SimClient:
                 except websocket.WebSocketConnectionClosedException:
                     result.stop_reason = "server closed the connection"
                     break
-                last_message = time.monotonic()
+                received = time.monotonic()
+                since_reply += 1
                 if isinstance(message, bytes):
                     message = message.decode("utf-8", "replace")
                 if message.startswith("0"):  # Engine.IO open: the second "open" event
@@ -211,9 +230,10 @@ class SimClient:
                 elif message == "2":  # a server-side ping (Engine.IO 4 servers): answer it
                     ws.send("3")
                 elif message.startswith("42"):
-                    outcome = self._on_event(message, result, on_step, last_message - last_telemetry)
+                    outcome = self._on_event(message, result, on_step, received - last_telemetry)
                     if outcome != "ignored":
                         in_flight = max(0, in_flight - 1)  # this chain's telemetry was answered
+                        last_life, since_reply = time.monotonic(), 0
                     if outcome == "applied":
                         result.stop_reason = result.stop_reason or done()
                         if not result.stop_reason:

@@ -93,6 +93,12 @@ class TrainConfig:
                                     "is flip-only)")
     cache_dir: str = option("", metavar="DIR", help="where feature caches live; empty: <out>/feature_cache")
     progress: bool = option(True, help="progress bars")
+    tensorboard: str = option("", metavar="DIR",
+                              help="also write TensorBoard events to DIR (tensorboard --logdir DIR): losses, metrics, "
+                                   "learning rates, phases, images/s, validation frames with true vs predicted "
+                                   "steering, head histograms. Off unless given: it needs the optional tensorboard "
+                                   "package (pip install 'steering[tensorboard]') and history.json + loss_curve.png "
+                                   "already record every run")
 
     def __post_init__(self) -> None:
         self.logs = [str(p) for p in self.logs]

@@ -35,6 +35,7 @@ from steering.training.loop import (HeadRegressor, NonFiniteLossError, Precision
 from steering.training.metrics import baseline_metrics, regression_metrics, summary_table
 from steering.training.model_setup import build_model
 from steering.training.seeding import restore_rng_states, rng_states, seed_everything
+from steering.training.tensorboard import TrainBoard, require_tensorboard
 from steering.training.strategies import (Phase, apply_phase, build_optimizer, group_learning_rates, phase_at,
                                           plan_phases, trainable_summary)
 
@@ -79,6 +80,7 @@ class _PhaseRunner:
 
 def train(config: TrainConfig) -> TrainResult:
     """Train from the driving logs in `config.logs` (the `python train.py LOG ...` entry point)."""
+    require_tensorboard(config.tensorboard)  # a missing package fails before any work
     preprocess = config.preprocess()
     seed_everything(config.seed)  # the model's random layers start the same as under fit(config, data)
     model = build_model(config, preprocess)
@@ -109,6 +111,7 @@ def fit(config: TrainConfig, data: DataBundle, ctx: DistContext | None = None,
                                                            patience=config.plateau_patience)
     scaler = torch.amp.GradScaler("cuda") if precision.autocast_dtype == torch.float16 else None  # fp16 only
     loss_fn = make_loss(config.loss, config.huber_delta)
+    board = TrainBoard(config.tensorboard if ctx.is_main else None, model, data.preprocess)  # fails early without the package
     state: dict[str, Any] = {"epoch": 0, "history": [], "best_val_loss": math.inf, "best_epoch": -1,
                              "epochs_since_best": 0, "stopped_early": False}
     if resume:
@@ -142,6 +145,7 @@ def fit(config: TrainConfig, data: DataBundle, ctx: DistContext | None = None,
                     state["epochs_since_best"] = 0  # a new phase deserves its own patience
                 apply_phase(model, phase)
                 log.info("epoch %d: %s; %s", epoch + 1, phase.describe(), trainable_summary(model))
+                board.phase(epoch, phase.describe(), model)
                 runner = _make_runner(config, data, model, phase, ctx)
                 current = phase
             runner.set_epoch(epoch)
@@ -169,6 +173,7 @@ def fit(config: TrainConfig, data: DataBundle, ctx: DistContext | None = None,
                 state["epochs_since_best"] += 1
             log.info("epoch %d: train %.5f  val %.5f  MAE %.4f  R² %.3f%s", epoch + 1, stats["loss"], val_loss,
                      metrics["mae"], metrics["r2"], "  (best)" if improved else "")
+            board.epoch(state["history"][-1], model, data.val, ctx.device)
             last_phase = phase == phases[-1]
             state["stopped_early"] = bool(last_phase and config.patience and state["epochs_since_best"] >= config.patience)
             state["epoch"] = epoch + 1
@@ -190,6 +195,7 @@ def fit(config: TrainConfig, data: DataBundle, ctx: DistContext | None = None,
             _write_history(out, state["history"])
         raise
     finally:
+        board.close()
         barrier_safe(ctx)
 
     best_metrics = {}

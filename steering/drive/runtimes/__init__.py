@@ -13,18 +13,20 @@ says why; `auto` takes, among installed runtimes that support the pair, the one 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pkgutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 
 from steering.preprocess import PreprocessConfig
 
 DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-TOLERANCE = 0.02  # largest steering difference from eager fp32 a faster runtime may make
+PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
+TOLERANCE = 0.01  # the accuracy gate: largest steering difference from eager fp32 a faster runtime may make
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,8 @@ class BuildContext:
     threads: int
     preprocess: PreprocessConfig
     checkpoint: Path
+    # int8 only: () -> (preprocessed (3, H, W) frames, where they come from), read when needed
+    calibration: Callable[[], tuple[list[np.ndarray], str]] | None = None
 
     def example(self) -> torch.Tensor:
         return torch.zeros(1, *self.preprocess.input_shape)  # (1, 3, H, W)
@@ -64,13 +68,14 @@ class RuntimeSpec:
     auto_precision: dict[str, str] = field(default_factory=dict)  # device -> precision when "auto"
 
     def installed(self) -> bool:
+        """Whether the package is there, without importing it: loading OpenVINO just to ask would
+        start nothing, but it would put its libraries in every process that only lists runtimes."""
         if self.requires is None:
             return True
         try:
-            importlib.import_module(self.requires)
-        except ImportError:
+            return importlib.util.find_spec(self.requires) is not None
+        except (ImportError, ValueError):
             return False
-        return True
 
     def missing_message(self) -> str:
         return f"--backend {self.name} needs {self.requires}: pip install 'steering[{self.extra}]'"
@@ -101,12 +106,34 @@ def auto_orders() -> dict[tuple[str, str], list[str]]:
                          key=lambda name: RUNTIMES[name].preference[pair]) for pair in pairs}
 
 
+def cpu_flags() -> set[str]:
+    """The CPU feature flags (/proc/cpuinfo; empty elsewhere)."""
+    try:
+        line = next(text for text in Path("/proc/cpuinfo").read_text().splitlines() if text.startswith("flags"))
+    except (OSError, StopIteration):
+        return set()
+    return set(line.split(":", 1)[1].split())
+
+
+def cpu_has_bf16() -> bool:
+    """bf16 arithmetic in hardware (AVX512-BF16 or AMX): without it OpenVINO runs f32."""
+    return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
+
+
 def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("--device cuda asked for, but torch sees no CUDA GPU; use --device cpu or auto")
     return torch.device(device)
+
+
+def check_precision(precision: str, device: torch.device) -> None:
+    """ValueError for a precision no runtime runs on this device."""
+    if precision == "fp16" and device.type != "cuda":
+        raise ValueError("fp16 runs only on CUDA; on CPU use --precision bf16, int8 or fp32")
+    if precision == "int8" and device.type != "cpu":
+        raise ValueError("int8 runs on CPU only (onnx, openvino); on CUDA use fp16, bf16 or fp32")
 
 
 def _requested_precision(precision: str, device: torch.device) -> str:

@@ -34,5 +34,6 @@ def build(model: torch.nn.Module, ctx: BuildContext) -> Runtime:
 SPEC = register(RuntimeSpec(
     name="torch", help="eager PyTorch (CPU fp32/bf16 autocast; CUDA fp16/bf16 autocast, channels_last)",
     devices=("cpu", "cuda"), precisions=("fp32", "bf16", "fp16"), build=build,
-    preference={("cpu", "fp32"): 100, ("cpu", "bf16"): 100, ("cuda", "fp16"): 10, ("cuda", "bf16"): 10,
-                ("cuda", "fp32"): 10}))
+    preference={("cpu", "auto"): 100, ("cpu", "fp32"): 100, ("cpu", "bf16"): 100, ("cuda", "fp16"): 10,
+                ("cuda", "bf16"): 10, ("cuda", "fp32"): 10},
+    auto_precision={"cpu": "fp32", "cuda": "fp16"}))

@@ -30,4 +30,4 @@ def build(model: torch.nn.Module, ctx: BuildContext) -> Runtime:
 SPEC = register(RuntimeSpec(
     name="torchscript", help="traced + frozen TorchScript, channels_last (bf16: bf16 weights)",
     devices=("cpu", "cuda"), precisions=("fp32", "bf16", "fp16"), build=build,
-    preference={("cpu", "bf16"): 10}))
+    preference={("cpu", "bf16"): 20}))

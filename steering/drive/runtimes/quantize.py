@@ -1,0 +1,89 @@
+"""INT8 post-training static quantization of the exported model, calibrated on driving-log frames.
+
+ONNX Runtime's `quantize_static` (part of `onnxruntime`, already the fp32 runtime: no new
+dependency; OpenVINO's NNCF would add a large package for the same result) writes a QDQ model:
+weights int8 per output channel, activations uint8 with ranges from the calibration frames
+(MinMax). ONNX Runtime runs it with its int8 kernels, and OpenVINO reads the same QDQ model as an
+int8 graph. On CPUs without VNNI the weights use 7 bits (`reduce_range`), which avoids the
+saturation of the AVX2 u8 x s8 multiply-add.
+
+The result is `<checkpoint stem>.int8.onnx`, stamped with the checkpoint's hash and a description
+of the calibration (source, frame count, digest of the frames): a new checkpoint or other
+calibration frames rebuild it. Whether it is used at all is the accuracy gate's decision
+(`steering.drive.choice`): steering within `runtimes.TOLERANCE` of eager fp32 or fp32 instead.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from steering.drive import runtimes
+from steering.drive.runtimes import BuildContext, derived
+
+log = logging.getLogger(__name__)
+
+
+def int8_onnx(model: torch.nn.Module, ctx: BuildContext) -> bytes:
+    """The int8 QDQ model for this checkpoint and calibration: cached beside it, or built now."""
+    from steering.drive.runtimes.onnx import exported_onnx
+
+    if ctx.calibration is None:
+        raise RuntimeError("int8 needs calibration frames: pass --calibration driving_log.csv (or use a "
+                           "checkpoint whose training logs are still where train.py read them)")
+    frames, source = ctx.calibration()
+    batch = np.stack([np.asarray(f, dtype=np.float32) for f in frames])  # (N, 3, H, W)
+    digest = hashlib.sha256(batch.tobytes()).hexdigest()[:16]
+    reduce_range = not (runtimes.cpu_flags() & {"avx512_vnni", "avx_vnni", "amx_int8"})
+    detail = (f"int8 static QDQ (onnxruntime quantize_static, MinMax, per-channel, reduce_range={reduce_range}), "
+              f"{len(batch)} calibration frames from {source}, frames sha256 {digest}")
+    sha = derived.checkpoint_hash(ctx.checkpoint)
+    path = derived.derived_path(ctx.checkpoint, ".int8.onnx")
+    data = derived.load_onnx(path, sha, detail)
+    if data is not None:
+        return data
+    data = derived.stamp_onnx(quantize(exported_onnx(model, ctx), batch, reduce_range), sha, detail)
+    derived.write_atomically(path, data)
+    log.info("quantized %s to int8 on %d frames from %s", ctx.checkpoint.name, len(batch), source)
+    return data
+
+
+def quantize(fp32_onnx: bytes, batch: np.ndarray, reduce_range: bool) -> bytes:
+    """`quantize_static` on model bytes; `batch` (N, 3, H, W) float32 are the calibration inputs."""
+    import onnx
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    model = onnx.load_model_from_string(fp32_onnx)
+    input_name = model.graph.input[0].name
+
+    class Frames(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._items = iter(batch[i:i + 1] for i in range(len(batch)))
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            item = next(self._items, None)
+            return None if item is None else {input_name: item}
+
+    root = logging.getLogger()
+    level = root.level
+    with tempfile.TemporaryDirectory(prefix="steering-int8-") as tmp:
+        source, target = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
+        source.write_bytes(fp32_onnx)
+        root.setLevel(max(level, logging.ERROR))  # quantize_static's advice goes to the root logger
+        try:
+            quantize_static(str(source), str(target), Frames(), quant_format=QuantFormat.QDQ, per_channel=True,
+                            reduce_range=reduce_range, activation_type=QuantType.QUInt8,
+                            weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax)
+        finally:
+            root.setLevel(level)
+        return target.read_bytes()
