@@ -1,12 +1,13 @@
-"""The `evaluate` and `compare` commands (argument parsing and printing only).
+"""The `evaluate`, `compare` and `suite` commands (argument parsing and printing only).
 
-    python -m steering.eval evaluate model.pt --track mountain --laps 1 --out eval/ --video
+    python -m steering.eval evaluate model.pt --track mountain --laps 1 --out eval/ --video [--realtime]
     python -m steering.eval evaluate --port 4567 --track lake --laps 2      # drive.py already running
     python -m steering.eval evaluate model.pt --wallclock --monitor          # watch on http://127.0.0.1:8887/
     python -m steering.eval compare a.pt b.pt --tracks lake mountain --laps 1 --out cmp/
+    python -m steering.eval suite a.pt b.pt --out runs/suite [--quick]
 
-`python -m steering.sim evaluate|compare` is the same (the simulator's CLI registers these).
-The work happens in `steering.eval.evaluate` and `steering.eval.compare`.
+`python -m steering.sim evaluate|compare|suite` is the same (the simulator's CLI registers these).
+The work happens in `steering.eval.evaluate`, `steering.eval.compare` and `steering.eval.suite`.
 """
 from __future__ import annotations
 
@@ -17,26 +18,42 @@ from pathlib import Path
 from steering.eval.config import EvalConfig
 from steering.eval.evaluate import evaluate
 from steering.eval.scoring import InterventionConfig
+from steering.sim.client import ClientConfig
 from steering.sim.tracks import list_tracks
 
+COMMANDS = ("evaluate", "compare", "suite")
 
-def _scoring_arguments(parser: argparse.ArgumentParser) -> None:
+
+def _common_arguments(group: "argparse._ArgumentGroup") -> None:
+    group.add_argument("--frame-rate", type=float, default=round(1.0 / ClientConfig.frame_s),
+                       help="--realtime: the simulator's frames per second; the world moves in whole frames "
+                            "(Unity: 60)")
+    group.add_argument("--seed", type=int, default=0, help="the world's textures")
+    group.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+
+
+def _scoring_arguments(parser: argparse.ArgumentParser, speed: bool = True, pacing: bool = True) -> None:
     group = parser.add_argument_group("Driving and scoring")
-    group.add_argument("--speed", type=float, default=None,
-                       help="target speed (mph) of the in-process drive server (default: drive.py's default)")
+    if speed:
+        group.add_argument("--speed", type=float, default=None,
+                           help="target speed (mph) of the in-process drive server (default: drive.py's default)")
     group.add_argument("--stall-s", type=float, default=InterventionConfig.stall_s,
                        help="no progress for this many simulated seconds counts as an intervention")
     group.add_argument("--penalty-s", type=float, default=InterventionConfig.penalty_s,
                        help="seconds each intervention costs in the autonomy score (PilotNet: 6)")
-    group.add_argument("--wallclock", action="store_true",
-                       help="run the world in real time (server latency matters) instead of lock step")
-    group.add_argument("--seed", type=int, default=0, help="the world's textures")
+    if pacing:
+        clock = group.add_mutually_exclusive_group()
+        clock.add_argument("--realtime", dest="pacing", action="store_const", const="realtime", default="fixed",
+                           help="the world moves by the server's measured round trip (whole simulator frames), "
+                                "as the Unity simulator keeps driving while drive.py thinks; default: lock step")
+        clock.add_argument("--wallclock", dest="pacing", action="store_const", const="wallclock",
+                           help="run the world in real time (sleeping between frames) instead of lock step")
     group.add_argument("--video", action="store_true", help="also write drive.mp4 (center camera, steering overlaid)")
-    group.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    _common_arguments(group)
 
 
 def add_commands(commands: "argparse._SubParsersAction") -> None:
-    """Register `evaluate` and `compare` on a sub-parser set (`python -m steering.eval` and `steering.sim`)."""
+    """Register `evaluate`, `compare` and `suite` on a sub-parser set (`python -m steering.eval` and `steering.sim`)."""
     ev = commands.add_parser("evaluate", help="drive a model N laps through the wire protocol and score it (autonomy %%)",
                              description="Drive a model through the real socket protocol and score it: autonomy % "
                                          "(PilotNet), laps, |CTE|, speed, smoothness, frames/s.")
@@ -61,9 +78,24 @@ def add_commands(commands: "argparse._SubParsersAction") -> None:
     cmp.add_argument("--out", type=Path, default=Path("runs/compare"), help="folder for the table, plot and each run")
     _scoring_arguments(cmp)
 
+    suite = commands.add_parser("suite", help="the fixed evaluation suite: every model on every row, one table, "
+                                              "one plot, one score",
+                                description="Each model drives the training track (3 laps), the held-out and the "
+                                            "challenge track (1 lap each) at 15 and 25 mph, in lock step and in real "
+                                            "time, plus the target rows; writes suite.md, suite.png, suite.json. "
+                                            "Score: mean autonomy % over all rows.")
+    suite.add_argument("models", nargs="+", type=Path, help="checkpoints to score")
+    suite.add_argument("--out", type=Path, default=Path("runs/suite"), help="folder for the table, plot and each run")
+    suite.add_argument("--quick", action="store_true", help="one speed, a few metres per row, no target rows (tests)")
+    suite.add_argument("--realtime-only", action="store_true", help="only the real-time rows")
+    suite.add_argument("--labels", nargs="+", default=None, help="names in the table (default: the file names)")
+    _scoring_arguments(suite, speed=False, pacing=False)
+
 
 def _eval_config(args: argparse.Namespace, **overrides) -> EvalConfig:
-    return EvalConfig(speed_mph=args.speed, video=args.video, wallclock=args.wallclock, seed=args.seed,
+    speed = {"speed_mph": args.speed} if hasattr(args, "speed") else {}
+    pacing = {"pacing": args.pacing} if hasattr(args, "pacing") else {}
+    return EvalConfig(**speed, **pacing, frame_s=1.0 / args.frame_rate, video=args.video, seed=args.seed,
                       progress=args.progress,
                       interventions=InterventionConfig(stall_s=args.stall_s, penalty_s=args.penalty_s), **overrides)
 
@@ -109,6 +141,27 @@ def run_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_suite_command(args: argparse.Namespace) -> int:
+    from steering.checkpoint import CheckpointError
+    from steering.eval.suite import SuiteConfig, run_suite
+    from steering.sim.client import SimClientError
+
+    settings = {"out_dir": args.out, "base": _eval_config(args)}
+    if args.realtime_only:
+        settings["pacings"] = ("realtime",)
+    config = SuiteConfig.quick(**settings) if args.quick else SuiteConfig(**settings)
+    try:
+        result = run_suite(args.models, config, labels=args.labels)
+    except (SimClientError, CheckpointError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(result.table)
+    print("scores (mean autonomy % over all rows): " + ", ".join(f"{k} {v:.1f}" for k, v in result.scores.items()))
+    for kind, path in result.files.items():
+        print(f"{kind + ':':7s}{path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from steering.cli import setup_logging
 
@@ -121,5 +174,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Dispatch a parsed `evaluate` or `compare` command."""
-    return run_evaluate(args) if args.command == "evaluate" else run_compare(args)
+    """Dispatch a parsed `evaluate`, `compare` or `suite` command."""
+    return {"evaluate": run_evaluate, "compare": run_compare, "suite": run_suite_command}[args.command](args)

@@ -53,7 +53,7 @@ def model_labels(checkpoints: Sequence[str | Path]) -> list[str]:
     return labels
 
 
-def _folder_name(label: str) -> str:
+def folder_name(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("_") or "model"
 
 
@@ -70,7 +70,7 @@ def compare(checkpoints: Sequence[str | Path], config: CompareConfig | None = No
     for checkpoint, label in zip(checkpoints, model_labels(checkpoints)):
         for track in config.tracks:
             eval_config = replace(config.base, track=track, laps=config.laps, label=label, port=None,
-                                  out_dir=out / _folder_name(label) / track)
+                                  out_dir=out / folder_name(label) / track)
             result = evaluate(checkpoint, eval_config)
             log.info("%s", result.report.summary())
             reports.append(result.report)

@@ -8,9 +8,11 @@
 `python drive.py`) unless `EvalConfig.port` names one that already runs, and lets the simulator's
 wire client (`steering.sim.client.SimClient`) drive `laps` laps. Every applied reply goes through
 an `InterventionDetector` (`steering.eval.scoring`); an intervention puts the car back on the
-centre line, facing along the track, as a safety driver would. Time is simulated time (one step =
-`WorldConfig.dt`), so a score does not depend on how fast the machine is; only `frames_per_s` is
-wall clock.
+centre line, facing along the track, as a safety driver would. Time is simulated time: in lock step
+(`pacing="fixed"`, the default) one reply = one `WorldConfig.dt`, so a score does not depend on how
+fast the machine is and only `frames_per_s` is wall clock; with `pacing="realtime"` the world moves
+by the server's measured round trip (whole simulator frames), so the score includes the machine's
+latency and the report names the machine.
 
 Step observers see every applied step (`on_step(world, info, command)`, then `close()`): the MP4
 writer (`steering.eval.video.DriveVideo`) is one; a caller can pass more (a live monitor, a logger).
@@ -102,13 +104,13 @@ class _Scorer:
 
 
 @contextlib.contextmanager
-def _server_port(checkpoint: str | Path | None, config: EvalConfig) -> Iterator[tuple[int, str]]:
-    """The port to drive against: `config.port`, or an in-process drive server for `checkpoint`."""
+def _server_port(checkpoint: str | Path | None, config: EvalConfig) -> Iterator[tuple[int, str, float | None]]:
+    """(port, description, target speed) to drive against: `config.port`, or an in-process server for `checkpoint`."""
     if config.port is not None:
         if config.monitor:
             raise ValueError("evaluate: --monitor serves the in-process server; with --port, start that drive.py "
                              "with --monitor instead")
-        yield config.port, f"drive server at {config.host}:{config.port}"
+        yield config.port, f"drive server at {config.host}:{config.port}", config.speed_mph
         return
     if checkpoint is None:
         raise ValueError("evaluate: give a checkpoint to serve, or the port of a running drive server (--port)")
@@ -122,8 +124,8 @@ def _server_port(checkpoint: str | Path | None, config: EvalConfig) -> Iterator[
         try:
             if monitor is not None:
                 monitor.start(server)  # logs the page's address
-            yield server.port, (f"in-process drive server ({server.model.describe()}), "
-                                f"target {control.target_speed:g} mph")
+            yield (server.port, f"in-process drive server ({server.model.describe()}), "
+                                f"target {control.target_speed:g} mph", control.target_speed)
         finally:
             if monitor is not None:
                 monitor.stop()
@@ -145,13 +147,13 @@ def evaluate(checkpoint: str | Path | None, config: EvalConfig | None = None,
     observers = [*observers, *([DriveVideo(Path(config.out_dir) / "drive.mp4")] if config.video else [])]
     scorer = _Scorer(world, config, observers)
     try:
-        with _server_port(checkpoint, config) as (port, server_description):
-            client = SimClient(world, ClientConfig(host=config.host, port=port,
-                                                   pacing="wallclock" if config.wallclock else "fixed"))
+        with _server_port(checkpoint, config) as (port, server_description, target_speed):
+            client = SimClient(world, ClientConfig(host=config.host, port=port, pacing=config.pacing,
+                                                   frame_s=config.frame_s))
             drive = client.run(laps=config.laps, on_step=scorer)
     finally:
         scorer.close()
-    report = build_report(config, world, drive, scorer.interventions, checkpoint, server_description)
+    report = build_report(config, world, drive, scorer.interventions, checkpoint, server_description, target_speed)
     files = write_outputs(report, config, world.track, drive, scorer.interventions) if config.out_dir else {}
     log.info("%s on %s: autonomy %.1f %%, %d interventions, %d laps, mean |CTE| %.2f m", report.model, report.track,
              report.autonomy_pct, report.interventions, report.laps_completed, report.mean_abs_cte_m)

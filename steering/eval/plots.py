@@ -3,6 +3,7 @@
 - `plot_trajectory`: the track's road edges and centre line from above, the car's path coloured
   by |CTE| (0 to the road edge), a cross at every intervention. Metres on both axes, equal scale.
 - `plot_comparison`: autonomy % and mean |CTE| per model, one group of bars per track.
+- `plot_suite`: autonomy % per suite row, one bar per model, the rows' targets dashed.
 
 matplotlib with the Agg backend (no display needed); the report numbers come from `steering.eval.report`.
 """
@@ -101,6 +102,26 @@ def plot_comparison(reports: Sequence[EvalReport], path: Path) -> Path:
         ax.set_xticks(x, tracks)
         ax.set_title(title, fontsize=10)
     axes[0].legend(fontsize=8, loc="lower left")
+    return _save(fig, path)
+
+
+def plot_suite(rows: Sequence[str], targets: Sequence[float | None], autonomy: dict[str, Sequence[float]],
+               scores: dict[str, float], path: Path) -> Path:
+    """The suite: autonomy % per row (one bar per model), target marks, each model's score in the legend."""
+    fig, ax = plt.subplots(figsize=(max(8, 0.55 * len(rows) * max(1, len(autonomy)) + 3), 5), dpi=110)
+    width = 0.8 / max(1, len(autonomy))
+    x = np.arange(len(rows))
+    for k, (label, values) in enumerate(autonomy.items()):
+        ax.bar(x + (k - (len(autonomy) - 1) / 2) * width, values, width, label=f"{label}: score {scores[label]:.1f}")
+    for i, target in enumerate(targets):
+        if target is not None:
+            ax.hlines(target, i - 0.45, i + 0.45, colors="black", linestyles="--", linewidth=1.2)
+    ax.axhline(90, color="0.6", lw=0.8, ls=":")
+    ax.set_xticks(x, rows, rotation=45, ha="right", fontsize=8)
+    ax.set_ylabel("autonomy % (PilotNet)")
+    ax.set_ylim(0, 105)
+    ax.set_title("suite: autonomy per row (dashed: target; score = mean autonomy over all rows)", fontsize=10)
+    ax.legend(fontsize=8, loc="lower left")
     return _save(fig, path)
 
 

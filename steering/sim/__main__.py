@@ -6,6 +6,7 @@
     python -m steering.sim bench --frames 500
     python -m steering.sim evaluate model.pt --track mountain --laps 1 --out eval/ [--port 4567] [--video]
     python -m steering.sim compare a.pt b.pt --tracks lake mountain --laps 1 --out cmp/
+    python -m steering.sim suite a.pt b.pt --out runs/suite [--quick]
 """
 from __future__ import annotations
 
@@ -49,7 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     drive.add_argument("--max-steps", type=int, default=None)
     drive.add_argument("--decimal", choices=[".", ","], default=".", help="',' behaves like a comma-decimal machine")
     drive.add_argument("--single-open", action="store_true", help="one telemetry on connect (the real one sends two)")
-    drive.add_argument("--wallclock", action="store_true", help="run the world in real time (server latency matters)")
+    clock = drive.add_mutually_exclusive_group()
+    clock.add_argument("--wallclock", dest="pacing", action="store_const", const="wallclock", default="fixed",
+                       help="run the world in real time (server latency matters)")
+    clock.add_argument("--realtime", dest="pacing", action="store_const", const="realtime",
+                       help="the world moves by the server's measured round trip in whole frames of 1/60 s")
 
     commands.add_parser("tracks", help="list the tracks")
 
@@ -57,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--track", default="lake", choices=list_tracks())
     bench.add_argument("--frames", type=int, default=500)
 
-    eval_cli.add_commands(commands)  # evaluate, compare (steering.eval)
+    eval_cli.add_commands(commands)  # evaluate, compare, suite (steering.eval)
     return parser
 
 
@@ -80,7 +85,7 @@ def _record(args: argparse.Namespace) -> int:
 def _drive(args: argparse.Namespace) -> int:
     world = World(WorldConfig(track=args.track))
     config = ClientConfig(host=args.host, port=args.port, decimal=args.decimal, double_open=not args.single_open,
-                          pacing="wallclock" if args.wallclock else "fixed")
+                          pacing=args.pacing)
     try:
         result = SimClient(world, config).run(max_steps=args.max_steps, laps=args.laps)
     except SimClientError as exc:
@@ -127,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         return _drive(args)
     if args.command == "bench":
         return _bench(args)
-    if args.command in ("evaluate", "compare"):
+    if args.command in eval_cli.COMMANDS:
         return eval_cli.run(args)
     for name in list_tracks():
         track = get_track(name)

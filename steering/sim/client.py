@@ -23,6 +23,14 @@ Time: with `pacing="fixed"` each `steer` advances the world by exactly one step 
 so a drive is the same on any machine. With `pacing="wallclock"` the world runs in real time: the
 car keeps going with the old command while the server thinks (latency matters), and a telemetry is
 never sent sooner than `dt` after the previous one.
+With `pacing="realtime"` the world advances, per reply, by the wall time the server took (from the
+newest telemetry to its reply) rounded up to whole rendered frames, at least one frame
+(`realtime_advance_s`): the Unity simulator keeps driving the car with the previous command while
+drive.py thinks, applies a reply in its next frame and sends the next telemetry from that frame.
+`frame_s` is that frame time: 1/60 s, Unity rendering at 60 frames/s (vsync). The client's own
+rendering and JPEG encoding are not counted (they are what the frame time stands for), so a fast
+server is answered at up to 60 Hz and a slow one steers less often, as on the real simulator. The
+world moves in sub-steps of at most `WorldConfig.dt`, so the physics is as stable as in lock step.
 
 Scoring drives (interventions, autonomy) is the evaluator's job; it plugs in through `on_step`.
 """
@@ -31,6 +39,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -45,6 +54,14 @@ from steering.udacity import PING_INTERVAL_S, PORT, format_n4, parse_culture_flo
 log = logging.getLogger(__name__)
 
 
+PACINGS = ("fixed", "wallclock", "realtime")
+
+
+def realtime_advance_s(waited_s: float, frame_s: float) -> float:
+    """Simulated time that passes while the server answers in `waited_s`: whole frames, at least one."""
+    return max(1, math.ceil(waited_s / frame_s - 1e-9)) * frame_s
+
+
 class SimClientError(RuntimeError):
     """The drive server could not be reached, stopped answering telemetry, or broke the protocol."""
 
@@ -57,15 +74,18 @@ class ClientConfig:
     port: int = PORT
     decimal: str = "."  # "," = a comma-decimal locale (de-DE, it-IT, pt-BR): telemetry and reply parsing
     double_open: bool = True  # send telemetry on WebSocket open *and* on the Engine.IO open packet
-    pacing: str = "fixed"  # "fixed" (one step per steer) or "wallclock" (the world runs in real time)
+    pacing: str = "fixed"  # "fixed" (one step per steer), "wallclock" (world in real time) or "realtime" (see above)
+    frame_s: float = 1.0 / 60.0  # realtime pacing: the simulator's frame time (Unity at 60 frames/s)
     camera: str = "center"
     jpeg_quality: int = 75  # Unity's EncodeToJPG default
     connect_timeout_s: float = 10.0
     reply_timeout_s: float = 30.0  # no reply to telemetry for this long: the server is stalled, stop with an error
 
     def __post_init__(self) -> None:
-        if self.pacing not in ("fixed", "wallclock"):
-            raise ValueError(f"pacing must be 'fixed' or 'wallclock', got {self.pacing!r}")
+        if self.pacing not in PACINGS:
+            raise ValueError(f"pacing must be one of {', '.join(PACINGS)}, got {self.pacing!r}")
+        if self.frame_s <= 0:
+            raise ValueError(f"frame_s must be > 0, got {self.frame_s}")
         if self.decimal not in (".", ","):
             raise ValueError(f"decimal must be '.' or ',', got {self.decimal!r}")
 
@@ -152,8 +172,9 @@ class SimClient:
             steering_deg = st.steering * self.world.car.config.max_steer_deg
             packet = telemetry_packet(steering_deg, self._command.throttle, st.speed_mph,
                                       encode_jpeg(frame, cfg.jpeg_quality), cfg.decimal)
+            last_telemetry = time.monotonic()  # before sending: a busy machine may pause us right after the send
             ws.send(packet)
-            last_telemetry = last_life = time.monotonic()
+            last_life = time.monotonic()
             last_packet = packet
             result.telemetry_sent += 1
             if result.steers_received + result.manual_received == 0:
@@ -195,6 +216,7 @@ class SimClient:
                 except websocket.WebSocketConnectionClosedException:
                     result.stop_reason = "server closed the connection"
                     break
+                received = time.monotonic()
                 since_reply += 1
                 if isinstance(message, bytes):
                     message = message.decode("utf-8", "replace")
@@ -208,7 +230,7 @@ class SimClient:
                 elif message == "2":  # a server-side ping (Engine.IO 4 servers): answer it
                     ws.send("3")
                 elif message.startswith("42"):
-                    outcome = self._on_event(message, result, on_step)
+                    outcome = self._on_event(message, result, on_step, received - last_telemetry)
                     if outcome != "ignored":
                         in_flight = max(0, in_flight - 1)  # this chain's telemetry was answered
                         last_life, since_reply = time.monotonic(), 0
@@ -226,7 +248,7 @@ class SimClient:
                  len(result.steps), result.telemetry_sent, result.max_in_flight, result.wall_s)
         return result
 
-    def _on_event(self, message: str, result: DriveResult, on_step: StepCallback | None) -> str:
+    def _on_event(self, message: str, result: DriveResult, on_step: StepCallback | None, waited_s: float) -> str:
         """Handle one event: "applied" (a reply moved the car; a telemetry is due), "unreadable"
         (a reply the culture cannot parse: the simulator sends nothing, this chain ends) or "ignored"."""
         try:
@@ -249,19 +271,28 @@ class SimClient:
                 result.parse_errors += 1
                 log.error("simulator cannot read steer %r in its culture (decimal %r): %s", data, self.config.decimal, exc)
                 return "unreadable"
-        self._command = command
-        info = self._advance(command)
+        previous, self._command = self._command, command
+        info = self._advance(command, previous, waited_s)
+        result.round_trip_s.append(waited_s)
         result.steps.append(info)
         result.commands.append(command)
         if on_step is not None and on_step(self.world, info, command):
             result.stop_reason = "on_step"
         return "applied"
 
-    def _advance(self, command: Command) -> StepInfo:
-        """Apply `command` for one step, or for the real time since the last step with wall-clock pacing."""
+    def _advance(self, command: Command, previous: Command, waited_s: float) -> StepInfo:
+        """Apply `command` for one step; with wall-clock pacing for the real time since the last step;
+        with realtime pacing drive `previous` for the frames the server took, in steps of at most dt."""
         world = self.world
         if self.config.pacing == "fixed":
             return world.step(command.steering, command.throttle)
+        if self.config.pacing == "realtime":
+            left = realtime_advance_s(waited_s, self.config.frame_s)
+            while left > 1e-12:
+                dt = min(world.config.dt, left)
+                info = world.step(previous.steering, previous.throttle, dt)
+                left -= dt
+            return info
         now = time.monotonic()
         last = self._last_step_wall
         steps = 1 if last is None else max(1, int((now - last) / world.config.dt))

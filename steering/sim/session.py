@@ -34,5 +34,6 @@ class DriveResult:
     pings_sent: int = 0
     pongs_received: int = 0
     parse_errors: int = 0  # replies the simulator's culture could not read (the chain ends there)
+    round_trip_s: list[float] = field(default_factory=list)  # wall time from the newest telemetry to each applied reply
     wall_s: float = 0.0
     stop_reason: str = ""

@@ -95,18 +95,20 @@ class World:
         self.car.place(x, y, heading, speed_mph * MPH)
         self._projection = self.track.project(x, y, hint=proj.index)
 
-    def step(self, steering: float, throttle: float) -> StepInfo:
-        """Advance one sample (`config.dt`) with steering in [-1, 1] (positive = right) and throttle in [-1, 1]."""
+    def step(self, steering: float, throttle: float, dt: float | None = None) -> StepInfo:
+        """Advance one sample (`config.dt`, or `dt` seconds: the real-time client's partial steps, at most
+        `config.dt`) with steering in [-1, 1] (positive = right) and throttle in [-1, 1]."""
         cfg = self.config
+        dt = cfg.dt if dt is None else dt
         for _ in range(cfg.substeps):
-            self.car.step(steering, throttle, cfg.dt / cfg.substeps)
+            self.car.step(steering, throttle, dt / cfg.substeps)
         state = self.car.state
         before = self._projection
         self._projection = self.track.project(state.x, state.y, hint=before.index)
         delta = self._projection.progress_m - before.progress_m
         half = self.track.length_m / 2
         self.distance_along_m += (delta + half) % self.track.length_m - half  # unwrap across the start line
-        self.time_s += cfg.dt
+        self.time_s += dt
         self.steps += 1
         return self.info()
 

@@ -1,0 +1,205 @@
+"""The evaluation suite: a fixed set of drives per model, one table, one plot, one score.
+
+    python -m steering.eval suite runs/pilotnet/best.pt runs/weak/best.pt --out runs/suite [--quick]
+
+Rows (`suite_rows`): the training track (3 laps), the held-out track (1 lap) and the challenge track
+(1 lap), each at 15 and 25 mph target speed, in lock step (`pacing="fixed"`: one 1/15 s step per
+reply, the same on any machine) and in real time (`pacing="realtime"`: the world moves by the
+server's measured round trip, so a slow model steers less often, as on the Unity simulator); then
+the target rows: held-out and challenge at 20 mph in real time (target: at least 98 % autonomy),
+the training track at 30 mph in real time (target: 100 %).
+
+Score: the mean autonomy % (PilotNet, `steering.eval.scoring`) over all rows, one number per model;
+every row counts the same whatever its length. Real-time rows depend on the machine, so the table
+and suite.json name it (CPU model and cores).
+
+Files in `out`: suite.md (the table), suite.png (the plot), suite.json (rows, scores, machine,
+every report), and `<model>/<row>/report.json` with the trajectory files of every drive.
+`--quick` keeps the same rows at one speed with short distances and no target rows (tests).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Sequence
+
+from steering.eval.compare import folder_name, model_labels
+from steering.eval.config import EvalConfig
+from steering.eval.evaluate import evaluate
+from steering.eval.plots import plot_suite
+from steering.eval.report import EvalReport, fmt, machine_description
+from steering.sim.tracks import list_tracks
+
+log = logging.getLogger(__name__)
+
+# The challenge track once the simulator has one; until then the short test loop stands in.
+CHALLENGE_TRACK = "challenge" if "challenge" in list_tracks() else "oval"
+PACING_NAMES = {"fixed": "lock step", "realtime": "real time", "wallclock": "wall clock"}
+
+
+@dataclass(frozen=True)
+class SuiteRow:
+    """One drive every model gets: where, how far, how fast, how time passes, and any pass mark."""
+
+    role: str  # "training", "held-out" or "challenge"
+    track: str
+    laps: float
+    speed_mph: float  # the drive server's target speed
+    pacing: str  # "fixed" (lock step) or "realtime"
+    target_pct: float | None = None  # a target row: autonomy must reach this
+
+    @property
+    def name(self) -> str:
+        """Folder and JSON key: `lake-15mph-fixed`."""
+        return f"{self.track}-{self.speed_mph:g}mph-{self.pacing}"
+
+    def meets_target(self, autonomy_pct: float) -> bool | None:
+        return None if self.target_pct is None else autonomy_pct >= self.target_pct - 1e-9
+
+
+@dataclass(frozen=True)
+class SuiteConfig:
+    """Which tracks and distances, speeds, pacings and target rows; `base` carries every other evaluation setting."""
+
+    training_track: str = "lake"
+    held_out_track: str = "mountain"
+    challenge_track: str = CHALLENGE_TRACK
+    laps: tuple[float, float, float] = (3.0, 1.0, 1.0)  # training, held-out, challenge
+    speeds_mph: tuple[float, ...] = (15, 25)  # mph (whole numbers: 25.0 would read as the steering lock)
+    pacings: tuple[str, ...] = ("fixed", "realtime")
+    # (role, speed, pacing, autonomy target %): the goals the demo model is held to
+    targets: tuple[tuple[str, float, str, float], ...] = (
+        ("held-out", 20, "realtime", 98.0), ("challenge", 20, "realtime", 98.0), ("training", 30, "realtime", 100.0))
+    out_dir: Path = Path("runs/suite")
+    base: EvalConfig = field(default_factory=lambda: EvalConfig(progress=False))
+
+    @classmethod
+    def quick(cls, **overrides) -> "SuiteConfig":
+        """Every track and pacing at one speed over a few metres, no target rows: for tests."""
+        values = {"laps": (0.06, 0.04, 0.1), "speeds_mph": (15.0,), "targets": ()}
+        return cls(**{**values, **overrides})
+
+    def tracks(self) -> list[tuple[str, str, float]]:
+        return [("training", self.training_track, self.laps[0]), ("held-out", self.held_out_track, self.laps[1]),
+                ("challenge", self.challenge_track, self.laps[2])]
+
+
+def suite_rows(config: SuiteConfig) -> list[SuiteRow]:
+    """The rows in table order: each track x speed x pacing, then the target rows."""
+    rows = [SuiteRow(role, track, laps, speed, pacing) for role, track, laps in config.tracks()
+            for speed in config.speeds_mph for pacing in config.pacings]
+    by_role = {role: (track, laps) for role, track, laps in config.tracks()}
+    for role, speed, pacing, target in config.targets:
+        track, laps = by_role[role]
+        rows.append(SuiteRow(role, track, laps, speed, pacing, target))
+    names = [r.name for r in rows]
+    duplicate = sorted({n for n in names if names.count(n) > 1})
+    if duplicate:
+        raise ValueError(f"suite rows must differ (same track, speed and pacing twice: {', '.join(duplicate)})")
+    return rows
+
+
+def suite_score(reports: Sequence[EvalReport]) -> float:
+    """The suite's summary score of one model: mean autonomy % over its rows."""
+    if not reports:
+        raise ValueError("a suite score needs at least one row")
+    return sum(r.autonomy_pct for r in reports) / len(reports)
+
+
+@dataclass
+class SuiteResult:
+    rows: list[SuiteRow]
+    labels: list[str]
+    reports: dict[str, list[EvalReport]]  # label -> one report per row, in row order
+    scores: dict[str, float]  # label -> mean autonomy %
+    table: str
+    files: dict[str, Path] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)  # label -> wall time of its rows
+
+
+def run_suite(checkpoints: Sequence[str | Path], config: SuiteConfig | None = None,
+              labels: Sequence[str] | None = None) -> SuiteResult:
+    """Drive every checkpoint through every suite row; write suite.md, suite.png and suite.json."""
+    config = config or SuiteConfig()
+    if not checkpoints:
+        raise ValueError("suite: give at least one model file")
+    missing = [str(c) for c in checkpoints if not Path(c).is_file()]
+    if missing:
+        raise FileNotFoundError(f"suite: model file(s) not found: {', '.join(missing)}")
+    labels = list(labels) if labels is not None else model_labels(checkpoints)
+    if len(labels) != len(checkpoints) or len(set(labels)) != len(labels):
+        raise ValueError(f"suite: need one distinct label per model, got {labels}")
+    rows = suite_rows(config)
+    out = Path(config.out_dir)
+    reports: dict[str, list[EvalReport]] = {}
+    seconds: dict[str, float] = {}
+    for checkpoint, label in zip(checkpoints, labels):
+        started = time.perf_counter()
+        reports[label] = []
+        for row in rows:
+            eval_config = replace(config.base, track=row.track, laps=row.laps, speed_mph=row.speed_mph,
+                                  pacing=row.pacing, label=label, port=None,
+                                  out_dir=out / folder_name(label) / row.name)
+            report = evaluate(checkpoint, eval_config).report
+            log.info("suite %s %s: %s", label, row.name, report.summary())
+            reports[label].append(report)
+        seconds[label] = time.perf_counter() - started
+    return write_suite(rows, reports, out, seconds)
+
+
+def write_suite(rows: Sequence[SuiteRow], reports: dict[str, list[EvalReport]], out_dir: str | Path,
+                seconds: dict[str, float] | None = None) -> SuiteResult:
+    """suite.md, suite.png and suite.json for `reports` (label -> one report per row) in `out_dir`."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for label, runs in reports.items():
+        if len(runs) != len(rows):
+            raise ValueError(f"suite: {label} has {len(runs)} reports for {len(rows)} rows")
+    scores = {label: suite_score(runs) for label, runs in reports.items()}
+    table = suite_table(rows, reports)
+    files = {"table": out / "suite.md", "plot": out / "suite.png", "json": out / "suite.json"}
+    files["table"].write_text(table)
+    plot_suite([r.name for r in rows], [r.target_pct for r in rows],
+               {label: [r.autonomy_pct for r in runs] for label, runs in reports.items()}, scores, files["plot"])
+    summary = {
+        "score": "mean autonomy % over all rows",
+        "machine": machine_description(),
+        "rows": [{**asdict(r), "name": r.name} for r in rows],
+        "scores": scores,
+        "seconds": seconds or {},
+        "targets_met": {label: {r.name: r.meets_target(rep.autonomy_pct) for r, rep in zip(rows, runs)
+                                if r.target_pct is not None} for label, runs in reports.items()},
+        "reports": {label: [rep.to_dict() for rep in runs] for label, runs in reports.items()},
+    }
+    files["json"].write_text(json.dumps(summary, indent=2) + "\n")
+    return SuiteResult(list(rows), list(reports), reports, scores, table, files, dict(seconds or {}))
+
+
+def suite_table(rows: Sequence[SuiteRow], reports: dict[str, list[EvalReport]]) -> str:
+    """One markdown table: a line per (model, row) and a score line per model, with the score's definition
+    and the machine in the header lines above it."""
+    machines = sorted({rep.machine or "an unnamed machine" for runs in reports.values() for rep in runs
+                       if rep.pacing != "fixed"})
+    where = f", measured on {'; '.join(machines)}" if machines else ""
+    lines = [f"Suite score = mean autonomy % over all {len(rows)} rows (PilotNet autonomy; higher is better). "
+             f"Lock step: one 1/15 s step per reply; real time: the world moves by the measured round trip "
+             f"in simulator frames{where}.", "",
+             "| model | row | track | laps | target mph | pacing | autonomy % | target | interventions "
+             "| mean abs CTE m | mean speed mph | replies per sim s | round trip p50/p99 ms |",
+             "|---|---|---|---:|---:|---|---:|---|---:|---:|---:|---:|---:|"]
+    for label, runs in reports.items():
+        for row, rep in zip(rows, runs):
+            met = row.meets_target(rep.autonomy_pct)
+            target = "" if met is None else f"{'met' if met else 'MISSED'} (>= {row.target_pct:g})"
+            laps = f"{row.laps:g}" if rep.stop_reason == "laps" else f"{rep.laps_completed}/{row.laps:g} (time limit)"
+            lines.append(f"| {label} | {row.role} | {row.track} | {laps} "
+                         f"| {row.speed_mph:g} | {PACING_NAMES.get(row.pacing, row.pacing)} "
+                         f"| {rep.autonomy_pct:.1f} | {target} "
+                         f"| {rep.interventions} | {fmt(rep.mean_abs_cte_m, 2)} | {fmt(rep.mean_speed_mph)} "
+                         f"| {fmt(rep.control_hz)} | {fmt(rep.round_trip_p50_ms)}/{fmt(rep.round_trip_p99_ms)} |")
+        lines.append(f"| **{label}** | **score** (mean of {len(runs)} rows) | | | | | **{suite_score(runs):.1f}** "
+                     f"| | {sum(r.interventions for r in runs)} | | | | |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,98 @@
+"""The evaluation suite: its fixed rows, one table with every row and a score per model, and the files."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from steering.eval.cli import main as eval_main
+from steering.eval.report import EvalReport, read_report
+from steering.eval.suite import CHALLENGE_TRACK, SuiteConfig, suite_rows, suite_score, write_suite
+from steering.sim.__main__ import _parser as sim_parser
+from steering.sim.tracks import get_track
+
+
+def _report(label: str, track: str, autonomy: float, pacing: str = "fixed") -> EvalReport:
+    return EvalReport(model=label, track=track, laps_requested=1, laps_completed=1, autonomy_pct=autonomy,
+                      interventions=0 if autonomy == 100 else 1, interventions_off_road=0, interventions_no_progress=0,
+                      elapsed_s=60.0, distance_m=500.0, mean_abs_cte_m=0.2, max_abs_cte_m=1.0, mean_speed_mph=15.0,
+                      steering_smoothness=0.01, steps=900, frames_per_s=50.0, wall_s=18.0, penalty_s=6.0,
+                      road_half_width_m=4.5, stop_reason="laps", pacing=pacing, control_hz=15.0,
+                      round_trip_p50_ms=8.0, round_trip_p99_ms=20.0, machine="Test CPU, 2 cores")
+
+
+def test_the_full_suite_has_every_track_speed_and_pacing_then_the_target_rows():
+    rows = suite_rows(SuiteConfig())
+    c = CHALLENGE_TRACK
+    assert [r.name for r in rows] == [
+        "lake-15mph-fixed", "lake-15mph-realtime", "lake-25mph-fixed", "lake-25mph-realtime",
+        "mountain-15mph-fixed", "mountain-15mph-realtime", "mountain-25mph-fixed", "mountain-25mph-realtime",
+        f"{c}-15mph-fixed", f"{c}-15mph-realtime", f"{c}-25mph-fixed", f"{c}-25mph-realtime",
+        "mountain-20mph-realtime", f"{c}-20mph-realtime", "lake-30mph-realtime"]
+    assert [r.laps for r in rows] == [3.0] * 4 + [1.0] * 8 + [1.0, 1.0, 3.0]
+    assert [r.target_pct for r in rows[-3:]] == [98.0, 98.0, 100.0] and all(r.target_pct is None for r in rows[:-3])
+    assert [r.role for r in rows[::4]] == ["training", "held-out", "challenge", "held-out"]
+    quick = suite_rows(SuiteConfig.quick())
+    assert [(r.track, r.pacing) for r in quick] == [(t, p) for t in ("lake", "mountain", c)
+                                                    for p in ("fixed", "realtime")]
+    with pytest.raises(ValueError, match="differ"):
+        suite_rows(SuiteConfig(speeds_mph=(20,), targets=(("held-out", 20, "realtime", 98.0),)))
+
+
+def test_one_table_lists_every_row_of_every_model_and_its_mean_autonomy_score(tmp_path):
+    rows = suite_rows(SuiteConfig())
+    good = [_report("good.pt", r.track, 100.0, r.pacing) for r in rows]
+    weak = [_report("weak.pt", r.track, 100.0 if i % 3 else 70.0, r.pacing) for i, r in enumerate(rows)]
+    assert suite_score(weak) == pytest.approx((10 * 100 + 5 * 70) / 15)  # rows 0, 3, 6, 9, 12 at 70 %
+    result = write_suite(rows, {"good.pt": good, "weak.pt": weak}, tmp_path)
+    lines = result.table.splitlines()
+    assert "Suite score = mean autonomy % over all 15 rows" in lines[0] and "Test CPU, 2 cores" in lines[0]
+    body = [line for line in lines if line.startswith("| good.pt |") or line.startswith("| weak.pt |")]
+    assert len(body) == 2 * 15
+    for label in ("good.pt", "weak.pt"):
+        mine = [line for line in body if line.startswith(f"| {label} |")]
+        assert [line.split(" | ")[2] for line in mine] == [r.track for r in rows], "every row, in order"
+    assert f"| **weak.pt** | **score** (mean of 15 rows) | | | | | **{(1000 + 350) / 15:.1f}** |" in result.table
+    assert "| **good.pt** | **score** (mean of 15 rows) | | | | | **100.0** |" in result.table
+    # Row 12 is the held-out target row (98 %): the weak model misses it, the good one meets it.
+    assert "| weak.pt | held-out | mountain | 1 | 20 | real time | 70.0 | MISSED (>= 98) |" in result.table
+    assert "| good.pt | held-out | mountain | 1 | 20 | real time | 100.0 | met (>= 98) |" in result.table
+    saved = json.loads((tmp_path / "suite.json").read_text())
+    assert saved["scores"] == pytest.approx({"good.pt": 100.0, "weak.pt": 90.0})
+    assert saved["targets_met"]["weak.pt"] == {"mountain-20mph-realtime": False, "lake-30mph-realtime": True,
+                                               f"{CHALLENGE_TRACK}-20mph-realtime": True}
+    assert [EvalReport.from_dict(r) for r in saved["reports"]["weak.pt"]] == weak
+    assert (tmp_path / "suite.md").read_text() == result.table
+    assert (tmp_path / "suite.png").stat().st_size > 10_000
+
+
+def test_quick_suite_from_the_cli_drives_every_row_and_writes_a_report_for_each(make_checkpoint, tmp_path, capsys):
+    model = make_checkpoint("pilotnet")
+    out = tmp_path / "suite"
+    assert eval_main(["suite", str(model), "--quick", "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    saved = json.loads((out / "suite.json").read_text())
+    rows = suite_rows(SuiteConfig.quick())
+    assert [r["name"] for r in saved["rows"]] == [r.name for r in rows]
+    reports = [read_report(out / "model.pt" / row.name / "report.json") for row in rows]
+    for row, report in zip(rows, reports):
+        assert (report.track, report.pacing, report.target_speed_mph) == (row.track, row.pacing, row.speed_mph)
+        assert report.laps_requested == row.laps
+        if report.stop_reason == "laps":
+            assert report.distance_m >= row.laps * get_track(row.track).length_m
+        if row.pacing == "fixed":
+            assert report.control_hz == pytest.approx(15.0)
+        else:
+            assert report.round_trip_p50_ms is not None and report.machine
+    score = sum(r.autonomy_pct for r in reports) / len(reports)
+    assert saved["scores"]["model.pt"] == pytest.approx(score)
+    assert (out / "suite.md").read_text() in printed
+    assert f"model.pt {score:.1f}" in printed
+    assert not math.isnan(score)
+
+
+def test_the_simulator_cli_offers_the_same_suite_command():
+    args = sim_parser().parse_args(["suite", "a.pt", "b.pt", "--quick", "--realtime-only", "--out", "x"])
+    assert (args.command, [str(m) for m in args.models], args.quick, args.realtime_only) == (
+        "suite", ["a.pt", "b.pt"], True, True)
