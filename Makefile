@@ -14,9 +14,11 @@ $(STAMP): setup.cfg pyproject.toml
 install: $(STAMP)
 
 test: $(STAMP)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -m 'not slow'
 
 # Record -> train -> drive -> score, offline on a CPU (docs/demo.md); writes demo/.

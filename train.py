@@ -21,6 +21,7 @@ from typing import Sequence
 from steering.cli import add_config_flags, given_values, setup_logging
 from steering.training.config import ConfigError, TrainConfig, load_config_file
 
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

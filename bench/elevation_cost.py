@@ -50,9 +50,20 @@ class HeightFieldPrototype:
         py = y + self.depth[:, None] * np.sin(angle)
         u, v = (px - tex.x0) / tex.res_m, (tex.y1 - py) / tex.res_m
         ground = cv2.remap(self.height, u, v, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        colour = cv2.remap(tex.levels[0], u, v, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=tex.ground_far)
-        eye = float(cv2.remap(self.height, np.float32([[(x - tex.x0) / tex.res_m]]), np.float32([[(tex.y1 - y) / tex.res_m]]),
-                              cv2.INTER_LINEAR)[0, 0]) + cam.height_m
+        colour = cv2.remap(
+            tex.levels[0], u, v, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=tex.ground_far
+        )
+        eye = (
+            float(
+                cv2.remap(
+                    self.height,
+                    np.float32([[(x - tex.x0) / tex.res_m]]),
+                    np.float32([[(tex.y1 - y) / tex.res_m]]),
+                    cv2.INTER_LINEAR,
+                )[0, 0]
+            )
+            + cam.height_m
+        )
         # Screen row of each sample (pitched camera), then occlusion: only samples above all nearer ones show.
         forward = self.depth[:, None] * np.cos(self.azimuth[None, :])
         up = ground - eye

@@ -22,12 +22,16 @@ def latency_findings(lat: dict[str, Any]) -> list[str]:
         fastest = min(options, key=lambda n: _median(v, n))
         runtime = v[DEFAULT].get("note", "")
         if fastest != DEFAULT:
-            out.append(f"- {model}: drive.py's default ({runtime}) takes {_median(v, DEFAULT):.1f} ms per frame; "
-                       f"`{fastest}` takes {_median(v, fastest):.1f} ms ({_median(v, DEFAULT) / _median(v, fastest):.2f}x "
-                       f"faster, max |Δ steering| {v[fastest]['max_abs_diff_vs_fp32']:.1e}).")
+            out.append(
+                f"- {model}: drive.py's default ({runtime}) takes {_median(v, DEFAULT):.1f} ms per frame; "
+                f"`{fastest}` takes {_median(v, fastest):.1f} ms ({_median(v, DEFAULT) / _median(v, fastest):.2f}x "
+                f"faster, max |Δ steering| {v[fastest]['max_abs_diff_vs_fp32']:.1e})."
+            )
         else:
-            out.append(f"- {model}: drive.py's default ({runtime}) is the fastest runtime measured: "
-                       f"{_median(v, DEFAULT):.1f} ms per frame, {_median(v, EAGER) / _median(v, DEFAULT):.2f}x eager fp32.")
+            out.append(
+                f"- {model}: drive.py's default ({runtime}) is the fastest runtime measured: "
+                f"{_median(v, DEFAULT):.1f} ms per frame, {_median(v, EAGER) / _median(v, DEFAULT):.2f}x eager fp32."
+            )
         if "eager channels_last" in v:
             ratio = _median(v, EAGER, "infer") / _median(v, "eager channels_last", "infer")
             out.append(f"- {model}: eager channels_last runs inference at {ratio:.2f}x the speed of contiguous "
@@ -60,14 +64,16 @@ def loop_findings(sim: dict[str, Any], lat: dict[str, Any] | None) -> list[str]:
             continue
         if total > 1.5 * period:
             # Lock step with one chain cannot answer a frame later than one step period: more chains are alive.
-            out.append(f"- closed loop {loop['model']} ({loop['backend']}): the server answers each frame "
-                       f"{total:.1f} ms after it arrived (p50) while the car gets a reply every {period:.1f} ms and "
-                       f"inference takes {infer:.1f} ms: about {total / period:.1f} request chains stay alive "
-                       f"({loop['telemetry_sent']} telemetry for {loop['steps']} steps, {loop['superseded']} superseded). "
-                       "Each frame waits for another chain's inference before its own starts, so every command "
-                       "steers on a frame about two inferences old (steering/server.py `_handle_telemetry`: a frame "
-                       "is dropped only if a newer one arrives while it *waits*; the simulator's double open leaves "
-                       "a second chain whose frames always arrive while the other is *inferring*).")
+            out.append(
+                f"- closed loop {loop['model']} ({loop['backend']}): the server answers each frame "
+                f"{total:.1f} ms after it arrived (p50) while the car gets a reply every {period:.1f} ms and "
+                f"inference takes {infer:.1f} ms: about {total / period:.1f} request chains stay alive "
+                f"({loop['telemetry_sent']} telemetry for {loop['steps']} steps, {loop['superseded']} superseded). "
+                "Each frame waits for another chain's inference before its own starts, so every command "
+                "steers on a frame about two inferences old (steering/server.py `_handle_telemetry`: a frame "
+                "is dropped only if a newer one arrives while it *waits*; the simulator's double open leaves "
+                "a second chain whose frames always arrive while the other is *inferring*)."
+            )
         else:
             out.append(f"- closed loop {loop['model']} ({loop['backend']}): {loop['frames_per_s']:.1f} frames/s = "
                        f"{period:.1f} ms per step; the server's handling is {total:.1f} ms of it (p50), the rest is "

@@ -32,8 +32,12 @@ def measure(repeats: int, model: str = "resnet50") -> dict[str, dict[str, float]
     for label, (height, width) in SIZES.items():
         torch.manual_seed(0)
         pre = PreprocessConfig(height=height, width=width)
-        path = save_checkpoint(inputs.workdir() / f"{model}-{height}x{width}.pt", create_model(model, preprocess=pre).eval(),
-                               ModelConfig(model), pre)
+        path = save_checkpoint(
+            inputs.workdir() / f"{model}-{height}x{width}.pt",
+            create_model(model, preprocess=pre).eval(),
+            ModelConfig(model),
+            pre,
+        )
         predictors[label] = Predictor(path, InferenceConfig())
     variants = {label: (lambda p=p: p.predict(frames[next(counter) % len(frames)])) for label, p in predictors.items()}
     stats = interleave(variants, repeats=repeats, block=5)

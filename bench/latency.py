@@ -25,9 +25,9 @@ from bench import inputs
 from bench.naive_drive import NaiveDriver
 from bench.timing import Stats, interleave
 from steering.checkpoint import load_model
+from steering.drive import InferenceConfig, Predictor
 from steering.drive.control import Controller
 from steering.drive.protocol import format_command, parse_telemetry
-from steering.drive import InferenceConfig, Predictor
 from steering.preprocess import PreprocessConfig, crop_resize, decode_base64_jpeg, preprocess_frame
 
 log = logging.getLogger(__name__)
@@ -130,7 +130,9 @@ def openvino_available() -> bool:
     return True
 
 
-def build_variants(checkpoint, messages: list[dict[str, str]], config: LatencyConfig) -> tuple[dict[str, Any], dict[str, float]]:
+def build_variants(
+    checkpoint, messages: list[dict[str, str]], config: LatencyConfig
+) -> tuple[dict[str, Any], dict[str, float]]:
     """name -> pipeline, and name -> seconds it took to build (export, trace, compile)."""
     t = config.threads
     builders_notes: dict[str, str] = {}  # what a runtime chose by itself (OpenVINO's precision)

@@ -64,7 +64,9 @@ def model_gflops(name: str, flops: int, repeats: int, budget_s: float | None = N
 
     stats: dict[str, Stats] = interleave({"eager fp32": fp32, "eager bf16 autocast": bf16}, repeats=repeats, block=5,
                                            budget_s=budget_s, min_repeats=10)
-    return {variant: {"gflops": flops / (s.median_ms / 1000.0) / 1e9, "time": s.to_dict()} for variant, s in stats.items()}
+    return {
+        variant: {"gflops": flops / (s.median_ms / 1000.0) / 1e9, "time": s.to_dict()} for variant, s in stats.items()
+    }
 
 
 def run(config: LimitsConfig | None = None) -> dict[str, Any]:

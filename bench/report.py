@@ -123,8 +123,13 @@ def _latency_goals(variants: dict[str, Any], naive: float, best_name: str, best:
         stats["p99_ms"] <= GOAL_P99_MS, f"p99 {_f(stats['p99_ms'])} ms"
         + ("" if stats["p99_ms"] <= GOAL_P99_MS else f", {_f(stats['p99_ms'] - GOAL_P99_MS)} ms over"))]
     ratio = naive / stats["median_ms"]
-    lines.append(f"- >= {GOAL_VS_NAIVE:.0f}x the naive pipeline, {label}: " + _verdict(
-        ratio >= GOAL_VS_NAIVE, f"{ratio:.2f}x" + ("" if ratio >= GOAL_VS_NAIVE else f", {GOAL_VS_NAIVE / ratio:.2f}x short")))
+    lines.append(
+        f"- >= {GOAL_VS_NAIVE:.0f}x the naive pipeline, {label}: "
+        + _verdict(
+            ratio >= GOAL_VS_NAIVE,
+            f"{ratio:.2f}x" + ("" if ratio >= GOAL_VS_NAIVE else f", {GOAL_VS_NAIVE / ratio:.2f}x short"),
+        )
+    )
     gap = stats["median_ms"] / best
     why = "" if gap <= GOAL_VS_BEST else f" (the best is {best_name} at {_f(best)} ms)"
     lines.append(f"- within {GOAL_VS_BEST}x of the best runtime measured, {label}: "
@@ -246,22 +251,42 @@ def limits_section(lim: dict[str, Any], lat: dict[str, Any] | None) -> list[str]
         gflop = data["gflop"]
         for name, r in data["runtimes"].items():  # eager fp32 and bf16 autocast, timed in this section
             peak = peak16 if "bf16" in name else peak32
-            rows.append([model, _f(gflop, 3), name, _f(r["time"]["median_ms"], 2), _f(r["gflops"]),
-                         f"{100 * r['gflops'] / peak32:.0f}%" + (f" ({100 * r['gflops'] / peak:.0f}% of bf16)" if peak is peak16 else "")])
+            rows.append(
+                [
+                    model,
+                    _f(gflop, 3),
+                    name,
+                    _f(r["time"]["median_ms"], 2),
+                    _f(r["gflops"]),
+                    f"{100 * r['gflops'] / peak32:.0f}%"
+                    + (f" ({100 * r['gflops'] / peak:.0f}% of bf16)" if peak is peak16 else ""),
+                ]
+            )
         if lat and model in lat["models"]:
             variants = lat["models"][model]["variants"]
             timed = {n: v["infer"]["median_ms"] for n, v in variants.items() if "infer" in v}
             best = min(timed, key=timed.get)
             achieved = gflop / (timed[best] / 1000.0)
             low_precision = "bf16" in best or "bfloat16" in variants[best].get("note", "")
-            rows.append([model, _f(gflop, 3), f"{best} (fastest in section 1)", _f(timed[best], 2), _f(achieved),
-                         f"{100 * achieved / peak32:.0f}%" + (f" ({100 * achieved / peak16:.0f}% of bf16)" if low_precision else "")])
+            rows.append(
+                [
+                    model,
+                    _f(gflop, 3),
+                    f"{best} (fastest in section 1)",
+                    _f(timed[best], 2),
+                    _f(achieved),
+                    f"{100 * achieved / peak32:.0f}%"
+                    + (f" ({100 * achieved / peak16:.0f}% of bf16)" if low_precision else ""),
+                ]
+            )
             if model == "resnet50":
                 eager = data["runtimes"]["eager fp32"]["gflops"]
                 goal.append(f"- ResNet-50 >= {GOAL_PEAK_FRACTION:.0%} of the fp32 matmul peak, eager fp32: " + _verdict(
                     eager >= GOAL_PEAK_FRACTION * peak32, f"{100 * eager / peak32:.0f}%"))
-                goal.append(f"- ResNet-50 >= {GOAL_PEAK_FRACTION:.0%} of the fp32 matmul peak, fastest runtime ({best}): "
-                            + _verdict(achieved >= GOAL_PEAK_FRACTION * peak32, f"{100 * achieved / peak32:.0f}%"))
+                goal.append(
+                    f"- ResNet-50 >= {GOAL_PEAK_FRACTION:.0%} of the fp32 matmul peak, fastest runtime ({best}): "
+                    + _verdict(achieved >= GOAL_PEAK_FRACTION * peak32, f"{100 * achieved / peak32:.0f}%")
+                )
     return out + _table(["model", "GFLOP", "runtime", "forward ms", "GFLOP/s", "of peak"], rows) + goal + [""]
 
 
@@ -276,12 +301,16 @@ def training_section(tr: dict[str, Any]) -> list[str]:
            "full augmentation for fine-tuning. bf16 = `--amp` (autocast).", ""]
     out += _table(["variant", "images/s", "vs recomputed fp32"], rows)
     ok = c["speedup_per_epoch"] >= GOAL_CACHE_SPEEDUP
-    out += [f"Feature cache: build {_f(c['build_s'], 2)} s for {tr['images']} images ({_f(c['build_images_per_s'])} "
-            f"images/s: every image and its mirror through the backbone; key hash {_f(c['key_s'], 2)} s, write "
-            f"{_f(c['write_s'], 2)} s, reload {_f(c['reload_s'], 3)} s). Epoch: {_f(c['epoch_recomputed_s'], 2)} s "
-            f"recomputed vs {_f(c['epoch_cached_s'], 3)} s cached; the build pays for itself after "
-            f"{_f(c['break_even_epochs'], 1)} epochs.", "",
-            f"- cache speed-up per epoch >= {GOAL_CACHE_SPEEDUP:.0f}x: " + _verdict(ok, f"{c['speedup_per_epoch']:.0f}x"), ""]
+    out += [
+        f"Feature cache: build {_f(c['build_s'], 2)} s for {tr['images']} images ({_f(c['build_images_per_s'])} "
+        f"images/s: every image and its mirror through the backbone; key hash {_f(c['key_s'], 2)} s, write "
+        f"{_f(c['write_s'], 2)} s, reload {_f(c['reload_s'], 3)} s). Epoch: {_f(c['epoch_recomputed_s'], 2)} s "
+        f"recomputed vs {_f(c['epoch_cached_s'], 3)} s cached; the build pays for itself after "
+        f"{_f(c['break_even_epochs'], 1)} epochs.",
+        "",
+        f"- cache speed-up per epoch >= {GOAL_CACHE_SPEEDUP:.0f}x: " + _verdict(ok, f"{c['speedup_per_epoch']:.0f}x"),
+        "",
+    ]
     return out
 
 
@@ -311,9 +340,12 @@ def render_section(sim: dict[str, Any]) -> list[str]:
     r = sim["render"]
     rows = [[name, _f(v["frames_per_s"], 0), _f(v["time"]["median_ms"], 2), _f(v["time"]["p99_ms"], 2)]
             for name, v in r["per_camera"].items()]
-    return ["## 6. Simulator render rate", "",
-            f"`World.render(camera)` on the {r['track']} track (one-off renderer build: {_f(r['renderer_build_s'], 1)} s).",
-            ""] + _table(["camera", "frames/s", "median ms", "p99 ms"], rows)
+    return [
+        "## 6. Simulator render rate",
+        "",
+        f"`World.render(camera)` on the {r['track']} track (one-off renderer build: {_f(r['renderer_build_s'], 1)} s).",
+        "",
+    ] + _table(["camera", "frames/s", "median ms", "p99 ms"], rows)
 
 
 def soak_section(soak: dict[str, Any]) -> list[str]:

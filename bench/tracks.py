@@ -18,16 +18,14 @@ what the machine's scheduling alone adds to a piece of work that long.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any, Callable
 
 import cv2
-
-import gc
-import time
-
 import numpy as np
 
 from bench.report import machine
@@ -35,8 +33,12 @@ from steering.sim.render import CAMERAS, Renderer
 from steering.sim.tracks import get_track, list_tracks
 
 TARGET_FPS = 200.0
-CHALLENGE_SECTIONS = {"bridge": (590.0, 28.0), "hairpins, posts": (170.0, 285.0), "trees, evening light": (300.0, 420.0),
-                      "narrow, wall, poles": (455.0, 530.0)}
+CHALLENGE_SECTIONS = {
+    "bridge": (590.0, 28.0),
+    "hairpins, posts": (170.0, 285.0),
+    "trees, evening light": (300.0, 420.0),
+    "narrow, wall, poles": (455.0, 530.0),
+}
 
 
 def _cycler(renderer: Renderer, poses: list[tuple[float, float, float]], camera: str) -> Callable[[], Any]:
@@ -49,7 +51,9 @@ def _cycler(renderer: Renderer, poses: list[tuple[float, float, float]], camera:
     return render
 
 
-def _poses(track, start_m: float = 0.0, end_m: float | None = None, count: int = 200) -> list[tuple[float, float, float]]:
+def _poses(
+    track, start_m: float = 0.0, end_m: float | None = None, count: int = 200
+) -> list[tuple[float, float, float]]:
     span = ((end_m - start_m) % track.length_m) if end_m is not None else track.length_m
     return [track.pose_at(start_m + i * span / count, offset_m=(i % 7 - 3) * 0.5) for i in range(count)]
 
@@ -80,10 +84,20 @@ def run(repeats: int = 300, budget_s: float = 240.0) -> dict[str, Any]:
     times = _interleave(variants, repeats, budget_s)
     summary = {}
     for name, (cpu, wall) in times.items():
-        summary[name] = {"frames": len(cpu), "cpu_median_ms": float(np.median(cpu)), "cpu_p99_ms": float(np.percentile(cpu, 99)),
-                         "wall_median_ms": float(np.median(wall)), "wall_p99_ms": float(np.percentile(wall, 99)),
-                         "frames_per_s": 1000.0 / float(np.median(cpu))}
-    return {"machine": machine(), "load_average": [load, os.getloadavg()], "target_fps": TARGET_FPS, "variants": summary}
+        summary[name] = {
+            "frames": len(cpu),
+            "cpu_median_ms": float(np.median(cpu)),
+            "cpu_p99_ms": float(np.percentile(cpu, 99)),
+            "wall_median_ms": float(np.median(wall)),
+            "wall_p99_ms": float(np.percentile(wall, 99)),
+            "frames_per_s": 1000.0 / float(np.median(cpu)),
+        }
+    return {
+        "machine": machine(),
+        "load_average": [load, os.getloadavg()],
+        "target_fps": TARGET_FPS,
+        "variants": summary,
+    }
 
 
 def _interleave(variants: dict[str, Callable[[], Any]], repeats: int, budget_s: float) -> dict[str, tuple[list, list]]:

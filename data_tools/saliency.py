@@ -29,9 +29,12 @@ log = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="steering-saliency", description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="example: steering-saliency model.pt data/lap1 --mp4 lap1_saliency.mp4 --no-png")
+    parser = argparse.ArgumentParser(
+        prog="steering-saliency",
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example: steering-saliency model.pt data/lap1 --mp4 lap1_saliency.mp4 --no-png",
+    )
     group = parser.add_argument_group("Inputs and output")
     group.add_argument("model", help="checkpoint written by train.py")
     group.add_argument("source", help="recording folder / driving_log.csv, or a folder of frames")

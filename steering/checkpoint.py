@@ -124,7 +124,9 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
                               "was it written by train.py?")
     version = raw["format_version"]
     if version != FORMAT_VERSION:
-        raise CheckpointError(f"{path}: checkpoint format {version} is not supported (this version reads {FORMAT_VERSION})")
+        raise CheckpointError(
+            f"{path}: checkpoint format {version} is not supported (this version reads {FORMAT_VERSION})"
+        )
     try:
         return Checkpoint(
             model_config=ModelConfig.from_dict(raw["model"]),

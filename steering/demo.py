@@ -112,7 +112,10 @@ def evaluate_stage(config: DemoConfig, checkpoint: Path) -> list["EvalReport"]:
     from steering.eval import EvalConfig, evaluate
 
     reports = []
-    for track, laps in ((config.train_track, config.eval_laps_train), (config.held_out_track, config.eval_laps_held_out)):
+    for track, laps in (
+        (config.train_track, config.eval_laps_train),
+        (config.held_out_track, config.eval_laps_held_out),
+    ):
         eval_config = EvalConfig(track=track, laps=laps, speed_mph=config.speed_mph, seed=config.seed,
                                  out_dir=config.out_dir / "eval" / track, progress=config.progress,
                                  label="pilotnet (demo)")

@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import torch
 from torch import nn
 
-from steering.preprocess import IMAGENET_MEAN, IMAGENET_STD, PreprocessConfig, dataclass_from_dict
+from steering.preprocess import PreprocessConfig, dataclass_from_dict
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,9 @@ def _batchnorm_eval(module: nn.Module) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def capture_activations(model: nn.Module, names: Sequence[str], detach: bool = True) -> Iterator[dict[str, torch.Tensor]]:
+def capture_activations(
+    model: nn.Module, names: Sequence[str], detach: bool = True
+) -> Iterator[dict[str, torch.Tensor]]:
     """Record the outputs of the named submodules during forward passes inside the `with` block.
 
     >>> with capture_activations(model, ["backbone.layer4", "head.3"]) as acts:
@@ -246,7 +248,9 @@ def _build_pilotnet(pre: PreprocessConfig) -> tuple[nn.Module, nn.Module, tuple[
     return backbone, head, ("conv5", "conv4", "conv3", "conv2", "conv1")
 
 
-_REGISTRY["pilotnet"] = ModelSpec(name="pilotnet", build=lambda pre, _net: _build_pilotnet(pre), preprocess=PILOTNET_INPUT)
+_REGISTRY["pilotnet"] = ModelSpec(
+    name="pilotnet", build=lambda pre, _net: _build_pilotnet(pre), preprocess=PILOTNET_INPUT
+)
 
 
 def list_models(pattern: str = "*") -> list[str]:
@@ -291,7 +295,9 @@ def create_model(
     spec = get_spec(name)
     pre = preprocess or spec.preprocess
     if spec.torchvision_name is None and pretrained not in (None, "none"):
-        raise PretrainedWeightsError(f"{name} has no pretrained weights; it is trained from scratch (--pretrained none)")
+        raise PretrainedWeightsError(
+            f"{name} has no pretrained weights; it is trained from scratch (--pretrained none)"
+        )
     net = _torchvision_network(spec, pretrained) if spec.torchvision_name else None
     backbone, head, stages = spec.build(pre, net)
     return SteeringRegressor(backbone, head, stages, freeze_features=freeze_features)

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-
 from drive_wire import telemetry
+
 from steering.preprocess import CorruptJPEG, FrameError, decode_base64_jpeg, encode_jpeg
 
 WS_FRAME_LIMIT = 8 << 20  # eventlet's default max_frame_length

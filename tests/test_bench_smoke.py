@@ -18,9 +18,19 @@ def _positive(value: float) -> bool:
 def results() -> dict:
     """One tiny run of every section (shared: the report test reads them all)."""
     out = {"machine": report.machine()}
-    out["limits"] = limits.run(limits.LimitsConfig(models=("pilotnet",), matmul_size=64, matmul_repeats=2, model_repeats=2))
-    out["latency"] = latency.run(latency.LatencyConfig(models=("pilotnet",), repeats=2, block=1, frames=2, openvino=False,
-                                                       variants=(latency.NAIVE, latency.DEFAULT)))
+    out["limits"] = limits.run(
+        limits.LimitsConfig(models=("pilotnet",), matmul_size=64, matmul_repeats=2, model_repeats=2)
+    )
+    out["latency"] = latency.run(
+        latency.LatencyConfig(
+            models=("pilotnet",),
+            repeats=2,
+            block=1,
+            frames=2,
+            openvino=False,
+            variants=(latency.NAIVE, latency.DEFAULT),
+        )
+    )
     out["training"] = training.run(training.TrainingConfig(model="pilotnet", images=8, batch_size=4, rounds=1,
                                                            cached_epochs=1, precisions=("fp32",)))
     out["data"] = data_pipeline.run(data_pipeline.DataConfig(images=8, batch_size=4, workers=(0,), passes=1,

@@ -69,7 +69,9 @@ def test_ambiguous_row_is_skipped_and_counted_when_lenient(tmp_path):
 
 def test_comma_row_with_no_valid_reading_says_so(tmp_path):
     path = _one_row_log(tmp_path, "-0,5,3,25,0,99,5")  # throttle would be 3 or 3.25
-    with pytest.raises(DrivingLogError, match=r":1: expected 7 columns, found 10, and no reading of '-0,5,3,25,0,99,5'"):
+    with pytest.raises(
+        DrivingLogError, match=r":1: expected 7 columns, found 10, and no reading of '-0,5,3,25,0,99,5'"
+    ):
         read_logs(path)
 
 

@@ -15,8 +15,11 @@ def samples(windows_log):
     return samples_from_log(read_logs(windows_log).rows, cameras="all").iloc[:24].reset_index(drop=True)
 
 
-@pytest.mark.parametrize("preprocess", [PreprocessConfig(), PreprocessConfig(colorspace="yuv", mean=(0.5,) * 3, std=(0.5,) * 3)],
-                         ids=["rgb-imagenet", "yuv-pilotnet"])
+@pytest.mark.parametrize(
+    "preprocess",
+    [PreprocessConfig(), PreprocessConfig(colorspace="yuv", mean=(0.5,) * 3, std=(0.5,) * 3)],
+    ids=["rgb-imagenet", "yuv-pilotnet"],
+)
 def test_training_and_driving_see_identical_tensors(samples, preprocess):
     dataset = SteeringDataset(samples, preprocess)  # no augmentation: what validation and training decode
     for index in (0, 1, 2, 13):

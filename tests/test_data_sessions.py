@@ -6,8 +6,8 @@ from datetime import datetime
 import pytest
 
 from steering.data import read_logs
-from steering.udacity import frame_timestamp
 from steering.data.synthetic import SyntheticRow, write_log_file, write_recording
+from steering.udacity import frame_timestamp
 
 T0 = datetime(2024, 5, 1, 12, 0, 0)
 

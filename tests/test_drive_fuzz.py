@@ -15,9 +15,9 @@ from collections import Counter
 
 import pytest
 import websocket
-
-from drive_fuzz_cases import FuzzEvent, WEIGHTS, engineio_garbage, event_text, make_events
+from drive_fuzz_cases import WEIGHTS, FuzzEvent, engineio_garbage, event_text, make_events
 from drive_wire import SimulatorSocket, real_center_frames, telemetry
+
 from steering.drive import ControlConfig, DriveConfig, InferenceConfig, Predictor, TransportConfig, running_server
 
 SEED = int(os.environ.get("STEERING_FUZZ_SEED", "1789"))

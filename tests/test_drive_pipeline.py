@@ -7,10 +7,9 @@ import threading
 import numpy as np
 import pytest
 import torch
-
 from drive_wire import SimulatorSocket, real_center_frames, telemetry
-from steering.drive import ControlConfig, Controller, DriveConfig, InferenceConfig, Predictor, TransportConfig
-from steering.drive import runtimes
+
+from steering.drive import ControlConfig, Controller, DriveConfig, InferenceConfig, Predictor, TransportConfig, runtimes
 from steering.drive.pipeline import DrivePipeline
 from steering.drive.protocol import MalformedTelemetry, parse_telemetry
 from steering.drive.runtimes import BuildContext, Runtime, RuntimeSpec

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 import websocket
-
 from drive_wire import SimulatorSocket, real_center_frames, steer_values, telemetry
+
 from steering.data.reading import read_logs
 
 REPO = Path(__file__).resolve().parents[1]

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from steering.drive import DriveConfig, TransportConfig, running_server
-from steering.sim.__main__ import main as sim_main
 from steering.eval import EvalConfig, autonomy_percent, evaluate
+from steering.eval.report import read_report
+from steering.sim.__main__ import main as sim_main
 from steering.sim.expert import ExpertConfig
 from steering.sim.recorder import RecordConfig, record
-from steering.eval.report import read_report
 from steering.sim.tracks import get_track
 from steering.sim.world import SIM_DT, WorldConfig
 from steering.training import TrainConfig, train
@@ -111,7 +111,9 @@ def test_cli_compare_writes_one_table_and_one_plot(oval_model, make_checkpoint, 
     rows = [line for line in table.splitlines() if line.startswith("| best.pt") or line.startswith("| untrained.pt")]
     assert len(rows) == 2, table
     assert (out / "compare.png").read_bytes()[:4] == b"\x89PNG"
-    assert (out / "best.pt" / "oval" / "report.json").is_file() and (out / "untrained.pt" / "oval" / "report.json").is_file()
+    assert (out / "best.pt" / "oval" / "report.json").is_file() and (
+        out / "untrained.pt" / "oval" / "report.json"
+    ).is_file()
 
 
 def test_cli_evaluate_without_model_or_port_is_a_usage_error(capsys):

@@ -41,7 +41,9 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_no_import_circle_in_the_evaluator_or_the_drive_stack():
     graph = _imports("steering.eval")
-    assert {"steering.eval.scoring", "steering.eval.report", "steering.eval.evaluate", "steering.eval.cli"} <= set(graph)
+    assert {"steering.eval.scoring", "steering.eval.report", "steering.eval.evaluate", "steering.eval.cli"} <= set(
+        graph
+    )
     assert _cycles(graph) == []
     assert _cycles(_imports("steering.drive")) == []
 

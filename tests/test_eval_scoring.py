@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from steering.eval import EvalConfig, InterventionConfig, autonomy_percent, drive_locally
+from steering.eval.report import EvalReport, markdown_table, read_report
 from steering.eval.scoring import detect_interventions, steering_smoothness
 from steering.sim.expert import Expert, ExpertConfig
-from steering.eval.report import EvalReport, markdown_table, read_report
 from steering.sim.tracks import get_track
 from steering.sim.world import SIM_DT, StepInfo
 

@@ -33,7 +33,9 @@ BOX_ROWS, BOX_COLS = (8, 58), (30, 70)  # the only region that carries the label
 BAR_WIDTH = 3
 
 
-def bar_images(gen: torch.Generator, n: int, positions: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def bar_images(
+    gen: torch.Generator, n: int, positions: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(n, 3, H, W) noise images with a bar at `positions` (left column) and its steering label."""
     x = torch.rand(n, 3, H, W, generator=gen) * 0.4 - 0.2
     if positions is None:
@@ -188,7 +190,9 @@ def test_frame_saliency_maps_back_onto_the_camera_frame():
     torch.manual_seed(0)
     model = create_model("pilotnet").eval()
     config = default_preprocess("pilotnet")
-    frames = [np.random.default_rng(i).integers(0, 256, (FRAME_HEIGHT, FRAME_WIDTH, 3), dtype=np.uint8) for i in range(2)]
+    frames = [
+        np.random.default_rng(i).integers(0, 256, (FRAME_HEIGHT, FRAME_WIDTH, 3), dtype=np.uint8) for i in range(2)
+    ]
     maps, steering = frame_saliency(model, config, frames, method="vbp")
     assert maps.shape == (2, FRAME_HEIGHT, FRAME_WIDTH) and steering.shape == (2,)
     # The sky and hood rows are cropped away before the model: no saliency there.

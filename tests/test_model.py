@@ -133,7 +133,7 @@ def test_pilotnet_matches_the_paper_at_66x200():
     assert [c.out_channels for c in convs] == [24, 36, 48, 64, 64]
     assert [c.kernel_size for c in convs] == [(5, 5)] * 3 + [(3, 3)] * 2
     linears = [m for m in model.head.modules() if isinstance(m, nn.Linear)]
-    assert [(l.in_features, l.out_features) for l in linears] == [(1152, 100), (100, 50), (50, 10), (10, 1)]
+    assert [(lin.in_features, lin.out_features) for lin in linears] == [(1152, 100), (100, 50), (50, 10), (10, 1)]
     assert default_preprocess("pilotnet").colorspace == "yuv"
 
 

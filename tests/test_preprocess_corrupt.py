@@ -4,8 +4,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-
 from drive_wire import real_center_frames
+
 from steering.preprocess import CorruptJPEG, FrameError, decode_jpeg, encode_jpeg
 
 

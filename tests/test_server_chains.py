@@ -6,10 +6,10 @@ import time
 import numpy as np
 import pytest
 import websocket
-
 from drive_wire import SimulatorSocket, steer_values, telemetry
-from steering.preprocess import encode_jpeg
+
 from steering.drive import DriveConfig, TransportConfig, running_server
+from steering.preprocess import encode_jpeg
 
 
 def numbered_frame(number: int) -> bytes:

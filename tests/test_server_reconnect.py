@@ -7,8 +7,8 @@ import threading
 import time
 
 import pytest
-
 from drive_wire import SimulatorSocket, real_center_frames, steer_values, telemetry
+
 from steering.drive import ControlConfig, DriveConfig, Predictor, TransportConfig, running_server
 
 KP, KI, TARGET = 0.1, 0.002, 12.0

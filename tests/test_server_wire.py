@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 import websocket
-
 from drive_wire import SimulatorSocket, real_center_frames, steer_values, telemetry
+
 from steering.checkpoint import load_model
-from steering.preprocess import decode_jpeg, encode_jpeg, preprocess_frame
 from steering.drive import ControlConfig, DriveConfig, InferenceConfig, TransportConfig, running_server
+from steering.preprocess import decode_jpeg, encode_jpeg, preprocess_frame
 
 TARGET = 12.0  # mph; KP/KI are ControlConfig's classic gains
 KP, KI = 0.1, 0.002
@@ -25,8 +25,13 @@ def pilotnet(make_checkpoint):
 
 
 def config(record_dir=None, **inference) -> DriveConfig:
-    return DriveConfig(transport=TransportConfig(port=0), stats_every=0, record_dir=record_dir,
-                       control=ControlConfig(target_speed=TARGET, max_throttle=0.6), inference=InferenceConfig(**inference))
+    return DriveConfig(
+        transport=TransportConfig(port=0),
+        stats_every=0,
+        record_dir=record_dir,
+        control=ControlConfig(target_speed=TARGET, max_throttle=0.6),
+        inference=InferenceConfig(**inference),
+    )
 
 
 def connect(server) -> SimulatorSocket:
@@ -136,7 +141,10 @@ def malformed_messages(jpeg: bytes) -> list[tuple[str, str]]:
         (event({**good, "speed": True}), "bad_number"),
         (event({**good, "image": 12345}), "bad_image_field"),
         (event({**good, "image": "!!!! not base64 ***"}), "bad_image"),
-        (event({**good, "image": _jpeg_b64(jpeg[: len(jpeg) // 2])}), "corrupt_jpeg"),  # truncated JPEG: the decoder reports it
+        (
+            event({**good, "image": _jpeg_b64(jpeg[: len(jpeg) // 2])}),
+            "corrupt_jpeg",
+        ),  # truncated JPEG: the decoder reports it
         (event({**good, "image": _jpeg_b64(jpeg[:20] + bytes(range(256)) * 8)}), "bad_image"),  # corrupt
         (event({**good, "image": _jpeg_b64(encode_jpeg(small))}), "bad_image"),  # 64x64, not 320x160
         (event({**good, "image": "A" * 1_500_000}), "oversized_image"),  # 1.5 MB of base64

@@ -17,8 +17,8 @@ import pytest
 
 from steering.preprocess import decode_jpeg, encode_jpeg
 from steering.sim.client import ClientConfig, SimClient, SimClientError, parse_command, telemetry_packet
-from steering.udacity import format_n4, parse_culture_float
 from steering.sim.world import SIM_DT, World, WorldConfig
+from steering.udacity import format_n4, parse_culture_float
 
 ECHO_SERVER = Path(__file__).with_name("sim_echo_server.py")
 N4 = {".": re.compile(r"-?\d{1,3}(,\d{3})*\.\d{4}"), ",": re.compile(r"-?\d{1,3}(\.\d{3})*,\d{4}")}
@@ -122,7 +122,9 @@ def test_connect_sends_two_telemetries_with_double_open_and_one_without(echo, do
     assert len(server.records()) == expected
 
 
-@pytest.mark.parametrize("double_open, steer_on_connect, chains", [(True, True, 3), (True, False, 2), (False, False, 1)])
+@pytest.mark.parametrize(
+    "double_open, steer_on_connect, chains", [(True, True, 3), (True, False, 2), (False, False, 1)]
+)
 def test_request_chains_seen_by_a_slow_server(echo, double_open, steer_on_connect, chains):
     """Each telemetry answer triggers the next telemetry, so every opening message starts a chain."""
     extra = ("--steer-on-connect",) if steer_on_connect else ()
@@ -159,7 +161,9 @@ def test_telemetry_on_the_wire_is_n4_strings_and_a_320x160_jpeg(echo):
 @pytest.mark.parametrize("decimal, reply, expected", [(",", "0,1", 0.1), (",", "0.1", 1.0), (".", "0.1", 0.1)])
 def test_replies_are_read_in_the_simulators_culture_over_the_wire(echo, decimal, reply, expected):
     server = echo("--steer", reply, "--throttle", "0,3" if decimal == "," else "0.3")
-    result = SimClient(oval_world(), ClientConfig(port=server.port, decimal=decimal, double_open=False)).run(max_steps=10)
+    result = SimClient(oval_world(), ClientConfig(port=server.port, decimal=decimal, double_open=False)).run(
+        max_steps=10
+    )
     assert [c.steering for c in result.commands] == [expected] * 10
     records = server.records(expect=10)
     for key in ("steering_angle", "throttle", "speed"):

@@ -18,7 +18,9 @@ def test_drive_server_and_simulator_client_run_hundreds_of_lock_step_exchanges(m
     checkpoint = make_checkpoint("pilotnet")
     world = World(WorldConfig(track="oval"))
     with running_server(checkpoint, DriveConfig(transport=TransportConfig(port=0), stats_every=0)) as server:
-        result = SimClient(world, ClientConfig(port=server.port, decimal=decimal, double_open=True)).run(max_steps=STEPS)
+        result = SimClient(world, ClientConfig(port=server.port, decimal=decimal, double_open=True)).run(
+            max_steps=STEPS
+        )
         stats = server.stats
 
     assert result.stop_reason == "max_steps"

@@ -14,8 +14,8 @@ from steering.preprocess import read_frame
 from steering.sim.__main__ import main
 from steering.sim.expert import ExpertConfig
 from steering.sim.recorder import RecordConfig, record
-from steering.udacity import frame_name
 from steering.sim.world import WorldConfig
+from steering.udacity import frame_name
 
 START = dt.datetime(2024, 5, 1, 12, 0, 0)
 FRAME = re.compile(r"^(center|left|right)_\d{4}_\d{2}_\d{2}_\d{2}_\d{2}_\d{2}_\d{3}\.jpg$")

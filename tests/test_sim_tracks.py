@@ -15,8 +15,8 @@ from steering.sim.car import CarConfig
 from steering.sim.expert import Expert, ExpertConfig
 from steering.sim.render import CAMERAS, Renderer
 from steering.sim.trackfile import TrackFileError, content_hash, read_spec, spec_to_dict, write_spec
-from steering.sim.trackspec import Bridge, RunOff, Shadows, Width
 from steering.sim.tracks import TRACKS, get_track, list_tracks, load_track, min_turning_radius_m
+from steering.sim.trackspec import Bridge, RunOff, Shadows, Width
 from steering.sim.world import World, WorldConfig
 
 
@@ -136,9 +136,21 @@ def test_self_intersecting_road_is_named_with_both_places(tmp_path):
 
 def test_inner_edge_folding_over_is_a_self_intersection(tmp_path):
     # Hairpins of about 5.9 m radius are drivable (> 5.73 m) but a 14 m wide road folds over on their inside.
-    hairpin = [[0, 0], [30, 0], [36.0, 2.5], [38.5, 8.5], [36.0, 14.5], [30, 17.0], [0, 17.0], [-6.0, 14.5], [-8.5, 8.5],
-               [-6.0, 2.5]]
-    track_radius = 1 / np.abs(load_track(write(tmp_path, oval_dict(control_points=hairpin, road_width_m=9))).curvature).max()
+    hairpin = [
+        [0, 0],
+        [30, 0],
+        [36.0, 2.5],
+        [38.5, 8.5],
+        [36.0, 14.5],
+        [30, 17.0],
+        [0, 17.0],
+        [-6.0, 14.5],
+        [-8.5, 8.5],
+        [-6.0, 2.5],
+    ]
+    track_radius = (
+        1 / np.abs(load_track(write(tmp_path, oval_dict(control_points=hairpin, road_width_m=9))).curvature).max()
+    )
     assert min_turning_radius_m() < track_radius < 7.0
     expect_error(tmp_path, oval_dict(control_points=hairpin, road_width_m=14), "control_points",
                  "less than half the road width (7.0 m), so the inner edge folds over itself")
@@ -150,8 +162,12 @@ def test_curve_tighter_than_the_cars_turning_circle_is_named(tmp_path):
     assert min_turning_radius_m(car) == pytest.approx(math.hypot(1.3, 2.6 / math.tan(math.radians(25))), abs=1e-9)
     assert min_turning_radius_m(car) == pytest.approx(5.725, abs=0.001)
     tight = [[0, 0], [60, 0], [64, 4], [60, 8], [0, 8], [-4, 4]]
-    error = expect_error(tmp_path, oval_dict(control_points=tight, road_width_m=4), "control_points",
-                         "tighter than the car's minimum turning radius 5.73 m (wheelbase 2.6 m, 25 degree steering lock)")
+    error = expect_error(
+        tmp_path,
+        oval_dict(control_points=tight, road_width_m=4),
+        "control_points",
+        "tighter than the car's minimum turning radius 5.73 m (wheelbase 2.6 m, 25 degree steering lock)",
+    )
     assert "near control point 2 [64.0, 4.0]" in error.problem or "near control point 5 [-4.0, 4.0]" in error.problem
 
 

@@ -12,8 +12,8 @@ sys.path.insert(0, str(REPO))
 
 import train as train_cli  # noqa: E402
 from steering.checkpoint import load_checkpoint, load_model  # noqa: E402
-from steering.model import default_preprocess  # noqa: E402
 from steering.data.synthetic import write_line_recording  # noqa: E402
+from steering.model import default_preprocess  # noqa: E402
 
 RUN_FILES = ("best.pt", "last.pt", "config.json", "history.json", "loss_curve.png", "val_pred_vs_true.png",
              "steering_hist.png")
@@ -34,7 +34,13 @@ def test_command_line_overrides_config_file(tmp_path):
     config_file = tmp_path / "run.yaml"
     config_file.write_text("model: pilotnet\nepochs: 7\nlr: 0.002\nstrategy: frozen\nlogs: [a.csv]\n")
     config, _ = train_cli.parse_config(["--config", str(config_file), "--epochs", "2", "--no-augment"])
-    assert (config.model, config.epochs, config.lr, config.strategy, config.augment) == ("pilotnet", 2, 0.002, "frozen", "none")
+    assert (config.model, config.epochs, config.lr, config.strategy, config.augment) == (
+        "pilotnet",
+        2,
+        0.002,
+        "frozen",
+        "none",
+    )
     assert config.logs == ["a.csv"]
     config, _ = train_cli.parse_config(["a.csv", "--loss", "huber", "--huber-delta", "0.05"])
     assert (config.loss, config.huber_delta) == ("huber", 0.05)

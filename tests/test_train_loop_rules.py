@@ -126,7 +126,9 @@ def test_accumulated_gradient_is_the_mean_gradient_of_the_whole_window():
         step = (after[1][name] - initial[name]).abs().max().item()
         assert step > 1e-5, f"{name}: no gradient reached it"
         gap = (after[3][name] - after[1][name]).abs().max().item()
-        assert gap < 1e-6 + 1e-5 * step, f"{name}: accumulated step differs from the one-batch step by {gap} (step {step})"
+        assert gap < 1e-6 + 1e-5 * step, (
+            f"{name}: accumulated step differs from the one-batch step by {gap} (step {step})"
+        )
 
 
 def test_early_stopping_stops_after_patience_epochs_without_improvement_and_keeps_the_best(tmp_path):

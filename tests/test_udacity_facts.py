@@ -7,8 +7,8 @@ import math
 from pathlib import Path
 
 import pytest
-
 from drive_wire import real_center_frames
+
 from steering import udacity
 from steering.data import read_logs
 from steering.data.synthetic import SyntheticRow, write_log_file, write_recording

@@ -8,9 +8,9 @@
 from steering.data.augment import AugmentConfig, augment, preview_grid
 from steering.data.dataset import SteeringDataset, make_loader
 from steering.data.logformat import write_log
-from steering.udacity import CAMERA_COLUMNS, LOG_COLUMNS, format_log_row
 from steering.data.reading import DrivingLog, DrivingLogError, LogReport, read_logs
 from steering.data.sampling import BalanceReport, balance, samples_from_log, split_by_blocks
+from steering.udacity import CAMERA_COLUMNS, LOG_COLUMNS, format_log_row
 
 __all__ = [
     "AugmentConfig", "augment", "preview_grid",

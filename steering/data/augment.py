@@ -59,7 +59,9 @@ def flip(frame_rgb: np.ndarray, steering: float) -> tuple[np.ndarray, float]:
     return np.ascontiguousarray(frame_rgb[:, ::-1]), -steering
 
 
-def translate(frame_rgb: np.ndarray, steering: float, dx: float, dy: float, steering_per_px: float) -> tuple[np.ndarray, float]:
+def translate(
+    frame_rgb: np.ndarray, steering: float, dx: float, dy: float, steering_per_px: float
+) -> tuple[np.ndarray, float]:
     """Shift the picture by (dx, dy) px (dx > 0: content moves right); steering += steering_per_px * dx, clipped.
 
     The uncovered border is black, not mirrored: mirroring would paint fake lane lines.
@@ -71,7 +73,9 @@ def translate(frame_rgb: np.ndarray, steering: float, dx: float, dy: float, stee
     return shifted, float(np.clip(steering + steering_per_px * dx, -1.0, 1.0))
 
 
-def augment(frame_rgb: np.ndarray, steering: float, config: AugmentConfig, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+def augment(
+    frame_rgb: np.ndarray, steering: float, config: AugmentConfig, rng: np.random.Generator
+) -> tuple[np.ndarray, float]:
     """uint8 HWC RGB frame and steering in [-1, 1] -> augmented frame (same shape) and adjusted steering.
 
     Draws a fixed number of values from `rng` whatever the config, so changing one probability

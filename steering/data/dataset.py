@@ -17,7 +17,8 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from steering.data.augment import AugmentConfig, augment as augment_frame
+from steering.data.augment import AugmentConfig
+from steering.data.augment import augment as augment_frame
 from steering.preprocess import PreprocessConfig, preprocess_frame, read_frame
 
 log = logging.getLogger(__name__)

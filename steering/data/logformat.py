@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 from steering.udacity import CAMERA_COLUMNS, format_log_row
 
+
 def write_log(rows: "pd.DataFrame", path: str | Path, rewrite: Callable[[str], str] | None = None) -> Path:
     """Write `rows` (a `read_logs(...).rows` table) to `path` as a simulator `driving_log.csv`.
 

@@ -67,7 +67,8 @@ class LogReport:
         parts = [f"{self.rows_kept} of {self.rows_total} rows kept in {self.sessions} session(s)"]
         if self.missing_image_rows:
             parts.append(
-                f"{self.missing_image_rows} rows skipped: center image missing (first lines: {', '.join(map(str, self.missing_lines))})"
+                f"{self.missing_image_rows} rows skipped: center image missing "
+                f"(first lines: {', '.join(map(str, self.missing_lines))})"
             )
         if self.bad_rows_skipped:
             parts.append(f"{self.bad_rows_skipped} bad rows skipped (first: {'; '.join(self.bad_row_messages)})")
@@ -166,7 +167,9 @@ def _read_one(path: Path, lenient: bool, session_gap_s: float, first_session: in
     report.missing_image_rows += int(missing.sum())
     room = MAX_REPORTED_LINES - len(report.missing_lines)
     report.missing_lines.extend(int(n) for n in table.loc[missing, "line"].head(max(room, 0)))
-    report.missing_side_images += int(((table["left"] == "") & ~missing).sum() + ((table["right"] == "") & ~missing).sum())
+    report.missing_side_images += int(
+        ((table["left"] == "") & ~missing).sum() + ((table["right"] == "") & ~missing).sum()
+    )
     if missing.any():
         log.warning("%s: %d rows skipped, center image missing (lines %s ...)",
                     path, int(missing.sum()), ", ".join(str(n) for n in table.loc[missing, "line"].head(5)))

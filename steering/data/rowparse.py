@@ -124,7 +124,9 @@ def _regroup_comma_decimals(tokens: list[str], spaced: bool, n_columns: int) -> 
             "as decimal-comma numbers puts steering in [-1, 1], throttle and brake in [0, 1] and "
             "speed in [0, 30.5]; fix the row or re-record with a '.' decimal locale"
         )
-    more = f"\n  ... and {len(candidates) - _MAX_SHOWN_CANDIDATES} more" if len(candidates) > _MAX_SHOWN_CANDIDATES else ""
+    more = (
+        f"\n  ... and {len(candidates) - _MAX_SHOWN_CANDIDATES} more" if len(candidates) > _MAX_SHOWN_CANDIDATES else ""
+    )
     raise RowError(
         f"ambiguous decimal commas in {numbers_text!r}: {len(candidates)} readings fit the value ranges:"
         f"{shown}{more}\nfix the row by hand (e.g. write it with '.' decimals) or read with lenient=True to skip it"

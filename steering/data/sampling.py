@@ -26,7 +26,9 @@ SAMPLE_COLUMNS = ("path", "steering", "camera", "session", "frame")
 _CAMERA_SIGN = {"center": 0.0, "left": 1.0, "right": -1.0}
 
 
-def samples_from_log(rows: pd.DataFrame, cameras: str | Sequence[str] = "center", correction: float = 0.2) -> pd.DataFrame:
+def samples_from_log(
+    rows: pd.DataFrame, cameras: str | Sequence[str] = "center", correction: float = 0.2
+) -> pd.DataFrame:
     """One sample per row and camera; side cameras get steering ±`correction`, clipped to [-1, 1].
 
     `cameras`: "center", "all" (= center,left,right), or a comma-separated / sequence subset.

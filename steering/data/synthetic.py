@@ -22,8 +22,17 @@ import cv2
 import numpy as np
 
 from steering.preprocess import encode_jpeg
-from steering.udacity import (CAMERAS, FRAME_HEIGHT, FRAME_WIDTH, IMAGE_DIR, LOG_COLUMNS, LOG_NAME, RECORD_PERIOD_S,
-                             format_log_row, frame_name)
+from steering.udacity import (
+    CAMERAS,
+    FRAME_HEIGHT,
+    FRAME_WIDTH,
+    IMAGE_DIR,
+    LOG_COLUMNS,
+    LOG_NAME,
+    RECORD_PERIOD_S,
+    format_log_row,
+    frame_name,
+)
 
 LINE_HALF_WIDTH = 6  # px in the 320-px frame: wide enough to survive the resize to 200 px
 

@@ -2,8 +2,9 @@
 
 Parts in donkeycar's sense: `run(...)` returns the command, `reset()` forgets everything learned
 from the previous connection (integrator, smoothing state, last good steering), `safe_command()`
-answers a bad frame and `shutdown()` leaves the car straight with no throttle. Units: steering in [-1, 1] (the simulator multiplies by
-`steering.udacity.MAX_STEER_DEG`, positive steers right), throttle in [-1, 1] (negative brakes), speed in mph.
+answers a bad frame and `shutdown()` leaves the car straight with no throttle. Units: steering in
+[-1, 1] (the simulator multiplies by `steering.udacity.MAX_STEER_DEG`, positive steers right),
+throttle in [-1, 1] (negative brakes), speed in mph.
 
 The model and the protocol live elsewhere (`steering.drive.predictor`, `steering.drive.protocol`).
 """

@@ -48,7 +48,9 @@ def parse_telemetry(data: Any, max_image_chars: int = DEFAULT_MAX_IMAGE_CHARS) -
         return None
     missing = [name for name in TELEMETRY_FIELDS if name not in data]
     if missing:
-        raise MalformedTelemetry("missing_field", f"missing {', '.join(missing)}; got {', '.join(sorted(map(str, data))[:8])}")
+        raise MalformedTelemetry(
+            "missing_field", f"missing {', '.join(missing)}; got {', '.join(sorted(map(str, data))[:8])}"
+        )
     numbers: dict[str, float] = {}
     decimal = None
     for name in ("steering_angle", "throttle", "speed"):

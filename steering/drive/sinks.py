@@ -110,4 +110,6 @@ class Recorder:
         self._closed = True
         self._queue.put(None)
         self._thread.join(timeout)
-        log.info("recording: %d frames in %s (%d dropped, %d failed)", self.written, self.folder, self.dropped, self.failed)
+        log.info(
+            "recording: %d frames in %s (%d dropped, %d failed)", self.written, self.folder, self.dropped, self.failed
+        )

@@ -76,7 +76,9 @@ if _wire_log.level == logging.NOTSET:
 class DriveServer:
     """Socket.IO server around a model; `start()` runs it in a thread, `stop()` ends it cleanly."""
 
-    def __init__(self, model: SteeringModel, config: DriveConfig | None = None, sinks: list[Sink] | None = None) -> None:
+    def __init__(
+        self, model: SteeringModel, config: DriveConfig | None = None, sinks: list[Sink] | None = None
+    ) -> None:
         self.model = model
         self.config = config or DriveConfig()
         self._stats = DriveStats()
@@ -177,7 +179,9 @@ class DriveServer:
         # Leave the car straight with no throttle, then close. A socket the simulator already
         # dropped can block engineio's close (it waits for a writer that is gone), so each close
         # runs in its own greenlet under a deadline.
-        closers = [eventlet.spawn(self._close_connection, sid, session) for sid, session in list(self._sessions.items())]
+        closers = [
+            eventlet.spawn(self._close_connection, sid, session) for sid, session in list(self._sessions.items())
+        ]
         with eventlet.Timeout(1.0, False):
             for closer in closers:
                 closer.wait()

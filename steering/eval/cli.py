@@ -54,13 +54,18 @@ def _scoring_arguments(parser: argparse.ArgumentParser, speed: bool = True, paci
 
 def add_commands(commands: "argparse._SubParsersAction") -> None:
     """Register `evaluate`, `compare` and `suite` on a sub-parser set (`python -m steering.eval` and `steering.sim`)."""
-    ev = commands.add_parser("evaluate", help="drive a model N laps through the wire protocol and score it (autonomy %%)",
-                             description="Drive a model through the real socket protocol and score it: autonomy % "
-                                         "(PilotNet), laps, |CTE|, speed, smoothness, frames/s.")
+    ev = commands.add_parser(
+        "evaluate",
+        help="drive a model N laps through the wire protocol and score it (autonomy %%)",
+        description="Drive a model through the real socket protocol and score it: autonomy % "
+        "(PilotNet), laps, |CTE|, speed, smoothness, frames/s.",
+    )
     ev.add_argument("model", nargs="?", type=Path, help="checkpoint to drive (optional with --port)")
     ev.add_argument("--track", default="lake", choices=list_tracks())
     ev.add_argument("--laps", type=float, default=1.0)
-    ev.add_argument("--port", type=int, default=None, help="use the drive server (drive.py) already running on this port")
+    ev.add_argument(
+        "--port", type=int, default=None, help="use the drive server (drive.py) already running on this port"
+    )
     ev.add_argument("--host", default="127.0.0.1")
     ev.add_argument("--out", type=Path, default=None,
                     help="folder for report.json, trajectory.png/.csv (default: eval/<model>-<track>)")
@@ -127,8 +132,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def run_compare(args: argparse.Namespace) -> int:
     from steering.checkpoint import CheckpointError
-    from steering.sim.client import SimClientError
     from steering.eval.compare import CompareConfig, compare
+    from steering.sim.client import SimClientError
 
     config = CompareConfig(tracks=tuple(args.tracks), laps=args.laps, out_dir=args.out, base=_eval_config(args))
     try:

@@ -66,7 +66,7 @@ class EvalResult:
 
 
 class _Scorer:
-    """The `on_step` callback of the wire client: detect, hand back, tell observers, show progress, stop at the limit."""
+    """The wire client's `on_step`: detect, hand back, tell observers, show progress, stop at the limit."""
 
     def __init__(self, world: World, config: EvalConfig, observers: Sequence[StepObserver] = ()):
         self.world, self.config, self.observers = world, config, list(observers)
@@ -210,9 +210,14 @@ def write_outputs(report: EvalReport, config: EvalConfig, track: Track, drive: D
     out.mkdir(parents=True, exist_ok=True)
     files = {
         "trajectory_csv": write_trajectory_csv(out / "trajectory.csv", drive, interventions),
-        "trajectory_png": plot_trajectory(track, drive.steps, interventions, out / "trajectory.png",
-                                          title=f"{report.model} on {track.name}: autonomy {report.autonomy_pct:.1f} %, "
-                                                f"{report.interventions} interventions"),
+        "trajectory_png": plot_trajectory(
+            track,
+            drive.steps,
+            interventions,
+            out / "trajectory.png",
+            title=f"{report.model} on {track.name}: autonomy {report.autonomy_pct:.1f} %, "
+            f"{report.interventions} interventions",
+        ),
     }
     if config.video:
         files["video"] = out / "drive.mp4"

@@ -118,18 +118,34 @@ def build_report(config: EvalConfig, world: World, drive: DriveResult, intervent
     reasons = [iv.reason for iv in interventions]
     penalty = config.interventions.penalty_s
     return EvalReport(
-        model=config.label, track=world.track.name, laps_requested=config.laps, laps_completed=world.laps_completed,
+        model=config.label,
+        track=world.track.name,
+        laps_requested=config.laps,
+        laps_completed=world.laps_completed,
         autonomy_pct=autonomy_percent(len(interventions), elapsed, penalty) if steps else 0.0,
-        interventions=len(interventions), interventions_off_road=reasons.count("off_road"),
-        interventions_no_progress=reasons.count("no_progress"), elapsed_s=elapsed,
-        distance_m=world.distance_along_m, mean_abs_cte_m=mean_cte, max_abs_cte_m=max_cte,
-        mean_speed_mph=mean_speed_mph(steps), steering_smoothness=steering_smoothness([c.steering for c in drive.commands]),
-        steps=len(steps), frames_per_s=len(steps) / drive.wall_s if drive.wall_s > 0 else math.nan, wall_s=drive.wall_s,
-        penalty_s=penalty, road_half_width_m=world.track.half_width_m, stop_reason=drive.stop_reason,
-        checkpoint=str(checkpoint) if checkpoint is not None else "", server=server,
+        interventions=len(interventions),
+        interventions_off_road=reasons.count("off_road"),
+        interventions_no_progress=reasons.count("no_progress"),
+        elapsed_s=elapsed,
+        distance_m=world.distance_along_m,
+        mean_abs_cte_m=mean_cte,
+        max_abs_cte_m=max_cte,
+        mean_speed_mph=mean_speed_mph(steps),
+        steering_smoothness=steering_smoothness([c.steering for c in drive.commands]),
+        steps=len(steps),
+        frames_per_s=len(steps) / drive.wall_s if drive.wall_s > 0 else math.nan,
+        wall_s=drive.wall_s,
+        penalty_s=penalty,
+        road_half_width_m=world.track.half_width_m,
+        stop_reason=drive.stop_reason,
+        checkpoint=str(checkpoint) if checkpoint is not None else "",
+        server=server,
         intervention_list=[dataclasses.asdict(iv) for iv in interventions],
-        pacing=config.pacing, target_speed_mph=target_speed_mph,
-        control_hz=len(steps) / elapsed if elapsed > 0 else None, round_trip_p50_ms=p50, round_trip_p99_ms=p99,
+        pacing=config.pacing,
+        target_speed_mph=target_speed_mph,
+        control_hz=len(steps) / elapsed if elapsed > 0 else None,
+        round_trip_p50_ms=p50,
+        round_trip_p99_ms=p99,
         machine=machine_description(),
     )
 
@@ -145,11 +161,13 @@ def markdown_table(reports: Sequence[EvalReport]) -> str:
     header = ("| model | track | autonomy % | interventions | laps | mean abs CTE m | max abs CTE m | mean speed mph "
               "| steering smoothness | frames/s | pacing | replies per sim s | round trip p50/p99 ms |")
     rule = "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"
-    rows = [f"| {r.model} | {r.track} | {r.autonomy_pct:.1f} | {r.interventions} | {r.laps_completed}/{r.laps_requested:g} "
-            f"| {r.mean_abs_cte_m:.2f} | {r.max_abs_cte_m:.2f} | {r.mean_speed_mph:.1f} | {r.steering_smoothness:.4f} "
-            f"| {r.frames_per_s:.0f} | {r.pacing} | {fmt(r.control_hz)} "
-            f"| {fmt(r.round_trip_p50_ms)}/{fmt(r.round_trip_p99_ms)} |"
-            for r in reports]
+    rows = [
+        f"| {r.model} | {r.track} | {r.autonomy_pct:.1f} | {r.interventions} | {r.laps_completed}/{r.laps_requested:g} "
+        f"| {r.mean_abs_cte_m:.2f} | {r.max_abs_cte_m:.2f} | {r.mean_speed_mph:.1f} | {r.steering_smoothness:.4f} "
+        f"| {r.frames_per_s:.0f} | {r.pacing} | {fmt(r.control_hz)} "
+        f"| {fmt(r.round_trip_p50_ms)}/{fmt(r.round_trip_p99_ms)} |"
+        for r in reports
+    ]
     return "\n".join([header, rule, *rows]) + "\n" + machine_note(reports)
 
 

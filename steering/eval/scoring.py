@@ -22,7 +22,9 @@ PENALTY_S = 6.0  # PilotNet paper: "each intervention ... 6 seconds" of human dr
 class InterventionConfig:
     """When a safety driver would take over, and how the car is handed back."""
 
-    off_road_margin_m: float = 0.0  # intervene once |CTE| > half road width + margin (0: the car's centre leaves the road)
+    off_road_margin_m: float = (
+        0.0  # intervene once |CTE| > half road width + margin (0: the car's centre leaves the road)
+    )
     stall_s: float = 4.0  # "stops making progress for a few seconds": no new ground for this long ...
     min_progress_m: float = 1.0  # ... where new ground means beating the best distance along the track by this much
     penalty_s: float = PENALTY_S

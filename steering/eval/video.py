@@ -1,8 +1,8 @@
 """An MP4 of an evaluation drive: the center camera with the steering command overlaid.
 
-`DriveVideo` is a step observer of the evaluator: `on_step(world, info, command)` renders the center camera where the car now
-is, draws a steering gauge (a bar from the middle, right = positive), the numbers and any
-take-over, and appends the frame; `close()` closes the file. Written with OpenCV's
+`DriveVideo` is a step observer of the evaluator: `on_step(world, info, command)` renders the center
+camera where the car now is, draws a steering gauge (a bar from the middle, right = positive), the
+numbers and any take-over, and appends the frame; `close()` closes the file. Written with OpenCV's
 `VideoWriter` ("mp4v", no ffmpeg needed) at the simulator's 15 frames per second, so the video plays
 in simulated real time. Frames are scaled 2x (640x320) so the text stays readable.
 """
@@ -70,6 +70,14 @@ def overlay(frame_rgb: np.ndarray, steering: float, info: StepInfo, off_road: bo
     cv2.putText(image, f"t {info.time_s:6.1f} s  lap {info.laps_completed}", (10, 48), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
                 (255, 255, 255), 1, cv2.LINE_AA)
     if off_road:
-        cv2.putText(image, "OFF ROAD - intervention", (width - 260, 48), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 40, 40), 2,
-                    cv2.LINE_AA)
+        cv2.putText(
+            image,
+            "OFF ROAD - intervention",
+            (width - 260, 48),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.6,
+            (255, 40, 40),
+            2,
+            cv2.LINE_AA,
+        )
     return image

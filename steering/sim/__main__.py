@@ -39,7 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     rec.add_argument("--speed", type=float, default=ExpertConfig.cruise_speed_mph, help="expert's cruise speed, mph")
     rec.add_argument("--no-recoveries", action="store_true", help="centre-line driving only")
     rec.add_argument("--record-drift", action="store_true", help="also record the drift towards the edge")
-    rec.add_argument("--decimal", choices=[".", ","], default=".", help="',' writes numbers like a comma-decimal machine")
+    rec.add_argument(
+        "--decimal", choices=[".", ","], default=".", help="',' writes numbers like a comma-decimal machine"
+    )
     rec.add_argument("--start-time", help="first frame's time, e.g. 2024-05-01T12:00:00 (default: now)")
 
     drive = commands.add_parser("drive", help="be the simulator for a running drive server (drive.py)")
@@ -75,7 +77,10 @@ def _record(args: argparse.Namespace) -> int:
         RecordConfig(laps=args.laps, record_drift=args.record_drift, decimal=args.decimal, start_time=start),
     )
     profile = steering_profile(summary.steering)
-    print(f"wrote {summary.rows} rows ({summary.laps} laps, max |CTE| {summary.max_abs_cte_m:.2f} m) to {summary.log_path}")
+    print(
+        f"wrote {summary.rows} rows ({summary.laps} laps, max |CTE| {summary.max_abs_cte_m:.2f} m) "
+        f"to {summary.log_path}"
+    )
     print("rows per expert phase: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.phases.items())))
     if profile:
         print("steering: " + ", ".join(f"{k} {v:.0%}" for k, v in profile.items()))
@@ -93,8 +98,11 @@ def _drive(args: argparse.Namespace) -> int:
         return 1
     ctes = [abs(s.cte_m) for s in result.steps] or [0.0]
     off = sum(s.off_road for s in result.steps)
-    print(f"{len(result.steps)} steps ({result.stop_reason}), {world.laps_completed} laps, "
-          f"max |CTE| {max(ctes):.2f} m, {off} steps off the road, {len(result.steps) / max(result.wall_s, 1e-9):.0f} steps/s")
+    print(
+        f"{len(result.steps)} steps ({result.stop_reason}), {world.laps_completed} laps, "
+        f"max |CTE| {max(ctes):.2f} m, {off} steps off the road, "
+        f"{len(result.steps) / max(result.wall_s, 1e-9):.0f} steps/s"
+    )
     return 0
 
 
@@ -113,7 +121,9 @@ def _bench(args: argparse.Namespace) -> int:
         for x, y, heading in poses:
             world.renderer.render(x, y, heading, camera)
         elapsed = time.perf_counter() - started
-        print(f"{camera:>6}: {args.frames / elapsed:7.0f} frames/s ({1000 * elapsed / args.frames:.2f} ms/frame, 1 core)")
+        print(
+            f"{camera:>6}: {args.frames / elapsed:7.0f} frames/s ({1000 * elapsed / args.frames:.2f} ms/frame, 1 core)"
+        )
     started = time.perf_counter()
     for x, y, heading in poses:
         for frame in world.renderer.render_all(x, y, heading).values():

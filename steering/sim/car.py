@@ -31,7 +31,9 @@ class CarConfig:
     max_brake_mps2: float = 8.0  # at full brake
     drag_per_m: float = 0.004  # quadratic air drag, (m/s^2) per (m/s)^2
     rolling_mps2: float = 0.15  # rolling resistance: the car coasts to a stop with no throttle
-    steer_rate_per_s: float = 6.0  # normalised steering units per second the wheels can turn (6 = lock to lock in 1/3 s)
+    steer_rate_per_s: float = (
+        6.0  # normalised steering units per second the wheels can turn (6 = lock to lock in 1/3 s)
+    )
 
     @property
     def top_speed_mps(self) -> float:

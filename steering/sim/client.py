@@ -155,7 +155,7 @@ class SimClient:
         # Only a reply to telemetry is a sign of life: a server whose telemetry handler fails can
         # still answer pings for ever. The clock restarts at each reply and each telemetry sent.
         last_life = time.monotonic()
-        last_telemetry = last_step = time.monotonic()
+        last_telemetry = time.monotonic()
         last_packet = ""
         since_reply = 0  # other messages (pongs, ...) received since the last reply
         opened = False
@@ -269,7 +269,9 @@ class SimClient:
             except ValueError as exc:
                 # The simulator throws a FormatException here and sends nothing: this chain ends.
                 result.parse_errors += 1
-                log.error("simulator cannot read steer %r in its culture (decimal %r): %s", data, self.config.decimal, exc)
+                log.error(
+                    "simulator cannot read steer %r in its culture (decimal %r): %s", data, self.config.decimal, exc
+                )
                 return "unreadable"
         previous, self._command = self._command, command
         info = self._advance(command, previous, waited_s)

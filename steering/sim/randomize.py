@@ -12,8 +12,8 @@ import dataclasses
 
 import numpy as np
 
-from steering.sim.trackspec import Light, Shadows, TrackSpec, TrackStyle
 from steering.sim.tracks import Track
+from steering.sim.trackspec import Light, Shadows, TrackSpec, TrackStyle
 
 GROUNDS = ((150, 120, 80), (95, 120, 60), (120, 110, 100), (60, 85, 45), (170, 150, 110), (110, 130, 75),
            (135, 95, 70))  # dirt, grass, gravel, forest, sand, meadow, clay
@@ -54,7 +54,9 @@ def random_style(rng: np.random.Generator) -> TrackStyle:
     )
 
 
-def _ranges(rng: np.random.Generator, length_m: float, count: int, low_m: float, high_m: float) -> list[tuple[float, float]]:
+def _ranges(
+    rng: np.random.Generator, length_m: float, count: int, low_m: float, high_m: float
+) -> list[tuple[float, float]]:
     """`count` stretches of `low_m`..`high_m` metres at random places on a lap of `length_m`."""
     spans = []
     for _ in range(count):
@@ -71,13 +73,23 @@ def random_lighting(rng: np.random.Generator, length_m: float) -> tuple[Light | 
         warm = rng.random() < 0.5
         colour = ((255, int(255 - rng.uniform(0, 50)), int(255 - rng.uniform(0, 90))) if warm
                   else (int(255 - rng.uniform(0, 40)), int(255 - rng.uniform(0, 20)), 255))
-        sections.append(Light(from_m=start, to_m=end, brightness=round(float(rng.uniform(0.6, 1.25)), 3), colour=colour))
+        sections.append(
+            Light(from_m=start, to_m=end, brightness=round(float(rng.uniform(0.6, 1.25)), 3), colour=colour)
+        )
     for start, end in _ranges(rng, length_m, int(rng.integers(0, 4)), 30, 100):
-        sections.append(Shadows(from_m=start, to_m=end, caster="tree" if rng.random() < 0.6 else "pole",
-                                side=("left", "right", "both")[int(rng.integers(3))],
-                                spacing_m=round(float(rng.uniform(6, 20)), 1), length_m=round(float(rng.uniform(6, 16)), 1),
-                                darkness=round(float(rng.uniform(0.25, 0.6)), 3), angle_deg=round(float(rng.uniform(-40, 40)), 1),
-                                visible=bool(rng.random() < 0.7)))
+        sections.append(
+            Shadows(
+                from_m=start,
+                to_m=end,
+                caster="tree" if rng.random() < 0.6 else "pole",
+                side=("left", "right", "both")[int(rng.integers(3))],
+                spacing_m=round(float(rng.uniform(6, 20)), 1),
+                length_m=round(float(rng.uniform(6, 16)), 1),
+                darkness=round(float(rng.uniform(0.25, 0.6)), 3),
+                angle_deg=round(float(rng.uniform(-40, 40)), 1),
+                visible=bool(rng.random() < 0.7),
+            )
+        )
     return tuple(sections)
 
 

@@ -99,8 +99,10 @@ def record(out_dir: str | Path, world_config: WorldConfig | None = None, expert_
                 if config.max_samples is not None and summary.samples >= config.max_samples:
                     break
                 if summary.samples > 20 * target_m / max(world.config.dt, 1e-9):  # far beyond any sane lap time
-                    raise RuntimeError(f"recording on {world.track.name!r} is not making progress "
-                                       f"({world.distance_along_m:.0f} of {target_m:.0f} m after {summary.samples} samples)")
+                    raise RuntimeError(
+                        f"recording on {world.track.name!r} is not making progress "
+                        f"({world.distance_along_m:.0f} of {target_m:.0f} m after {summary.samples} samples)"
+                    )
                 command = expert.run(world)
                 recorded = command.phase != "drift" or config.record_drift
                 state = world.car.state

@@ -24,8 +24,8 @@ import numpy as np
 from steering.sim.scenery import build_scenery
 from steering.sim.sprites import SpriteLayer
 from steering.sim.texture import PANO_H, PANO_W, WorldTexture, world_texture
-from steering.sim.trackspec import RAMP_M, Light
 from steering.sim.tracks import Track
+from steering.sim.trackspec import RAMP_M, Light
 from steering.udacity import CAMERAS, FRAME_HEIGHT, FRAME_WIDTH
 
 
@@ -104,13 +104,19 @@ class Renderer:
         for r in range(1, len(level_per_row) + 1):
             if r == len(level_per_row) or level_per_row[r] != level_per_row[start]:
                 pts = np.stack([gx[start:r], gy[start:r]], axis=-1).astype(np.float32)
-                self._bands.append(_Band(slice(self.horizon_row + start, self.horizon_row + r), int(level_per_row[start]), pts))
+                self._bands.append(
+                    _Band(slice(self.horizon_row + start, self.horizon_row + r), int(level_per_row[start]), pts)
+                )
                 start = r
         haze = np.clip((distance - cam.haze_start_m) / (cam.max_distance_m - cam.haze_start_m), 0, 1) ** 0.8
         hazy_rows = np.nonzero(haze.max(axis=1) > 0.01)[0]
-        self._haze_rows = slice(self.horizon_row, self.horizon_row + (int(hazy_rows.max()) + 1 if len(hazy_rows) else 0))
+        self._haze_rows = slice(
+            self.horizon_row, self.horizon_row + (int(hazy_rows.max()) + 1 if len(hazy_rows) else 0)
+        )
         self._haze = haze[: self._haze_rows.stop - self.horizon_row, :, None].astype(np.float32)
-        self._haze_colour = np.asarray(self.track.style.sky_horizon, np.float32) * 0.6 + np.asarray(tex.ground_far, np.float32) * 0.4
+        self._haze_colour = (
+            np.asarray(self.track.style.sky_horizon, np.float32) * 0.6 + np.asarray(tex.ground_far, np.float32) * 0.4
+        )
         # Sky: panorama column from the azimuth (clockwise from east), row from the elevation.
         sky = slice(0, self.horizon_row)
         azimuth_left = np.arctan2(left[sky], fwd[sky])
@@ -142,7 +148,9 @@ class Renderer:
             frame[self._haze_rows] = region.astype(np.uint8)
         sky_map = self._sky_map.copy()
         sky_map[..., 0] -= heading / (2 * np.pi) * PANO_W
-        cv2.remap(tex.panorama, sky_map, None, cv2.INTER_LINEAR, dst=frame[: self.horizon_row], borderMode=cv2.BORDER_WRAP)
+        cv2.remap(
+            tex.panorama, sky_map, None, cv2.INTER_LINEAR, dst=frame[: self.horizon_row], borderMode=cv2.BORDER_WRAP
+        )
         if self._sprites is not None:
             self._sprites.draw(frame, x + c * fx - s * fy, y + s * fx + c * fy, heading)
         if camera in self._hoods:
@@ -193,5 +201,7 @@ def _hood(cam: CameraConfig, focal: float, camera: str) -> tuple[np.ndarray, np.
     cv2.fillPoly(mask, [polygon], 255, cv2.LINE_AA, 4)
     rows = np.linspace(0, 1, FRAME_HEIGHT, dtype=np.float32)[:, None, None]
     cols = np.linspace(-1, 1, FRAME_WIDTH, dtype=np.float32)[None, :, None]
-    paint = np.asarray((175, 180, 186), np.float32) * (1.05 - 0.25 * rows) + 25 * np.exp(-((cols - 0.1) ** 2) * 30) * (1 - rows)
+    paint = np.asarray((175, 180, 186), np.float32) * (1.05 - 0.25 * rows) + 25 * np.exp(-((cols - 0.1) ** 2) * 30) * (
+        1 - rows
+    )
     return np.clip(paint, 0, 255).astype(np.uint8), (mask > 127)[..., None]

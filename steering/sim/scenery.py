@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from steering.sim.trackspec import Bridge, Objects, Section, Shadows
 from steering.sim.tracks import Track
+from steering.sim.trackspec import Bridge, Objects, Section, Shadows
 
 SPRITES = ("tree0", "tree1", "tree2", "post", "pole")  # billboard images, painted by sprites.py
 TREE_SPRITES = (0, 1, 2)
@@ -117,7 +117,11 @@ def _shadow_polygons(point: np.ndarray, direction: np.ndarray, caster: str, leng
         return [bar(0.12, length_m)]
     t = np.linspace(0, 2 * np.pi, 36, endpoint=False)
     centre = point + direction * length_m * 0.65
-    blob = centre + np.outer(np.cos(t) * max(width_m / 2, length_m * 0.35), direction) + np.outer(np.sin(t) * width_m / 2, across)
+    blob = (
+        centre
+        + np.outer(np.cos(t) * max(width_m / 2, length_m * 0.35), direction)
+        + np.outer(np.sin(t) * width_m / 2, across)
+    )
     return [bar(0.15, length_m * 0.45), blob]
 
 
@@ -170,7 +174,9 @@ def paint_shadows(image: np.ndarray, track: Track, seed: int, frame: tuple[float
     x0, y1, res = frame
     mask = np.zeros(image.shape[:2], np.uint8)
     for polygon, darkness in shadows:
-        px = np.round(np.stack([(polygon[:, 0] - x0) / res, (y1 - polygon[:, 1]) / res], 1) * (1 << SHIFT)).astype(np.int32)
+        px = np.round(np.stack([(polygon[:, 0] - x0) / res, (y1 - polygon[:, 1]) / res], 1) * (1 << SHIFT)).astype(
+            np.int32
+        )
         cv2.fillPoly(mask, [px], int(round(255 * darkness)), cv2.LINE_AA, SHIFT)
     mask = cv2.GaussianBlur(mask, (0, 0), 0.12 / res)  # a penumbra of about 12 cm
     keep = 255 - mask

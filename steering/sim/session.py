@@ -30,7 +30,9 @@ class DriveResult:
     opening_telemetry: int = 0  # telemetry sent before the first reply: 2 with double_open
     steers_received: int = 0
     manual_received: int = 0
-    max_in_flight: int = 0  # most telemetry awaiting a reply at once (a server-sent steer on connect adds a chain unseen here)
+    max_in_flight: int = (
+        0  # most telemetry awaiting a reply at once (a server-sent steer on connect adds a chain unseen here)
+    )
     pings_sent: int = 0
     pongs_received: int = 0
     parse_errors: int = 0  # replies the simulator's culture could not read (the chain ends there)

@@ -33,8 +33,12 @@ def _tree(rng: np.random.Generator, conifer: bool) -> np.ndarray:
         for tier in range(4):
             top, bottom = int(height * (0.02 + 0.17 * tier)), int(height * (0.35 + 0.14 * tier))
             half = int(width * (0.22 + 0.08 * tier))
-            cv2.fillConvexPoly(alpha, np.array([[width // 2, top], [width // 2 - half, bottom], [width // 2 + half, bottom]]),
-                               255, cv2.LINE_AA)
+            cv2.fillConvexPoly(
+                alpha,
+                np.array([[width // 2, top], [width // 2 - half, bottom], [width // 2 + half, bottom]]),
+                255,
+                cv2.LINE_AA,
+            )
         green = np.array([35, 75, 40], np.float32) * rng.uniform(0.85, 1.1)
     else:
         for _ in range(26):
@@ -102,14 +106,18 @@ class SpriteLayer:
 
     def _prepare(self, level: np.ndarray, haze: float) -> np.ndarray:
         rgb, alpha = level[..., :3], level[..., 3:]
-        return np.ascontiguousarray(np.dstack([rgb * (1 - haze) + alpha * (haze * self.haze_colour), 1 - alpha]), np.float32)
+        return np.ascontiguousarray(
+            np.dstack([rgb * (1 - haze) + alpha * (haze * self.haze_colour), 1 - alpha]), np.float32
+        )
 
     def _haze(self, distance: np.ndarray) -> np.ndarray:
         return np.clip((distance - self.haze_start) / (self.far - self.haze_start), 0, 1) ** 0.8
 
     def _project(self, forward: np.ndarray, left: np.ndarray, up: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
         z = forward * self.cos_p - up * self.sin_p
-        return FRAME_WIDTH / 2 - self.f * left / z, FRAME_HEIGHT / 2 + self.f * (-forward * self.sin_p - up * self.cos_p) / z
+        return FRAME_WIDTH / 2 - self.f * left / z, FRAME_HEIGHT / 2 + self.f * (
+            -forward * self.sin_p - up * self.cos_p
+        ) / z
 
     def draw(self, frame: np.ndarray, cam_x: float, cam_y: float, heading: float) -> None:
         """Paint every visible object into `frame` (uint8, in place), far ones first. The geometry of all
@@ -145,13 +153,17 @@ class SpriteLayer:
         x0, x1 = np.round(col - half).astype(int), np.round(col + half).astype(int)
         y0, y1 = np.round(top).astype(int), np.round(base).astype(int)
         x1, y1 = np.maximum(x1, x0 + 1), np.maximum(y1, y0 + 1)
-        keep = np.nonzero((x1 > 0) & (x0 < FRAME_WIDTH) & (y1 > 0) & (y0 < FRAME_HEIGHT) & (base - top >= MIN_HEIGHT_PX))[0]
+        keep = np.nonzero(
+            (x1 > 0) & (x0 < FRAME_WIDTH) & (y1 > 0) & (y0 < FRAME_HEIGHT) & (base - top >= MIN_HEIGHT_PX)
+        )[0]
         haze = np.round(self._haze(np.hypot(fwd, left)) * HAZE_STEPS).astype(int)
         sprite = sc.sprite[seen]
         level = np.zeros(len(seen), int)  # the smallest pyramid level still as high as the drawn height
         for kind in np.unique(sprite[keep]):
             mine = keep[sprite[keep] == kind]
-            level[mine] = np.minimum(np.searchsorted(self._heights[kind], (y1 - y0)[mine]), len(self._heights[kind]) - 1)
+            level[mine] = np.minimum(
+                np.searchsorted(self._heights[kind], (y1 - y0)[mine]), len(self._heights[kind]) - 1
+            )
         draws = list(zip(sprite[keep].tolist(), haze[keep].tolist(), level[keep].tolist(), x0[keep].tolist(),
                          x1[keep].tolist(), y0[keep].tolist(), y1[keep].tolist()))
         return fwd[keep], draws

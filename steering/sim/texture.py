@@ -17,10 +17,10 @@ import cv2
 import numpy as np
 
 from steering.sim import texture_features
-from steering.sim.texture_features import EDGE_LINE_INSET_M, LINE_WIDTH_M, SHOULDER_WIDTH_M
 from steering.sim.scenery import paint_shadows
-from steering.sim.trackspec import Bridge
+from steering.sim.texture_features import EDGE_LINE_INSET_M, LINE_WIDTH_M, SHOULDER_WIDTH_M
 from steering.sim.tracks import Track
+from steering.sim.trackspec import Bridge
 
 SHIFT = 4  # cv2 drawing with 4 fractional bits: sub-pixel accurate lines and polygons
 CURB_WIDTH_M = 0.6
@@ -108,7 +108,9 @@ def paint_ground(track: Track, res_m: float, seed: int, margin_m: float = 70.0) 
         step = max(1, int(round(DASH_M / track.spacing_m)))
         for start in range(0, len(track.points) - step, 2 * step):
             if not on_bridge[start : start + step + 1].any():
-                cv2.polylines(image, [centre[start : start + step + 1]], False, style.centre_line, line_px, cv2.LINE_AA, SHIFT)
+                cv2.polylines(
+                    image, [centre[start : start + step + 1]], False, style.centre_line, line_px, cv2.LINE_AA, SHIFT
+                )
     if style.curb_a is not None:
         _paint_curbs(image, track, to_px)
     image = paint_shadows(image, track, seed, (x0, y1, res_m))
@@ -140,7 +142,9 @@ def _paint_plain_road(image: np.ndarray, track: Track, grain: np.ndarray, centre
     line_px = max(1, int(round(LINE_WIDTH_M / res_m)))
     if style.edge_line is not None:
         for side in (-1, 1):
-            offset = closed + side * (track.half_width_m - EDGE_LINE_INSET_M) * np.vstack([track.normals_left, track.normals_left[:1]])
+            offset = closed + side * (track.half_width_m - EDGE_LINE_INSET_M) * np.vstack(
+                [track.normals_left, track.normals_left[:1]]
+            )
             cv2.polylines(image, [to_px(offset)], True, style.edge_line, line_px, cv2.LINE_AA, SHIFT)
     return image
 
@@ -170,7 +174,9 @@ def paint_panorama(track: Track, seed: int) -> np.ndarray:
     """360-degree sky with a hill silhouette; columns wrap, column 0 looks east, columns grow clockwise."""
     style, rng = track.style, _rng(track, seed + 1)
     rows = np.linspace(1.0, 0.0, PANO_H, dtype=np.float32)[:, None, None]  # 1 at the top, 0 at the horizon
-    sky = np.asarray(style.sky_horizon, np.float32) * (1 - rows**0.6) + np.asarray(style.sky_top, np.float32) * rows**0.6
+    sky = (
+        np.asarray(style.sky_horizon, np.float32) * (1 - rows**0.6) + np.asarray(style.sky_top, np.float32) * rows**0.6
+    )
     image = np.broadcast_to(sky, (PANO_H, PANO_W, 3)).copy()
     if style.hills is None:  # a flat horizon
         return np.clip(image, 0, 255).astype(np.uint8)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from steering.sim.trackspec import Bridge, RunOff, Section, Width
 from steering.sim.tracks import Track
+from steering.sim.trackspec import Bridge, RunOff, Section, Width
 
 SHOULDER_WIDTH_M = 1.5
 LINE_WIDTH_M = 0.18
@@ -48,7 +48,9 @@ def unmarked_edge(track: Track, side: int) -> np.ndarray:
     return mask
 
 
-def lateral_map(track: Track, frame: tuple[float, float, float], shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+def lateral_map(
+    track: Track, frame: tuple[float, float, float], shape: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
     """Per texel: index (H, W) int32 of the nearest centre-line sample, and the lateral offset (H, W) float32
     from it in metres, positive = left."""
     x0, y1, res = frame

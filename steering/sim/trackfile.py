@@ -133,7 +133,9 @@ class _Reader:
         for i, point in enumerate(points):
             if not isinstance(point, list) or len(point) != 2:
                 raise self.fail(f"control_points[{i}]", f"must be [x, y], got {json.dumps(point)}")
-            control.append((self.number(point[0], f"control_points[{i}][0]"), self.number(point[1], f"control_points[{i}][1]")))
+            control.append(
+                (self.number(point[0], f"control_points[{i}][0]"), self.number(point[1], f"control_points[{i}][1]"))
+            )
         width = self.number(obj["road_width_m"], "road_width_m", 3.0, 30.0)
         style = self.dataclass(TrackStyle, obj["style"], "style")
         sections = obj.get("sections", [])

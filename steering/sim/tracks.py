@@ -177,7 +177,8 @@ def _place(track: Track, index: int) -> str:
     x, y = track.points[index]
     control = np.asarray(track.spec.control_points)
     near = int(np.argmin(np.hypot(control[:, 0] - x, control[:, 1] - y)))
-    return f"{track.s[index]:.0f} m (x={x:.1f}, y={y:.1f}; near control point {near} {list(track.spec.control_points[near])})"
+    point = list(track.spec.control_points[near])
+    return f"{track.s[index]:.0f} m (x={x:.1f}, y={y:.1f}; near control point {near} {point})"
 
 
 def check_geometry(track: Track, source: str, car: CarConfig | None = None) -> None:
@@ -188,24 +189,33 @@ def check_geometry(track: Track, source: str, car: CarConfig | None = None) -> N
         for name in ("from_m", "to_m"):
             value = getattr(section, name)
             if value > track.length_m:
-                raise TrackFileError(source, f"sections[{i}].{name}",
-                                     f"{value:g} is beyond the end of the lap (the track is {track.length_m:.1f} m long)")
+                raise TrackFileError(
+                    source,
+                    f"sections[{i}].{name}",
+                    f"{value:g} is beyond the end of the lap (the track is {track.length_m:.1f} m long)",
+                )
         if section.from_m == section.to_m:
             raise TrackFileError(source, f"sections[{i}]", "from_m equals to_m: the section is empty")
     radius = 1.0 / np.maximum(np.abs(track.curvature), 1e-12)
     tightest = int(np.argmin(radius))
     limit = min_turning_radius_m(car)
     if radius[tightest] < limit:
-        raise TrackFileError(source, "control_points",
-                             f"the curve at {_place(track, tightest)} has radius {radius[tightest]:.1f} m, tighter than "
-                             f"the car's minimum turning radius {limit:.2f} m (wheelbase {car.wheelbase_m} m, "
-                             f"{car.max_steer_deg:g} degree steering lock)")
+        raise TrackFileError(
+            source,
+            "control_points",
+            f"the curve at {_place(track, tightest)} has radius {radius[tightest]:.1f} m, tighter than "
+            f"the car's minimum turning radius {limit:.2f} m (wheelbase {car.wheelbase_m} m, "
+            f"{car.max_steer_deg:g} degree steering lock)",
+        )
     folds = np.nonzero(radius < track.widths / 2)[0]
     if len(folds):
         i = int(folds[np.argmin(radius[folds])])
-        raise TrackFileError(source, "control_points",
-                             f"self-intersecting road: the curve at {_place(track, i)} has radius {radius[i]:.1f} m, "
-                             f"less than half the road width ({track.widths[i] / 2:.1f} m), so the inner edge folds over itself")
+        raise TrackFileError(
+            source,
+            "control_points",
+            f"self-intersecting road: the curve at {_place(track, i)} has radius {radius[i]:.1f} m, "
+            f"less than half the road width ({track.widths[i] / 2:.1f} m), so the inner edge folds over itself",
+        )
     step = max(1, int(round(1.0 / track.spacing_m)))  # every metre
     idx = np.arange(0, len(track.s), step)
     pts, need = track.points[idx], track.widths[idx]

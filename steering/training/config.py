@@ -107,18 +107,25 @@ class TrainConfig:
             (self.augment in AUGMENT_MODES, f"augment must be one of {', '.join(AUGMENT_MODES)}, got {self.augment!r}"),
             (self.loss in LOSSES, f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}"),
             (self.cameras in ("center", "all"), f"cameras must be 'center' or 'all', got {self.cameras!r}"),
-            (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
-             f"device must be auto, cpu or cuda, got {self.device!r}"),
+            (
+                self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
+                f"device must be auto, cpu or cuda, got {self.device!r}",
+            ),
             (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
             (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
             (self.accumulate >= 1, f"accumulate must be >= 1, got {self.accumulate}"),
-            (self.lr > 0 and self.backbone_lr >= 0, f"learning rates must be positive (lr={self.lr}, backbone_lr={self.backbone_lr})"),
+            (
+                self.lr > 0 and self.backbone_lr >= 0,
+                f"learning rates must be positive (lr={self.lr}, backbone_lr={self.backbone_lr})",
+            ),
             (0.0 < self.val_fraction < 1.0, f"val_fraction must be in (0, 1), got {self.val_fraction}"),
             (0.0 <= self.flip_probability <= 1.0, f"flip_probability must be in [0, 1], got {self.flip_probability}"),
             (self.unfreeze_every >= 1, f"unfreeze_every must be >= 1, got {self.unfreeze_every}"),
             (self.head_epochs >= 0, f"head_epochs must be >= 0, got {self.head_epochs}"),
-            (self.input_size == "" or re.fullmatch(r"[1-9]\d*x[1-9]\d*", self.input_size) is not None,
-             f"input_size must look like 66x200 (height x width), got {self.input_size!r}"),
+            (
+                self.input_size == "" or re.fullmatch(r"[1-9]\d*x[1-9]\d*", self.input_size) is not None,
+                f"input_size must look like 66x200 (height x width), got {self.input_size!r}",
+            ),
         ]
         for ok, message in checks:
             if not ok:

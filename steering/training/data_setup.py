@@ -57,7 +57,9 @@ def bundle_from_logs(config: TrainConfig, preprocess: PreprocessConfig) -> DataB
     samples = samples_from_log(driving_log.rows, cameras=config.cameras, correction=config.correction)
     if config.limit:
         samples = samples.iloc[: config.limit].reset_index(drop=True)
-    train, val = split_by_blocks(samples, val_fraction=config.val_fraction, block_size=config.block_size, seed=config.seed)
+    train, val = split_by_blocks(
+        samples, val_fraction=config.val_fraction, block_size=config.block_size, seed=config.seed
+    )
     if "camera" in val.columns and (val["camera"] == "center").any():
         # Validate on what the car will see when driving: the center camera, unshifted steering.
         val = val[val["camera"] == "center"].reset_index(drop=True)

@@ -96,7 +96,9 @@ def train_one_epoch(net: nn.Module, loader: DataLoader, optimizer: torch.optim.O
     params = [p for p in net.parameters() if p.requires_grad]
     optimizer.zero_grad(set_to_none=True)
     total_loss, total_count, started = 0.0, 0, time.perf_counter()
-    bar = tqdm(loader, desc=desc or f"epoch {epoch + 1}", unit="batch", leave=False, disable=not (progress and ctx.is_main))
+    bar = tqdm(
+        loader, desc=desc or f"epoch {epoch + 1}", unit="batch", leave=False, disable=not (progress and ctx.is_main)
+    )
     batches = len(loader)
     for batch_index, (x, y) in enumerate(bar):
         x, y = precision.to_device(x), y.to(precision.device, dtype=torch.float32).reshape(-1)
@@ -128,9 +130,13 @@ def train_one_epoch(net: nn.Module, loader: DataLoader, optimizer: torch.optim.O
         total_loss += value * len(y)
         total_count += len(y)
         elapsed = time.perf_counter() - started
-        bar.set_postfix(loss=f"{total_loss / total_count:.4f}", img_s=f"{total_count * ctx.world_size / max(elapsed, 1e-9):.0f}")
+        bar.set_postfix(
+            loss=f"{total_loss / total_count:.4f}", img_s=f"{total_count * ctx.world_size / max(elapsed, 1e-9):.0f}"
+        )
     bar.close()
-    loss_sum, count = all_reduce_sum(ctx, [total_loss, float(total_count)]) if ctx.distributed else (total_loss, total_count)
+    loss_sum, count = (
+        all_reduce_sum(ctx, [total_loss, float(total_count)]) if ctx.distributed else (total_loss, total_count)
+    )
     seconds = time.perf_counter() - started
     return {"loss": loss_sum / max(count, 1), "images": int(count), "seconds": seconds,
             "images_per_s": count / max(seconds, 1e-9)}

@@ -47,7 +47,9 @@ def plot_predictions(predicted: np.ndarray, target: np.ndarray, path: Path) -> P
     return _save(fig, path)
 
 
-def plot_steering_histograms(train: np.ndarray, val: np.ndarray, predicted: np.ndarray, path: Path, bins: int = 41) -> Path:
+def plot_steering_histograms(
+    train: np.ndarray, val: np.ndarray, predicted: np.ndarray, path: Path, bins: int = 41
+) -> Path:
     """Steering distributions of the training set, the validation set and the validation predictions."""
     fig, ax = plt.subplots(figsize=(7, 4))
     edges = np.linspace(-1.0, 1.0, bins + 1)

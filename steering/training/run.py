@@ -30,13 +30,27 @@ from steering.training import feature_cache, plots
 from steering.training.config import TrainConfig
 from steering.training.data_setup import DataBundle, bundle_from_logs, resolve_augment_mode
 from steering.training.distributed import DistContext, barrier, init_distributed
-from steering.training.loop import (HeadRegressor, NonFiniteLossError, Precision, choose_precision, make_loss,
-                                    predict, train_one_epoch)
+from steering.training.loop import (
+    HeadRegressor,
+    NonFiniteLossError,
+    Precision,
+    choose_precision,
+    make_loss,
+    predict,
+    train_one_epoch,
+)
 from steering.training.metrics import baseline_metrics, regression_metrics, summary_table
 from steering.training.model_setup import build_model
 from steering.training.seeding import restore_rng_states, rng_states, seed_everything
-from steering.training.strategies import (Phase, apply_phase, build_optimizer, group_learning_rates, phase_at,
-                                          plan_phases, trainable_summary)
+from steering.training.strategies import (
+    Phase,
+    apply_phase,
+    build_optimizer,
+    group_learning_rates,
+    phase_at,
+    plan_phases,
+    trainable_summary,
+)
 from steering.training.tensorboard import TrainBoard, require_tensorboard
 
 log = logging.getLogger(__name__)
@@ -161,13 +175,23 @@ def fit(config: TrainConfig, data: DataBundle, ctx: DistContext | None = None,
             val_loss = float(loss_fn(torch.from_numpy(predicted), torch.from_numpy(targets)))
             scheduler.step(val_loss)
             improved = val_loss < state["best_val_loss"]
-            state["history"].append({
-                "epoch": epoch + 1, "phase": phase.describe(), "cached": runner.cached,
-                "train_loss": stats["loss"], "val_loss": val_loss,
-                **{f"val_{k}": v for k, v in metrics.items()}, "baseline_mse": baseline["mse"], "baseline_mae": baseline["mae"],
-                "lr": epoch_lr, "train_images": stats["images"], "train_seconds": stats["seconds"],
-                "val_seconds": time.perf_counter() - started, "images_per_s": stats["images_per_s"],
-            })
+            state["history"].append(
+                {
+                    "epoch": epoch + 1,
+                    "phase": phase.describe(),
+                    "cached": runner.cached,
+                    "train_loss": stats["loss"],
+                    "val_loss": val_loss,
+                    **{f"val_{k}": v for k, v in metrics.items()},
+                    "baseline_mse": baseline["mse"],
+                    "baseline_mae": baseline["mae"],
+                    "lr": epoch_lr,
+                    "train_images": stats["images"],
+                    "train_seconds": stats["seconds"],
+                    "val_seconds": time.perf_counter() - started,
+                    "images_per_s": stats["images_per_s"],
+                }
+            )
             if improved:
                 state.update(best_val_loss=val_loss, best_epoch=epoch + 1, epochs_since_best=0)
             else:
@@ -176,7 +200,9 @@ def fit(config: TrainConfig, data: DataBundle, ctx: DistContext | None = None,
                      metrics["mae"], metrics["r2"], "  (best)" if improved else "")
             board.epoch(state["history"][-1], model, data.val, ctx.device)
             last_phase = phase == phases[-1]
-            state["stopped_early"] = bool(last_phase and config.patience and state["epochs_since_best"] >= config.patience)
+            state["stopped_early"] = bool(
+                last_phase and config.patience and state["epochs_since_best"] >= config.patience
+            )
             state["epoch"] = epoch + 1
             if ctx.is_main:
                 run_metrics = {**metrics, "val_loss": val_loss, "epoch": epoch + 1,
@@ -263,8 +289,14 @@ def _feature_cache(config: TrainConfig, data: DataBundle, model: SteeringRegress
     path = config.feature_cache_dir / f"{config.model}-{split}{'' if with_flip else '-noflip'}-{key}.pt"
 
     def build() -> feature_cache.FeatureCache:
-        return feature_cache.compute_features(model.backbone, dataset, ctx.device, batch_size=max(config.batch_size, 64),
-                                              progress=config.progress and ctx.is_main, with_flip=with_flip)
+        return feature_cache.compute_features(
+            model.backbone,
+            dataset,
+            ctx.device,
+            batch_size=max(config.batch_size, 64),
+            progress=config.progress and ctx.is_main,
+            with_flip=with_flip,
+        )
 
     # Rank 0 builds and writes; the others wait, then read the same file.
     cache = feature_cache.load_or_build(path, build) if ctx.is_main else None

@@ -7,7 +7,6 @@ takes, skipping JPEG files and log parsing when a check is about the loop.
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch.utils.data import Dataset
 
