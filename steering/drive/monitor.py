@@ -30,7 +30,6 @@ import itertools
 import json
 import logging
 import mimetypes
-import os
 import socket
 import threading
 import time
@@ -45,11 +44,10 @@ with warnings.catch_warnings():  # eventlet's maintenance-mode notice; see udaci
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
     import eventlet
     import eventlet.greenio
-    import eventlet.hubs
     import eventlet.wsgi
-from eventlet.hubs import trampoline
 
 from steering.cli import option
+from steering.drive.hub import HubThread, close_hub, listen
 from steering.drive.sinks import DriveFrame
 
 log = logging.getLogger(__name__)
@@ -131,8 +129,7 @@ class Monitor:
             self.saliency = SaliencyWorker(checkpoint, self.sink, hz=self.config.saliency_hz)
         self.source: DriveSource | None = None
         self._listener: socket.socket | None = None
-        self._thread: threading.Thread | None = None
-        self._stop_r = self._stop_w = -1
+        self._hub: HubThread | None = None
         self._ready = threading.Event()
         self._next_frame_at = 0.0
         self._stats_cache: dict[str, Any] = {}
@@ -150,20 +147,9 @@ class Monitor:
     def start(self, source: DriveSource) -> "Monitor":
         """Bind (errors raise here) and serve in a background thread."""
         self.source = source
-        host, port = self.config.host, self.config.port
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            listener.bind((host, port))
-        except OSError as exc:
-            listener.close()
-            raise OSError(exc.errno, f"monitor: cannot listen on {host}:{port}: {exc.strerror}; "
-                                     "choose another --monitor-port") from exc
-        listener.listen(16)
-        self._listener = listener
-        self._stop_r, self._stop_w = os.pipe()
-        self._thread = threading.Thread(target=self._serve, name="steering-monitor", daemon=True)
-        self._thread.start()
+        self._listener = listen(self.config.host, self.config.port, 16, "choose another --monitor-port", "monitor: ")
+        self._hub = HubThread(self._serve, "steering-monitor")  # assigned before serve() can park on it
+        self._hub.start()
         self._ready.wait()
         log.info("monitor page on %s", self.url)
         return self
@@ -174,24 +160,16 @@ class Monitor:
         server = eventlet.spawn(eventlet.wsgi.server, green, self.app, log=logging.getLogger(f"{__name__}.wsgi"),
                                 log_output=False, custom_pool=pool, socket_timeout=30)
         self._ready.set()
-        trampoline(self._stop_r, read=True)  # parked until stop() writes a byte
+        self._hub.park()
         for greenlet in list(pool.coroutines_running):
             greenlet.kill()
         server.kill()
-        poller = getattr(eventlet.hubs.get_hub(), "poll", None)  # see DriveServer._serve
-        if hasattr(poller, "close"):
-            poller.close()
+        close_hub()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop serving and the saliency thread. Safe to call twice."""
-        if self._thread is not None and self._thread.is_alive():
-            os.write(self._stop_w, b"x")
-            self._thread.join(timeout)
-        self._thread = None
-        for fd in (self._stop_r, self._stop_w):
-            if fd >= 0:
-                os.close(fd)
-        self._stop_r = self._stop_w = -1
+        if self._hub is not None:
+            self._hub.stop(timeout)
         if self._listener is not None:
             self._listener.close()
             self._listener = None

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import socket
 import threading
 import time
@@ -49,14 +48,13 @@ with warnings.catch_warnings():
     # WebSocket support without a polling step comes through eventlet (see docs/drive.md).
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
     import eventlet
-    import eventlet.hubs
     import eventlet.wsgi
     import socketio
-from eventlet.hubs import trampoline
 from eventlet.semaphore import Semaphore
 
 from steering.drive import wire
 from steering.drive.config import DriveConfig
+from steering.drive.hub import HubThread, close_hub, listen
 from steering.drive.packet_guard import guard_websocket
 from steering.drive.pipeline import Command, DrivePipeline, Session, SteeringModel
 from steering.drive.predictor import Predictor
@@ -101,9 +99,8 @@ class DriveServer:
         self.app = socketio.WSGIApp(self.sio)
         self.recorder: Recorder | None = None
         self._worker: InferenceThread | None = None
-        self._thread: threading.Thread | None = None
         self._listener: socket.socket | None = None
-        self._stop_r, self._stop_w = -1, -1
+        self._hub: HubThread | None = None
         self._ready = threading.Event()
         self._failure: BaseException | None = None
 
@@ -133,17 +130,8 @@ class DriveServer:
     def start(self) -> "DriveServer":
         """Bind (errors raise here, e.g. port in use), then serve in a background thread."""
         host, port = self.config.transport.host, self.config.transport.port
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            listener.bind((host, port))
-        except OSError as exc:
-            listener.close()
-            raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}; "
-                                     "is another drive.py (or the headless simulator's server) running? "
-                                     "Stop it or choose --port") from exc
-        listener.listen(64)
-        self._listener = listener
+        self._listener = listen(host, port, 64, "is another drive.py (or the headless simulator's server) running? "
+                                                "Stop it or choose --port")
         sinks = list(self._extra_sinks)
         if self.config.record_dir is not None:
             self.recorder = Recorder(self.config.record_dir)
@@ -151,9 +139,8 @@ class DriveServer:
         self._worker = InferenceThread(self.model.infer, initializer=self.model.configure_thread)
         self.pipeline = DrivePipeline(self.model, self.config.control, self._stats, sinks, run_model=self._run_model,
                                       yield_now=lambda: eventlet.sleep(0))
-        self._stop_r, self._stop_w = os.pipe()
-        self._thread = threading.Thread(target=self._serve, name="steering-drive-server", daemon=True)
-        self._thread.start()
+        self._hub = HubThread(self._serve, "steering-drive-server")
+        self._hub.start()
         self._ready.wait()
         if self._failure is not None:
             self.stop()
@@ -175,7 +162,7 @@ class DriveServer:
             self._ready.set()
             return
         self._ready.set()
-        trampoline(self._stop_r, read=True)  # parked until stop() writes a byte
+        self._hub.park()
         # Leave the car straight with no throttle, then close. A socket the simulator already
         # dropped can block engineio's close (it waits for a writer that is gone), so each close
         # runs in its own greenlet under a deadline.
@@ -192,11 +179,7 @@ class DriveServer:
         server.kill()
         if reporter is not None:
             reporter.kill()
-        # The hub of this thread is never used again, but greenlets parked in it (engineio's
-        # service task) keep it alive, and with it its epoll descriptor: close that explicitly.
-        poller = getattr(eventlet.hubs.get_hub(), "poll", None)
-        if hasattr(poller, "close"):
-            poller.close()
+        close_hub()
 
     def _close_connection(self, sid: str, session: Session) -> None:
         self._emit(sid, session, self.pipeline.close(session))
@@ -204,14 +187,8 @@ class DriveServer:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop serving, stop the model thread, flush the recording. Safe to call twice."""
-        if self._thread is not None and self._thread.is_alive():
-            os.write(self._stop_w, b"x")
-            self._thread.join(timeout)
-        self._thread = None
-        for fd in (self._stop_r, self._stop_w):
-            if fd >= 0:
-                os.close(fd)
-        self._stop_r = self._stop_w = -1
+        if self._hub is not None:
+            self._hub.stop(timeout)
         if self._worker is not None:
             self._worker.close()
             self._worker = None
