@@ -102,13 +102,16 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
     assert load_checkpoint(tmp_path / "run" / "best.pt").metrics["epoch"] == 1
 
 
-def test_amp_on_cpu_uses_bf16_only_where_the_backbone_trains(bundle, tmp_path):
+def test_amp_on_cpu_uses_bf16_only_where_the_backbone_trains(bundle, tmp_path, monkeypatch):
+    from steering.training import loop
     from steering.training.loop import choose_precision
 
     cpu = torch.device("cpu")
-    assert choose_precision(cpu, amp=True, backbone_trains=True).autocast_dtype == torch.bfloat16
-    assert choose_precision(cpu, amp=True, backbone_trains=False).autocast_dtype is None
-    assert choose_precision(cpu, amp=False).autocast_dtype is None
+    with monkeypatch.context() as patch:  # a CPU with native bf16 (tests/test_train_precision.py: without)
+        patch.setattr(loop, "cpu_has_native_bf16", lambda: True)
+        assert choose_precision(cpu, amp=True, backbone_trains=True).autocast_dtype == torch.bfloat16
+        assert choose_precision(cpu, amp=True, backbone_trains=False).autocast_dtype is None
+        assert choose_precision(cpu, amp=False).autocast_dtype is None
     result = fit(base_config(tmp_path, strategy="finetune", epochs=1, amp=True), bundle)
     assert np.isfinite(result.history[0]["train_loss"]) and result.history[0]["val_loss"] < 1.0
 
