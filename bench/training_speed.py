@@ -221,9 +221,11 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(cores())
     m = machine()
-    print(f"CPU: {m['cpu']}, {m['cores']} cores; flags: {', '.join(m['bf16_flags']) or 'no avx512/avx512_bf16/amx'}; "
-          f"native bf16: {cpu_has_native_bf16()}; torch {m['versions']['torch']}; load average {m['loadavg_start']:.2f}; "
-          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}")
+    print(
+        f"CPU: {m['cpu']}, {m['cores']} cores; flags: {', '.join(m['bf16_flags']) or 'no avx512/avx512_bf16/amx'}; "
+        f"native bf16: {cpu_has_native_bf16()}; torch {m['versions']['torch']}; load average {m['loadavg_start']:.2f}; "
+        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}"
+    )
     models = tuple(args.models.split(","))
     if args.only in (None, "steps"):
         _print("fine-tuning step on a ready batch of 16 real frames, 66x200 (model side only)",
