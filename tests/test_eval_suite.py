@@ -94,5 +94,6 @@ def test_quick_suite_from_the_cli_drives_every_row_and_writes_a_report_for_each(
 
 def test_the_simulator_cli_offers_the_same_suite_command():
     args = sim_parser().parse_args(["suite", "a.pt", "b.pt", "--quick", "--realtime-only", "--out", "x"])
-    assert (args.command, [str(m) for m in args.models], args.quick, args.realtime_only) == (
-        "suite", ["a.pt", "b.pt"], True, True)
+    assert (args.command, [str(m) for m in args.models], args.rows, args.realtime_only) == (
+        "suite", ["a.pt", "b.pt"], "quick", True)
+    assert sim_parser().parse_args(["suite", "a.pt", "--rows", "demo"]).rows == "demo"
