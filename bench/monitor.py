@@ -19,10 +19,11 @@ whatever a block leaves behind hit each alike):
   rates (state every 200 ms, frames long-polled at up to 15/s).
 
 Reported: p50/p99/mean wire latency per variant, the drive process's CPU time per frame (all its
-threads, /proc; much steadier than latency on a loaded machine), the cost of `MonitorSink.put`, the p50 ratio against `no monitor` over all
-frames and as the median of per-round ratios (goal: within 5 %), the frames per second the page
-actually received, the machine, its CPU model and the load average at start and end (on a shared
-machine a load above the core count makes every figure noisy: run it again).
+threads, /proc; much steadier than latency on a loaded machine), the cost of `MonitorSink.put`,
+the p50 ratio against `no monitor` over all frames and as the median of per-round ratios (goal:
+within 5 %), the frames per second the page actually received, the machine, its CPU model and
+the load average at start and end (on a shared machine a load above the core count makes every
+figure noisy: run it again).
 """
 from __future__ import annotations
 
@@ -105,7 +106,8 @@ class ChromiumPage:
 
         options = webdriver.ChromeOptions()
         options.binary_location = shutil.which("chromium") or shutil.which("chromium-browser")
-        for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1120,880"):
+        for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--window-size=1120,880"):
             options.add_argument(arg)
         self.driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
         self.url = url
@@ -281,7 +283,8 @@ def _stats(seconds: list[float]) -> dict[str, float]:
 def report(result: dict[str, Any], print_fn: Callable[[str], None] = print) -> None:
     m = result["machine"]
     print_fn(f"machine: {m['cpu']}, {m['cores']} cores, {m['date']}; model {result['model']} ({result['runtime']})")
-    print_fn(f"page: {result['page']}; {result['rounds']} rounds x {result['frames_per_block']} real frames per variant, "
+    print_fn(f"page: {result['page']}; {result['rounds']} rounds x {result['frames_per_block']} real frames "
+             "per variant, "
              "lock step over the wire")
     print_fn(f"load average {result['loadavg'][0]:.1f} at start, {result['loadavg'][1]:.1f} at end "
              f"({m['cores']} cores)")
@@ -307,7 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--page", choices=("auto", "chromium", "poller"), default="auto",
                         help="who looks at the page; auto: Chromium when installed, else the poller")
     parser.add_argument("--json", type=Path, help="also write the results here")
-    parser.add_argument("drive_args", nargs=argparse.REMAINDER, help="after --: extra drive.py flags (e.g. --backend torch)")
+    parser.add_argument("drive_args", nargs=argparse.REMAINDER,
+                        help="after --: extra drive.py flags (e.g. --backend torch)")
     args = parser.parse_args(argv)
     extra = [a for a in args.drive_args if a != "--"]
     result = run(args.model, args.frames, args.rounds, args.page, extra)

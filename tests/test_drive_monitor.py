@@ -16,8 +16,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # drive.py
-import drive  # noqa: E402
 from drive_wire import SimulatorSocket, real_center_frames, steer_values, telemetry  # noqa: E402
+
+import drive  # noqa: E402
 from steering.drive import DriveConfig, DriveServer, InferenceConfig, Predictor, TransportConfig  # noqa: E402
 from steering.drive.monitor import Monitor, MonitorConfig, MonitorSink  # noqa: E402
 from steering.drive.monitor_saliency import heat_png  # noqa: E402
@@ -187,7 +188,8 @@ def test_saliency_worker_stops_when_no_page_asks(served):
 def test_drive_flags_default_off_on_localhost_8887():
     args = drive.build_parser().parse_args(["model.pt"])
     assert drive.config_from(args).monitor == MonitorConfig(enabled=False, host="127.0.0.1", port=8887)
-    args = drive.build_parser().parse_args(["model.pt", "--monitor", "--monitor-host", "0.0.0.0", "--monitor-port", "9000"])
+    args = drive.build_parser().parse_args(["model.pt", "--monitor", "--monitor-host", "0.0.0.0",
+                                            "--monitor-port", "9000"])
     assert drive.config_from(args).monitor == MonitorConfig(enabled=True, host="0.0.0.0", port=9000)
 
 

@@ -129,6 +129,8 @@ def test_page_shows_frames_steering_charts_and_switches(drive_with_monitor, brow
                   what=f"{chart} to hold all 40 frames")
         assert _text(browser, "connection") == "driving"
         assert "backend" in _text(browser, "runtime")
+        # Stats refresh once a second (MonitorConfig.stats_s): wait for the 40 frames' latency.
+        _wait(lambda: "steer 40" in _text(browser, "counters").replace("\n", " "), what="the event counters")
         for cell in ("lat-total-p50", "lat-total-p99", "lat-infer-p50", "lat-infer-p99"):
             assert float(_text(browser, cell)) > 0, cell
         assert float(_text(browser, "lat-total-p50")) >= float(_text(browser, "lat-infer-p50"))

@@ -73,8 +73,9 @@ def test_events_hold_history_losses_learning_rates_phases_frames_and_head_histog
 def test_without_the_package_the_flag_gives_a_clear_message(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # import fails as if not installed
     # The log does not exist: a run that read its logs first would fail with a different message.
-    code = train_cli.main([str(tmp_path / "never-read.csv"), "--model", "pilotnet", "--pretrained", "none", "--epochs", "1",
-                           "--out", str(tmp_path / "run"), "--tensorboard", str(tmp_path / "tb"), "--no-progress"])
+    code = train_cli.main([str(tmp_path / "never-read.csv"), "--model", "pilotnet", "--pretrained", "none",
+                           "--epochs", "1", "--out", str(tmp_path / "run"), "--tensorboard", str(tmp_path / "tb"),
+                           "--no-progress"])
     err = capsys.readouterr().err
     assert code == 1
     assert "--tensorboard needs the tensorboard package" in err and "pip install 'steering[tensorboard]'" in err

@@ -91,8 +91,12 @@ def _restated_facts(tree: ast.AST) -> list[str]:
         elif (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div) and isinstance(node.right, ast.Constant)
               and node.right.value == 15):
             found.append("the record period (udacity.RECORD_PERIOD_S)")
-        elif isinstance(node, ast.Constant) and (repr(node.value) in ("25.0", "4567")):
-            found.append(f"{node.value} (udacity.MAX_STEER_DEG / PORT)")
+        elif isinstance(node, ast.Constant) and repr(node.value) == "4567":
+            found.append("4567 (udacity.PORT)")
+        elif (isinstance(node, (ast.Assign, ast.AnnAssign)) and isinstance(node.value, ast.Constant)
+              and "steer" in ast.unparse(node.targets[0] if isinstance(node, ast.Assign) else node.target).lower()
+              and "deg" in ast.unparse(node.targets[0] if isinstance(node, ast.Assign) else node.target).lower()):
+            found.append("a steering limit in degrees (udacity.MAX_STEER_DEG)")
     return found
 
 

@@ -208,7 +208,7 @@ class Monitor:
         connections = stats.get("connections", 0)
         if self.sink.closed:
             link = "stopped"
-        elif connections and age is not None and age < 2.0:
+        elif age is not None and age < 2.0:  # frames are arriving (the connection count may be a second old)
             link = "driving"
         else:
             link = "connected" if connections else "waiting for the simulator"
@@ -307,7 +307,8 @@ class Monitor:
 
     def _saliency(self, start_response: Callable) -> Iterable[bytes]:
         if self.saliency is None:
-            return _respond(start_response, "404 Not Found", b"no saliency: the monitor has no checkpoint", "text/plain")
+            return _respond(start_response, "404 Not Found", b"no saliency: the monitor has no checkpoint",
+                            "text/plain")
         latest = self.saliency.request()
         if latest is None:
             return _respond(start_response, "204 No Content", b"", "text/plain")

@@ -16,13 +16,10 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import cv2
 import numpy as np
-
-if TYPE_CHECKING:
-    from steering.drive.monitor import MonitorSink
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +36,8 @@ def heat_png(values: np.ndarray, max_alpha: float = 0.6) -> bytes:
 
 
 class SaliencyWorker:
-    def __init__(self, checkpoint: str | Path, sink: "MonitorSink", hz: float = 2.0, idle_s: float = 3.0) -> None:
+    def __init__(self, checkpoint: str | Path, sink: Any, hz: float = 2.0, idle_s: float = 3.0) -> None:
+        """`sink`: the MonitorSink whose `newest` frame is explained (not imported: it imports this module)."""
         self.checkpoint = Path(checkpoint)
         self.sink = sink
         self.period_s = 1.0 / hz

@@ -124,8 +124,8 @@ def _server_port(checkpoint: str | Path | None, config: EvalConfig) -> Iterator[
         try:
             if monitor is not None:
                 monitor.start(server)  # logs the page's address
-            yield (server.port, f"in-process drive server ({server.model.describe()}), target {control.target_speed:g} mph",
-                   control.target_speed)
+            yield (server.port, f"in-process drive server ({server.model.describe()}), "
+                                f"target {control.target_speed:g} mph", control.target_speed)
         finally:
             if monitor is not None:
                 monitor.stop()

@@ -12,6 +12,9 @@ towards the edge, then records the way back); the frame names then show the gap 
 the log reader treats as a session boundary. `sim_trace.csv` beside the log lists every sample
 (recorded or not) with its pose, CTE and phase, for tests and plots; the simulator itself writes
 no such file and the log reader ignores it.
+
+With `randomize_style`, every lap gets a new random look of the same track (`randomize.py`: colours,
+light, shadows), drawn from the seed (`style_seed`, default the world's seed) and the lap number.
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ from tqdm import tqdm
 
 from steering.preprocess import encode_jpeg
 from steering.sim.expert import Expert, ExpertConfig
+from steering.sim.randomize import random_track
 from steering.sim.world import World, WorldConfig
 from steering.udacity import CAMERAS, IMAGE_DIR, LOG_NAME, format_log_row, frame_name
 
@@ -46,6 +50,8 @@ class RecordConfig:
     start_time: dt.datetime | None = None  # first frame's name; None = now
     max_samples: int | None = None  # stop early (tests); None = until `laps` are driven
     progress: bool = True  # tqdm bar over the distance driven
+    randomize_style: bool = False  # domain randomisation: a random look (colours, light, shadows) per lap
+    style_seed: int | None = None  # seeds the looks; None = the world's seed
 
 
 @dataclass
@@ -58,6 +64,7 @@ class RecordingSummary:
     max_abs_cte_m: float = 0.0
     phases: dict[str, int] = field(default_factory=dict)  # recorded rows per expert phase
     steering: list[float] = field(default_factory=list)  # the recorded rows' steering, in order
+    track_keys: list[str] = field(default_factory=list)  # content hash of the look driven, per lap
 
 
 def record(out_dir: str | Path, world_config: WorldConfig | None = None, expert_config: ExpertConfig | None = None,
@@ -75,6 +82,14 @@ def record(out_dir: str | Path, world_config: WorldConfig | None = None, expert_
     start = config.start_time or dt.datetime.now()
     target_m = config.laps * world.track.length_m
     summary = RecordingSummary(log_path=log_path)
+    base_track, style_seed = world.track, world.config.seed if config.style_seed is None else config.style_seed
+
+    def restyle(lap: int) -> None:
+        if config.randomize_style:
+            world.restyle(random_track(base_track, style_seed, lap))
+        summary.track_keys.append(world.track.key)
+
+    restyle(0)
     bar = tqdm(total=round(target_m), unit="m", desc=f"recording {world.track.name}", disable=not config.progress)
     with open(log_path, "a", newline="") as log_file, open(out / "sim_trace.csv", "w", newline="") as trace_file:
         trace = csv.writer(trace_file)
@@ -114,6 +129,8 @@ def record(out_dir: str | Path, world_config: WorldConfig | None = None, expert_
                 before = world.distance_along_m
                 world.step(command.steering, command.throttle)
                 summary.samples += 1
+                if world.laps_completed >= len(summary.track_keys) and world.distance_along_m < target_m:
+                    restyle(world.laps_completed)
                 bar.update(max(0, round(world.distance_along_m) - round(before)))
         finally:
             bar.close()

@@ -4,8 +4,9 @@ How it stays fast: the ground is flat and the cameras are rigidly mounted, so ea
 horizon always looks at the same ground point *in the car's frame*. Those points are computed once per
 camera; per frame a single affine map (the car's pose) turns them into texture coordinates and
 `cv2.remap` samples the painted world (`texture.py`). Far rows sample coarser mip levels (no shimmering
-lane lines), the sky samples a 360-degree panorama by heading, distant ground fades into haze, and the
-car's hood is pasted in last.
+lane lines), the sky samples a 360-degree panorama by heading, distant ground fades into haze, upright
+roadside objects (trees, posts, walls; `sprites.py`) are drawn over it far to near, the car's hood is
+pasted in, and in `Light` sections the whole frame is scaled by the section's sun colour.
 
 Camera geometry follows the Unity car: 60 degree vertical field of view (Unity's default), mounted
 1.6 m high, pitched 7.5 degrees down (horizon near row 62, the top crop of 60 rows removes the sky),
@@ -20,7 +21,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from steering.sim.scenery import build_scenery
+from steering.sim.sprites import SpriteLayer
 from steering.sim.texture import PANO_H, PANO_W, WorldTexture, world_texture
+from steering.sim.trackspec import RAMP_M, Light
 from steering.sim.tracks import Track
 from steering.udacity import CAMERAS, FRAME_HEIGHT, FRAME_WIDTH
 
@@ -63,6 +67,12 @@ class Renderer:
         self.texture: WorldTexture = world_texture(track, texture_res_m, seed)
         self._build_rays()
         self._hoods = {name: _hood(self.camera, self._focal, name) for name in CAMERAS} if self.camera.hood else {}
+        scenery = build_scenery(track, seed)
+        cam = self.camera
+        self._sprites = None if scenery.empty else SpriteLayer(scenery, self._focal, cam.height_m, cam.pitch_deg,
+                                                               cam.max_distance_m, cam.haze_start_m, self._haze_colour)
+        self._light = light_gains(track)  # (N, 3) or None: the sun's colour where the car is
+
 
     # -- precomputation ---------------------------------------------------------------------------
     def _build_rays(self) -> None:
@@ -133,14 +143,34 @@ class Renderer:
         sky_map = self._sky_map.copy()
         sky_map[..., 0] -= heading / (2 * np.pi) * PANO_W
         cv2.remap(tex.panorama, sky_map, None, cv2.INTER_LINEAR, dst=frame[: self.horizon_row], borderMode=cv2.BORDER_WRAP)
+        if self._sprites is not None:
+            self._sprites.draw(frame, x + c * fx - s * fy, y + s * fx + c * fy, heading)
         if camera in self._hoods:
             hood, mask = self._hoods[camera]
             np.copyto(frame, hood, where=mask)
+        if self._light is not None:
+            gain = self._light[self.track.project(x, y).index]  # the whole projection: a pure function of the pose
+            if np.any(np.abs(gain - 1) > 1e-3):  # a lookup table per channel: cheaper than a multiply
+                table = np.clip(np.arange(256, dtype=np.float32)[:, None] * gain.astype(np.float32) + 0.5, 0, 255)
+                cv2.LUT(frame, table.astype(np.uint8).reshape(256, 1, 3), dst=frame)
         return frame
 
     def render_all(self, x: float, y: float, heading: float) -> dict[str, np.ndarray]:
         """The three frames the simulator records: {"center", "left", "right"}."""
         return {name: self.render(x, y, heading, name) for name in CAMERAS}
+
+
+def light_gains(track: Track) -> np.ndarray | None:
+    """(N, 3) per-sample RGB gain of the track's `Light` sections (blended over `RAMP_M`), or None without any."""
+    sections = track.spec.of_kind(Light)
+    if not sections:
+        return None
+    gain = np.ones((len(track.s), 3))
+    for section in sections:
+        weight = track.section_weight(section, RAMP_M)[:, None]
+        target = section.brightness * np.asarray(section.colour, np.float64) / 255.0
+        gain = gain * (1 - weight) + target * weight
+    return gain
 
 
 def _hood(cam: CameraConfig, focal: float, camera: str) -> tuple[np.ndarray, np.ndarray]:

@@ -1,27 +1,31 @@
 """Painting a track: the top-down world texture (road, markings, curbs, ground) and the sky panorama.
 
-Both are drawn once per (track, resolution, seed) and cached; `render.py` only samples them.
+Both are drawn once per (track content, resolution, seed) and cached; `render.py` only samples them.
 Texture pixel (u, v) shows world point x = x0 + u * res, y = y1 - v * res (rows grow southwards).
 All images are uint8 RGB. Randomness (ground patches, asphalt grain, hills) comes from a generator
-seeded with the track name and `seed`, so the same seed paints the same world.
+seeded with the hash of the track's centre line (`Track.geometry_key`) and `seed`, so the same seed
+paints the same world, and two tracks on one centre line share their grain. Sections that change the
+road itself (bridges, run-offs, width changes) are painted by `texture_features.py`; shadows by
+`scenery.py`'s placements.
 """
 from __future__ import annotations
 
-import zlib
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from steering.sim import texture_features
+from steering.sim.texture_features import EDGE_LINE_INSET_M, LINE_WIDTH_M, SHOULDER_WIDTH_M
+from steering.sim.scenery import paint_shadows
+from steering.sim.trackspec import Bridge
 from steering.sim.tracks import Track
 
 SHIFT = 4  # cv2 drawing with 4 fractional bits: sub-pixel accurate lines and polygons
 CURB_WIDTH_M = 0.6
 CURB_BLOCK_M = 1.0
 CURB_MIN_CURVATURE = 1 / 70.0  # curbs only on corners, like the simulator's lake track
-SHOULDER_WIDTH_M = 1.5
-LINE_WIDTH_M = 0.18
-EDGE_LINE_INSET_M = 0.35
 DASH_M = 3.0
 
 
@@ -43,7 +47,7 @@ PANO_TOP_DEG = 40.0
 
 
 def _rng(track: Track, seed: int) -> np.random.Generator:
-    return np.random.default_rng([zlib.crc32(track.name.encode()), seed])
+    return np.random.default_rng([int(track.geometry_key[:16], 16), seed])
 
 
 def _to_px(points: np.ndarray, x0: float, y1: float, res: float) -> np.ndarray:
@@ -94,6 +98,35 @@ def paint_ground(track: Track, res_m: float, seed: int, margin_m: float = 70.0) 
 
     closed = np.vstack([track.points, track.points[:1]])
     centre = to_px(closed)
+    if texture_features.needed(track):
+        image = texture_features.paint_road(image, track, grain, rng, (x0, y1, res_m))
+    else:
+        image = _paint_plain_road(image, track, grain, centre, to_px, res_m)
+    line_px = max(1, int(round(LINE_WIDTH_M / res_m)))
+    if style.centre_line is not None:
+        on_bridge = texture_features.sample_mask(track, Bridge)
+        step = max(1, int(round(DASH_M / track.spacing_m)))
+        for start in range(0, len(track.points) - step, 2 * step):
+            if not on_bridge[start : start + step + 1].any():
+                cv2.polylines(image, [centre[start : start + step + 1]], False, style.centre_line, line_px, cv2.LINE_AA, SHIFT)
+    if style.curb_a is not None:
+        _paint_curbs(image, track, to_px)
+    image = paint_shadows(image, track, seed, (x0, y1, res_m))
+
+    levels = [image]
+    for _ in range(4):
+        levels.append(cv2.pyrDown(levels[-1]))
+    far = tuple(int(c) for c in (np.asarray(style.ground, np.float32) * 0.5 + np.asarray(style.sky_horizon) * 0.5))
+    return WorldTexture(levels=levels, x0=x0, y1=y1, res_m=res_m, panorama=paint_panorama(track, seed),
+                        panorama_top_deg=PANO_TOP_DEG, ground_far=far)
+
+
+def _paint_plain_road(image: np.ndarray, track: Track, grain: np.ndarray, centre: np.ndarray, to_px,
+                      res_m: float) -> np.ndarray:
+    """Shoulder, asphalt and edge lines of a road of constant width, drawn as thick polylines."""
+    style = track.style
+    height, width = image.shape[:2]
+    closed = np.vstack([track.points, track.points[:1]])
     if style.shoulder is not None:
         shoulder_mask = np.zeros((height, width), np.uint8)
         cv2.polylines(shoulder_mask, [centre], True, 255,
@@ -104,40 +137,31 @@ def paint_ground(track: Track, res_m: float, seed: int, margin_m: float = 70.0) 
     cv2.polylines(road_mask, [centre], True, 255, int(round(track.road_width_m / res_m)), cv2.LINE_AA, SHIFT)
     asphalt = cv2.addWeighted(_flat(style.asphalt, height, width), 1.0, grain, 1.8, -1.8 * 128)
     image = _composite(image, asphalt, road_mask)
-
     line_px = max(1, int(round(LINE_WIDTH_M / res_m)))
     if style.edge_line is not None:
         for side in (-1, 1):
             offset = closed + side * (track.half_width_m - EDGE_LINE_INSET_M) * np.vstack([track.normals_left, track.normals_left[:1]])
             cv2.polylines(image, [to_px(offset)], True, style.edge_line, line_px, cv2.LINE_AA, SHIFT)
-    if style.centre_line is not None:
-        step = max(1, int(round(DASH_M / track.spacing_m)))
-        for start in range(0, len(track.points) - step, 2 * step):
-            cv2.polylines(image, [centre[start : start + step + 1]], False, style.centre_line, line_px, cv2.LINE_AA, SHIFT)
-    if style.curb_a is not None:
-        _paint_curbs(image, track, to_px)
-
-    levels = [image]
-    for _ in range(4):
-        levels.append(cv2.pyrDown(levels[-1]))
-    far = tuple(int(c) for c in (np.asarray(style.ground, np.float32) * 0.5 + np.asarray(style.sky_horizon) * 0.5))
-    return WorldTexture(levels=levels, x0=x0, y1=y1, res_m=res_m, panorama=paint_panorama(track, seed),
-                        panorama_top_deg=PANO_TOP_DEG, ground_far=far)
+    return image
 
 
 def _paint_curbs(image: np.ndarray, track: Track, to_px) -> None:
-    """Alternating blocks just outside both road edges wherever the road bends."""
+    """Alternating blocks just outside both road edges wherever the road bends (not on bridges or run-off edges)."""
     style = track.style
     block = max(1, int(round(CURB_BLOCK_M / track.spacing_m)))
     n = len(track.points)
+    half = track.widths / 2
+    bare = {side: texture_features.unmarked_edge(track, side) for side in (-1, 1)}  # side: +1 = left
     for number, start in enumerate(range(0, n, block)):
         idx = np.arange(start, start + block + 1) % n
         if np.abs(track.curvature[idx]).max() < CURB_MIN_CURVATURE:
             continue
         colour = style.curb_a if number % 2 == 0 else style.curb_b
         for side in (-1, 1):
-            inner = track.points[idx] + side * track.half_width_m * track.normals_left[idx]
-            outer = track.points[idx] + side * (track.half_width_m + CURB_WIDTH_M) * track.normals_left[idx]
+            if bare[side][idx].any():
+                continue
+            inner = track.points[idx] + side * half[idx, None] * track.normals_left[idx]
+            outer = track.points[idx] + side * (half[idx, None] + CURB_WIDTH_M) * track.normals_left[idx]
             polygon = to_px(np.vstack([inner, outer[::-1]]))
             cv2.fillPoly(image, [polygon], colour, cv2.LINE_AA, SHIFT)
 
@@ -148,6 +172,8 @@ def paint_panorama(track: Track, seed: int) -> np.ndarray:
     rows = np.linspace(1.0, 0.0, PANO_H, dtype=np.float32)[:, None, None]  # 1 at the top, 0 at the horizon
     sky = np.asarray(style.sky_horizon, np.float32) * (1 - rows**0.6) + np.asarray(style.sky_top, np.float32) * rows**0.6
     image = np.broadcast_to(sky, (PANO_H, PANO_W, 3)).copy()
+    if style.hills is None:  # a flat horizon
+        return np.clip(image, 0, 255).astype(np.uint8)
     angle = np.linspace(0, 2 * np.pi, PANO_W, endpoint=False)
     profile = np.zeros(PANO_W)
     for freq, weight in ((2, 0.5), (3, 0.35), (7, 0.2), (13, 0.12), (29, 0.06)):  # integer frequencies wrap seamlessly
@@ -162,12 +188,18 @@ def paint_panorama(track: Track, seed: int) -> np.ndarray:
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
-_CACHE: dict[tuple[str, float, int], WorldTexture] = {}
+CACHE_SIZE = 6  # textures kept (30-60 MB each); style randomisation paints a new one per lap
+_CACHE: OrderedDict[tuple[str, float, int], WorldTexture] = OrderedDict()
 
 
 def world_texture(track: Track, res_m: float = 0.1, seed: int = 0) -> WorldTexture:
-    """The cached texture of `track` (painting takes about a second; every renderer shares it)."""
-    key = (track.name, float(res_m), int(seed))
-    if key not in _CACHE:
+    """The cached texture of `track` (painting takes about a second; every renderer shares it).
+    Keyed by the track's content hash, so two different tracks never share a texture, whatever their names."""
+    key = (track.key, float(res_m), int(seed))
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+    else:
         _CACHE[key] = paint_ground(track, res_m, seed)
+        while len(_CACHE) > CACHE_SIZE:
+            _CACHE.popitem(last=False)
     return _CACHE[key]

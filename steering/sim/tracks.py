@@ -1,8 +1,10 @@
 """Tracks of the headless simulator: closed centre lines, road width, look, and projection onto them.
 
-A track is a `TrackSpec` (a name, a few control points, a road width and a `TrackStyle`) turned into
-a `Track`: a periodic cubic B-spline through the control polygon, resampled every `SAMPLE_SPACING_M`
-metres of arc length. The B-spline is C2, so curvature (and the expert's steering) has no jumps.
+A track is a `TrackSpec` (a name, a few control points, a road width, a `TrackStyle` and optional
+sections, see `trackspec.py`) turned into a `Track`: a periodic cubic B-spline through the control
+polygon, resampled every `SAMPLE_SPACING_M` metres of arc length. The B-spline is C2, so curvature (and
+the expert's steering) has no jumps. Tracks are JSON files (`trackfile.py`, docs/tracks.md); the
+built-in ones live in `steering/sim/track_data/`, and `get_track` takes a built-in name or a file path.
 
 World frame: x east, y north, metres; heading in radians counter-clockwise from +x. The centre line
 runs in the direction of increasing progress `s` (the driving direction).
@@ -19,39 +21,19 @@ from __future__ import annotations
 import difflib
 import math
 from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
 
 import numpy as np
 
+from steering.sim.car import CarConfig
+from steering.sim.trackfile import TrackFileError, content_hash, geometry_hash, read_spec
+from steering.sim.trackspec import RAMP_M, Section, TrackSpec, TrackStyle, Width
+
+__all__ = ["Projection", "Track", "TrackSpec", "TrackStyle", "TRACKS", "get_track", "list_tracks", "load_track",
+           "check_geometry", "min_turning_radius_m", "TrackFileError"]
+
 SAMPLE_SPACING_M = 0.25  # centre-line resolution; projection error is well below 1 cm at this spacing
-
-
-@dataclass(frozen=True)
-class TrackStyle:
-    """Colours (RGB) and markings, so held-out tracks look different from the training track."""
-
-    asphalt: tuple[int, int, int] = (105, 105, 108)
-    ground: tuple[int, int, int] = (150, 120, 80)  # off-road
-    ground_alt: tuple[int, int, int] = (95, 120, 60)  # second off-road colour, mixed in as patches
-    edge_line: tuple[int, int, int] | None = (215, 190, 40)  # solid line near each edge; None = none
-    centre_line: tuple[int, int, int] | None = None  # dashed centre marking; None = none
-    curb_a: tuple[int, int, int] | None = (200, 40, 40)  # alternating curb blocks; None = no curbs
-    curb_b: tuple[int, int, int] = (235, 235, 235)
-    shoulder: tuple[int, int, int] | None = (190, 190, 185)  # a pale strip outside the road on one side
-    sky_top: tuple[int, int, int] = (70, 120, 200)
-    sky_horizon: tuple[int, int, int] = (175, 200, 230)
-    hills: tuple[int, int, int] = (70, 100, 60)  # distant silhouette on the panorama
-    hill_height_deg: float = 6.0
-
-
-@dataclass(frozen=True)
-class TrackSpec:
-    """A named track: control polygon of a periodic cubic B-spline (metres), road width, look."""
-
-    name: str
-    control_points: tuple[tuple[float, float], ...]
-    road_width_m: float
-    style: TrackStyle
-    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -84,7 +66,9 @@ class Track:
         self.spec = spec
         self.name = spec.name
         self.style = spec.style
-        self.road_width_m = float(spec.road_width_m)
+        self.key = content_hash(spec)  # identity: caches and random seeds use it, never the name
+        self.geometry_key = geometry_hash(spec)
+        self.road_width_m = float(spec.road_width_m)  # nominal width; `widths` has it per sample
         self.half_width_m = self.road_width_m / 2.0
         dense = _periodic_bspline(np.asarray(spec.control_points, dtype=np.float64))
         seg = np.linalg.norm(np.diff(dense, axis=0, append=dense[:1]), axis=1)
@@ -103,6 +87,10 @@ class Track:
         self.headings = np.arctan2(self.tangents[:, 1], self.tangents[:, 0])
         turn = np.angle(np.exp(1j * (np.roll(self.headings, -1) - np.roll(self.headings, 1))))
         self.curvature = turn / (2 * self.spacing_m)  # (N,) 1/m, positive = turning left
+        self.widths = np.full(count, self.road_width_m)  # (N,) road width per sample: `Width` sections narrow it
+        for section in spec.of_kind(Width):
+            weight = self.section_weight(section, RAMP_M)
+            self.widths = self.widths * (1 - weight) + section.width_m * weight
 
     def __repr__(self) -> str:
         return f"Track({self.name!r}, length={self.length_m:.0f} m, width={self.road_width_m:.1f} m)"
@@ -126,6 +114,21 @@ class Track:
         x, y = point - offset_m * normal
         heading = math.atan2(*(self.tangents[i] * (1 - frac) + self.tangents[j] * frac)[::-1])
         return float(x), float(y), heading
+
+    def half_width_at(self, progress_m: float) -> float:
+        """Half the road width at `progress_m` (differs from `half_width_m` in `Width` sections)."""
+        return float(self.widths[self.index_at(progress_m)]) / 2.0
+
+    def section_weight(self, section: Section, ramp_m: float = 0.0) -> np.ndarray:
+        """(N,) 1 inside `section`, 0 outside; with `ramp_m`, rising smoothly over that distance inside each end."""
+        length = (section.to_m - section.from_m) % self.length_m
+        into = (self.s - section.from_m) % self.length_m
+        inside = into <= length
+        if ramp_m <= 0:
+            return inside.astype(np.float64)
+        ramp = min(ramp_m, length / 2)
+        t = np.clip(np.minimum(into, length - into) / max(ramp, 1e-9), 0, 1)
+        return np.where(inside, t * t * (3 - 2 * t), 0.0)
 
     def curvature_at(self, progress_m: float) -> float:
         """Centre-line curvature (1/m, positive = left turn) at `progress_m`."""
@@ -161,66 +164,127 @@ class Track:
         return float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])
 
 
-LAKE_STYLE = TrackStyle()
-
-MOUNTAIN_STYLE = TrackStyle(
-    asphalt=(62, 62, 66),
-    ground=(120, 110, 100),
-    ground_alt=(60, 85, 45),
-    edge_line=(235, 235, 235),
-    centre_line=(240, 240, 240),
-    curb_a=None,
-    shoulder=None,
-    sky_top=(120, 130, 150),
-    sky_horizon=(215, 205, 190),
-    hills=(95, 95, 110),
-    hill_height_deg=14.0,
-)
-
-# Control polygons in metres. The lake track is a long, gentle loop (radii >= ~35 m) for training;
-# the mountain track is shorter-radius and twisty (S-bends, a near-hairpin) and looks different, so
-# it measures generalisation. `tests/test_sim_tracks.py` checks radii and that the road never overlaps.
-TRACKS: dict[str, TrackSpec] = {
-    "lake": TrackSpec(
-        name="lake",
-        control_points=((0, 0), (60, -8), (120, 0), (165, 30), (170, 80), (130, 110), (80, 100),
-                        (40, 125), (-10, 120), (-45, 85), (-50, 35), (-35, 5)),
-        road_width_m=9.0,
-        style=LAKE_STYLE,
-        description="training track: gentle loop, grey asphalt, yellow edge lines, red/white curbs",
-    ),
-    "mountain": TrackSpec(
-        name="mountain",
-        control_points=((0, 0), (45, -5), (70, 20), (55, 50), (80, 75), (115, 60), (135, 90),
-                        (110, 125), (60, 120), (35, 95), (5, 115), (-30, 95), (-25, 55), (-45, 25)),
-        road_width_m=8.0,
-        style=MOUNTAIN_STYLE,
-        description="held-out track: twisty, dark asphalt, white edge and dashed centre lines, no curbs",
-    ),
-    "oval": TrackSpec(
-        name="oval",
-        control_points=((0, 0), (40, 0), (60, 20), (40, 40), (0, 40), (-20, 20)),
-        road_width_m=9.0,
-        style=LAKE_STYLE,
-        description="short test loop (~150 m) for fast tests",
-    ),
-}
 
 
-def list_tracks() -> list[str]:
+def min_turning_radius_m(car: CarConfig | None = None) -> float:
+    """Radius of the tightest circle the car's centre of gravity drives at full lock (kinematic bicycle)."""
+    car = car or CarConfig()
+    return math.hypot(car.cg_to_rear_m, car.wheelbase_m / math.tan(math.radians(car.max_steer_deg)))
+
+
+def _place(track: Track, index: int) -> str:
+    """Where sample `index` is, for error messages: progress, position and the nearest control point."""
+    x, y = track.points[index]
+    control = np.asarray(track.spec.control_points)
+    near = int(np.argmin(np.hypot(control[:, 0] - x, control[:, 1] - y)))
+    return f"{track.s[index]:.0f} m (x={x:.1f}, y={y:.1f}; near control point {near} {list(track.spec.control_points[near])})"
+
+
+def check_geometry(track: Track, source: str, car: CarConfig | None = None) -> None:
+    """Raise `TrackFileError` if the car cannot drive `track`: a curve tighter than its turning circle,
+    a road whose inner edge folds over or that overlaps itself, or a section outside the lap."""
+    car = car or CarConfig()
+    for i, section in enumerate(track.spec.sections):
+        for name in ("from_m", "to_m"):
+            value = getattr(section, name)
+            if value > track.length_m:
+                raise TrackFileError(source, f"sections[{i}].{name}",
+                                     f"{value:g} is beyond the end of the lap (the track is {track.length_m:.1f} m long)")
+        if section.from_m == section.to_m:
+            raise TrackFileError(source, f"sections[{i}]", "from_m equals to_m: the section is empty")
+    radius = 1.0 / np.maximum(np.abs(track.curvature), 1e-12)
+    tightest = int(np.argmin(radius))
+    limit = min_turning_radius_m(car)
+    if radius[tightest] < limit:
+        raise TrackFileError(source, "control_points",
+                             f"the curve at {_place(track, tightest)} has radius {radius[tightest]:.1f} m, tighter than "
+                             f"the car's minimum turning radius {limit:.2f} m (wheelbase {car.wheelbase_m} m, "
+                             f"{car.max_steer_deg:g} degree steering lock)")
+    folds = np.nonzero(radius < track.widths / 2)[0]
+    if len(folds):
+        i = int(folds[np.argmin(radius[folds])])
+        raise TrackFileError(source, "control_points",
+                             f"self-intersecting road: the curve at {_place(track, i)} has radius {radius[i]:.1f} m, "
+                             f"less than half the road width ({track.widths[i] / 2:.1f} m), so the inner edge folds over itself")
+    step = max(1, int(round(1.0 / track.spacing_m)))  # every metre
+    idx = np.arange(0, len(track.s), step)
+    pts, need = track.points[idx], track.widths[idx]
+    window = 1.5 * float(track.widths.max())  # nearer along the road, only the radius check applies
+    worst = None  # (gap, i, j, needed) of the closest overlapping pair
+    for start in range(0, len(idx), 512):
+        block = slice(start, start + 512)
+        gap = np.linalg.norm(pts[block, None] - pts[None], axis=2)
+        along = np.abs(track.s[idx][block, None] - track.s[idx][None])
+        along = np.minimum(along, track.length_m - along)
+        needed = (need[block, None] + need[None]) / 2
+        gap[(gap >= needed) | (along <= window)] = np.inf
+        a, b = np.unravel_index(np.argmin(gap), gap.shape)
+        if np.isfinite(gap[a, b]) and (worst is None or gap[a, b] < worst[0]):
+            worst = (float(gap[a, b]), int(idx[start + a]), int(idx[b]), float(needed[a, b]))
+    if worst is not None:
+        gap, i, j, needed = worst
+        raise TrackFileError(source, "control_points",
+                             f"self-intersecting road: at {_place(track, i)} the centre line comes within {gap:.1f} m "
+                             f"of the road at {_place(track, j)}; the road needs {needed:.1f} m between centre lines")
+
+
+def load_track(path: str | Path) -> Track:
+    """The track in the file at `path`, checked (fields, ranges, geometry); raises `TrackFileError`."""
+    spec = read_spec(path)
+    track = Track(spec)
+    check_geometry(track, str(path))
+    return track
+
+
+class TrackNames(list):
+    """The built-in track names. `in` also accepts the path of an existing .json file, so a command line
+    argument declared with `choices=list_tracks()` takes `NAME|PATH.json`."""
+
+    def __contains__(self, item: object) -> bool:
+        if list.__contains__(self, item):
+            return True
+        return isinstance(item, str) and item.endswith(".json") and Path(item).is_file()
+
+
+TRACK_DIR = resources.files("steering.sim") / "track_data"  # the built-in track files (package data)
+
+
+def _builtin_specs() -> dict[str, TrackSpec]:
+    specs = {}
+    for entry in sorted(TRACK_DIR.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".json"):
+            spec = read_spec(Path(str(entry)))
+            specs[spec.name] = spec
+    return specs
+
+
+TRACKS: dict[str, TrackSpec] = _builtin_specs()
+_CACHE: dict[str, Track] = {}  # content hash -> Track
+
+
+def list_tracks() -> TrackNames:
     """Names of the built-in tracks, sorted."""
-    return sorted(TRACKS)
+    return TrackNames(sorted(TRACKS))
 
 
-_CACHE: dict[str, Track] = {}
-
-
-def get_track(name: str) -> Track:
-    """The built-in track `name` (built once, then cached; tracks are immutable)."""
-    if name not in TRACKS:
-        close = difflib.get_close_matches(name, list(TRACKS), n=3)
+def get_track(name_or_path: str | Path) -> Track:
+    """A built-in track by name, or the track file at a path (`*.json`); built once per content, then cached."""
+    text = str(name_or_path)
+    if text in TRACKS:
+        spec, source = TRACKS[text], f"built-in track {text!r}"
+    elif text.endswith(".json") or Path(text).is_file() or "/" in text:
+        path = Path(text)
+        if not path.is_file():
+            raise FileNotFoundError(f"no track file {path} (built-in tracks: {', '.join(list_tracks())})")
+        spec, source = read_spec(path), str(path)
+    else:
+        close = difflib.get_close_matches(text, list(TRACKS), n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise KeyError(f"unknown track {name!r}{hint} (list_tracks() shows all: {', '.join(list_tracks())})")
-    if name not in _CACHE:
-        _CACHE[name] = Track(TRACKS[name])
-    return _CACHE[name]
+        raise KeyError(f"unknown track {text!r}{hint} (list_tracks() shows all: {', '.join(list_tracks())}; "
+                       "or give the path of a .json track file)")
+    key = content_hash(spec)
+    if key not in _CACHE:
+        track = Track(spec)
+        check_geometry(track, source)
+        _CACHE[key] = track
+    return _CACHE[key]

@@ -143,8 +143,16 @@ class World:
 
     @property
     def off_road(self) -> bool:
-        """The car's centre is beyond the road edge (|CTE| > half the road width)."""
-        return abs(self.cte_m) > self.track.half_width_m
+        """The car's centre is beyond the road edge (|CTE| > half the road width there)."""
+        return abs(self.cte_m) > self.track.half_width_at(self.progress_m)
+
+    def restyle(self, track: Track) -> None:
+        """Swap in `track`, the same centre line with another look (style randomisation between laps);
+        the car, time and lap count carry on, the renderer is rebuilt on the next frame."""
+        if track.spec.control_points != self.track.spec.control_points:
+            raise ValueError(f"restyle needs the same centre line: {track.name!r} differs from {self.track.name!r}")
+        self.track = track
+        self._renderer = None
 
     def render(self, camera: str = "center") -> np.ndarray:
         """uint8 (160, 320, 3) RGB frame from `camera` ("center", "left" or "right")."""

@@ -35,9 +35,9 @@ from steering.training.loop import (HeadRegressor, NonFiniteLossError, Precision
 from steering.training.metrics import baseline_metrics, regression_metrics, summary_table
 from steering.training.model_setup import build_model
 from steering.training.seeding import restore_rng_states, rng_states, seed_everything
-from steering.training.tensorboard import TrainBoard, require_tensorboard
 from steering.training.strategies import (Phase, apply_phase, build_optimizer, group_learning_rates, phase_at,
                                           plan_phases, trainable_summary)
+from steering.training.tensorboard import TrainBoard, require_tensorboard
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,8 @@ def fit(config: TrainConfig, data: DataBundle, ctx: DistContext | None = None,
                                                            patience=config.plateau_patience)
     scaler = torch.amp.GradScaler("cuda") if precision.autocast_dtype == torch.float16 else None  # fp16 only
     loss_fn = make_loss(config.loss, config.huber_delta)
-    board = TrainBoard(config.tensorboard if ctx.is_main else None, model, data.preprocess)  # fails early without the package
+    # rank 0 writes; fit() called directly (not through train()) also fails here without the package
+    board = TrainBoard(config.tensorboard if ctx.is_main else None, model, data.preprocess)
     state: dict[str, Any] = {"epoch": 0, "history": [], "best_val_loss": math.inf, "best_epoch": -1,
                              "epochs_since_best": 0, "stopped_early": False}
     if resume:

@@ -1,0 +1,137 @@
+"""Render speed of every built-in track, per camera, on one core; the challenge track per section.
+
+    python -m bench.tracks [--repeats 300] [--out bench/tracks.json]
+
+Each variant renders the next of 200 poses spread over the lap (centre line, +-1.5 m), so the figures
+include every section's objects and light. Variants run interleaved in blocks of 10 frames, so a burst
+of load from elsewhere hits them alike. "challenge, no scenery" is the challenge track with its sprites,
+walls and light switched off: the difference is what upright objects cost. The target is at least 200
+frames/s per camera (5 ms per frame) on one core.
+
+Two clocks per frame: the thread's CPU time (what a frame costs one core, blind to time the scheduler
+gives to other processes on a shared machine) and wall time. On a loaded machine a frame that outlasts
+the rest of its time slice waits a whole slice, so wall medians jump by milliseconds; the CPU-time
+figures are the ones that answer "frames/s on one core". Both are medians, with the 99th percentile.
+The row "calibration: 2.5 ms CPU spin" is a busy loop of exactly 2.5 ms CPU time: its wall time shows
+what the machine's scheduling alone adds to a piece of work that long.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import cv2
+
+import gc
+import time
+
+import numpy as np
+
+from bench.report import machine
+from steering.sim.render import CAMERAS, Renderer
+from steering.sim.tracks import get_track, list_tracks
+
+TARGET_FPS = 200.0
+CHALLENGE_SECTIONS = {"bridge": (590.0, 28.0), "hairpins, posts": (170.0, 285.0), "trees, evening light": (300.0, 420.0),
+                      "narrow, wall, poles": (455.0, 530.0)}
+
+
+def _cycler(renderer: Renderer, poses: list[tuple[float, float, float]], camera: str) -> Callable[[], Any]:
+    state = {"i": 0}
+
+    def render() -> Any:
+        state["i"] = (state["i"] + 1) % len(poses)
+        return renderer.render(*poses[state["i"]], camera)
+
+    return render
+
+
+def _poses(track, start_m: float = 0.0, end_m: float | None = None, count: int = 200) -> list[tuple[float, float, float]]:
+    span = ((end_m - start_m) % track.length_m) if end_m is not None else track.length_m
+    return [track.pose_at(start_m + i * span / count, offset_m=(i % 7 - 3) * 0.5) for i in range(count)]
+
+
+def _spin(ms: float = 2.5) -> None:
+    end = time.thread_time() + ms / 1000
+    while time.thread_time() < end:
+        pass
+
+
+def run(repeats: int = 300, budget_s: float = 240.0) -> dict[str, Any]:
+    cv2.setNumThreads(1)  # one core, as the target is stated
+    variants: dict[str, Callable[[], Any]] = {}
+    for name in list_tracks():
+        track = get_track(name)
+        renderer, poses = Renderer(track), _poses(track)
+        for camera in CAMERAS:
+            variants[f"{name}/{camera}"] = _cycler(renderer, poses, camera)
+    challenge = get_track("challenge")
+    bare = Renderer(challenge)
+    bare._sprites, bare._light = None, None  # the same texture, no upright objects, no light gain
+    variants["challenge, no scenery/center"] = _cycler(bare, _poses(challenge), "center")
+    busy = Renderer(challenge)
+    for label, (start, end) in CHALLENGE_SECTIONS.items():
+        variants[f"challenge: {label}/center"] = _cycler(busy, _poses(challenge, start, end), "center")
+    variants["calibration: 2.5 ms CPU spin"] = _spin
+    load = os.getloadavg()
+    times = _interleave(variants, repeats, budget_s)
+    summary = {}
+    for name, (cpu, wall) in times.items():
+        summary[name] = {"frames": len(cpu), "cpu_median_ms": float(np.median(cpu)), "cpu_p99_ms": float(np.percentile(cpu, 99)),
+                         "wall_median_ms": float(np.median(wall)), "wall_p99_ms": float(np.percentile(wall, 99)),
+                         "frames_per_s": 1000.0 / float(np.median(cpu))}
+    return {"machine": machine(), "load_average": [load, os.getloadavg()], "target_fps": TARGET_FPS, "variants": summary}
+
+
+def _interleave(variants: dict[str, Callable[[], Any]], repeats: int, budget_s: float) -> dict[str, tuple[list, list]]:
+    """Per variant, (CPU ms, wall ms) of each call; round-robin blocks of 10 calls, garbage collection between."""
+    times: dict[str, tuple[list, list]] = {name: ([], []) for name in variants}
+    for fn in variants.values():
+        fn()  # warm-up
+    started = time.perf_counter()
+    while min(len(cpu) for cpu, _ in times.values()) < repeats:
+        if time.perf_counter() - started > budget_s and min(len(cpu) for cpu, _ in times.values()) >= 20:
+            break
+        for name, fn in variants.items():
+            gc.collect()
+            gc.disable()
+            for _ in range(10):
+                c0, w0 = time.thread_time(), time.perf_counter()
+                fn()
+                times[name][0].append(1000 * (time.thread_time() - c0))
+                times[name][1].append(1000 * (time.perf_counter() - w0))
+            gc.enable()
+    return times
+
+
+def print_table(results: dict[str, Any]) -> None:
+    m, (before, after) = results["machine"], results["load_average"]
+    print(f"CPU: {m.get('cpu', m)} ({m.get('cores')} cores); 1 thread; load average {before[0]:.1f} before, "
+          f"{after[0]:.1f} after")
+    print(f"| track / camera | CPU ms median | CPU ms p99 | frames/s per core | >= {results['target_fps']:.0f}? "
+          "| wall ms median | wall ms p99 |")
+    print("|---|---:|---:|---:|:---:|---:|---:|")
+    for name, s in results["variants"].items():
+        ok = "-" if name.startswith("calibration") else "yes" if s["frames_per_s"] >= results["target_fps"] else "NO"
+        print(f"| {name} | {s['cpu_median_ms']:.2f} | {s['cpu_p99_ms']:.2f} | {s['frames_per_s']:.0f} | {ok} "
+              f"| {s['wall_median_ms']:.2f} | {s['wall_p99_ms']:.2f} |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.tracks", description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=300, help="timed frames per variant")
+    parser.add_argument("--budget-s", type=float, default=240.0, help="stop early after this long (>= 20 frames each)")
+    parser.add_argument("--out", type=Path, help="also write the results as JSON")
+    args = parser.parse_args(argv)
+    results = run(args.repeats, args.budget_s)
+    print_table(results)
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
