@@ -50,6 +50,7 @@ class DemoConfig:
     train_track: str = "lake"
     held_out_track: str = "mountain"
     record_laps: float = 3.0  # expert laps recorded, with drift-and-recover manoeuvres
+    randomize_style: bool = False  # a random look per recorded lap (domain randomisation; measured in docs/demo.md)
     epochs: int = 1  # a second epoch did not beat the first on validation in measured runs (docs/demo.md)
     batch_size: int = 32
     lr: float = 1e-3  # from scratch: the backbone learns at the head's rate (there is nothing to preserve)
@@ -104,7 +105,7 @@ def record_stage(config: DemoConfig) -> Path:
     summary = record(data, WorldConfig(track=config.train_track, seed=config.seed),
                      ExpertConfig(recoveries=True, seed=config.seed),
                      RecordConfig(laps=config.record_laps, start_time=dt.datetime(2024, 1, 1, 12, 0, 0),
-                                  progress=config.progress))
+                                  randomize_style=config.randomize_style, progress=config.progress))
     log.info("recorded %d rows (%d laps of %s)", summary.rows, summary.laps, config.train_track)
     return summary.log_path
 
@@ -163,6 +164,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m steering.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=defaults.out_dir, help="folder for data, run, eval and the table")
     parser.add_argument("--record-laps", type=float, default=defaults.record_laps)
+    parser.add_argument("--randomize-style", action=argparse.BooleanOptionalAction, default=defaults.randomize_style,
+                        help="record every lap with a new random look of the track (domain randomisation)")
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
     parser.add_argument("--eval-laps", type=float, default=defaults.eval_laps_train,
                         help="laps of each training-track row of the suite (the others get --held-out-laps)")
@@ -177,7 +180,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
-    config = DemoConfig(out_dir=args.out, record_laps=args.record_laps, epochs=args.epochs,
+    config = DemoConfig(out_dir=args.out, record_laps=args.record_laps, randomize_style=args.randomize_style,
+                        epochs=args.epochs,
                         eval_laps_train=args.eval_laps, eval_laps_held_out=args.held_out_laps, workers=args.workers,
                         seed=args.seed, progress=args.progress)
     try:
