@@ -8,6 +8,7 @@ import pytest
 from steering.checkpoint import load_checkpoint
 from steering.demo import DemoConfig, main
 from steering.eval.report import read_report
+from steering.eval.suite import SuiteConfig, suite_rows
 
 
 def test_offline_demo_trains_pilotnet_from_scratch_on_all_cameras_with_full_augmentation():
@@ -24,7 +25,7 @@ def test_short_demo_records_trains_evaluates_and_fails_below_the_required_autono
                  "--held-out-laps", "0.05", "--no-progress", "--min-autonomy", "101"])
     captured = capsys.readouterr()
     assert code == 3, "no drive reaches 101 % autonomy: the CI gate must fail"
-    assert "below the required 101 %" in captured.err
+    assert "below the required 101 %" in captured.err and "(lake-15mph-fixed)" in captured.err
 
     rows = (out / "data" / "driving_log.csv").read_text().splitlines()
     assert len(rows) > 100 and all(r.count("IMG") == 3 for r in rows[:5]), "three cameras per row"
@@ -35,11 +36,17 @@ def test_short_demo_records_trains_evaluates_and_fails_below_the_required_autono
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["seconds"]) == {"record", "train", "evaluate", "total"}
     assert summary["seconds"]["total"] >= summary["seconds"]["train"] > 0
-    assert [r["track"] for r in summary["reports"]] == ["lake", "mountain"]
-    lake = read_report(out / "eval" / "lake" / "report.json")
+    rows = [row.name for row in suite_rows(SuiteConfig.demo())]
+    assert summary["rows"] == rows and len(rows) == 9, "lock step on 3 tracks x 2 speeds, then the 3 target rows"
+    assert [r["track"] for r in summary["reports"]] == [name.split("-")[0] for name in rows]
+    assert summary["score"] == pytest.approx(sum(r["autonomy_pct"] for r in summary["reports"]) / 9)
+    lake = read_report(out / "pilotnet_demo" / "lake-15mph-fixed" / "report.json")
     assert lake.laps_requested == 0.1 and lake.distance_m >= 0.1 * 559 * 0.99
+    assert (lake.pacing, lake.target_speed_mph) == ("fixed", 15)
     assert lake.checkpoint == str(out / "run" / "best.pt"), "the evaluation drove the checkpoint the demo trained"
-    table = (out / "compare.md").read_text()
-    assert table in captured.out, "the score table is printed"
-    assert table.count("| pilotnet (demo) |") == 2
-    assert (out / "compare.png").is_file() and (out / "eval" / "mountain" / "trajectory.png").is_file()
+    assert read_report(out / "pilotnet_demo" / "lake-30mph-realtime" / "report.json").pacing == "realtime"
+    table = (out / "suite.md").read_text()
+    assert table in captured.out, "the suite table is printed"
+    assert table.count("| pilotnet (demo) |") == 9
+    assert (out / "suite.png").is_file()
+    assert (out / "pilotnet_demo" / "mountain-15mph-fixed" / "trajectory.png").is_file()

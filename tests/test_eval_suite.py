@@ -94,5 +94,27 @@ def test_quick_suite_from_the_cli_drives_every_row_and_writes_a_report_for_each(
 
 def test_the_simulator_cli_offers_the_same_suite_command():
     args = sim_parser().parse_args(["suite", "a.pt", "b.pt", "--quick", "--realtime-only", "--out", "x"])
-    assert (args.command, [str(m) for m in args.models], args.quick, args.realtime_only) == (
-        "suite", ["a.pt", "b.pt"], True, True)
+    assert (args.command, [str(m) for m in args.models], args.rows, args.realtime_only) == (
+        "suite", ["a.pt", "b.pt"], "quick", True)
+    assert sim_parser().parse_args(["suite", "a.pt", "--rows", "demo"]).rows == "demo"
+
+
+def test_leaving_the_challenge_tracks_narrow_section_is_an_intervention():
+    """3.2 m right of centre is on the 7 m road but off the 6 m section (455-530 m) of the challenge track."""
+    from steering.eval.scoring import InterventionDetector
+    from steering.sim.world import StepInfo
+
+    track = get_track("challenge")
+    assert track.half_width_m == 3.5 and track.half_width_at(490.0) == 3.0
+
+    def at(progress_m: float, cte_m: float, step: int) -> StepInfo:
+        return StepInfo(time_s=step / 15, x=0.0, y=0.0, heading=0.0, speed_mph=15.0, steering=0.0, throttle=0.3,
+                        brake=0.0, cte_m=cte_m, progress_m=progress_m, distance_along_m=progress_m, laps_completed=0,
+                        off_road=False)
+
+    detector = InterventionDetector(track.half_width_m, half_width_at=track.half_width_at)
+    assert detector.run(0, at(300.0, 3.2, 0)) is None, "3.2 m is on the 7 m road"
+    assert detector.run(1, at(300.5, 0.0, 1)) is None
+    taken = detector.run(2, at(490.0, 3.2, 2))
+    assert taken is not None and taken.reason == "off_road", "3.2 m is off the 6 m road"
+    assert InterventionDetector(track.half_width_m).run(0, at(490.0, 3.2, 0)) is None, "a fixed width misses it"

@@ -91,7 +91,10 @@ def add_commands(commands: "argparse._SubParsersAction") -> None:
                                             "Score: mean autonomy % over all rows.")
     suite.add_argument("models", nargs="+", type=Path, help="checkpoints to score")
     suite.add_argument("--out", type=Path, default=Path("runs/suite"), help="folder for the table, plot and each run")
-    suite.add_argument("--quick", action="store_true", help="one speed, a few metres per row, no target rows (tests)")
+    suite.add_argument("--rows", choices=["full", "demo", "quick"], default="full",
+                       help="full: every row; demo: what `make demo` drives (lock step at 15 and 25 mph, one lap each, "
+                            "and the real-time target rows); quick: one speed, a few metres per row (tests)")
+    suite.add_argument("--quick", dest="rows", action="store_const", const="quick", help="same as --rows quick")
     suite.add_argument("--realtime-only", action="store_true", help="only the real-time rows")
     suite.add_argument("--labels", nargs="+", default=None, help="names in the table (default: the file names)")
     _scoring_arguments(suite, speed=False, pacing=False)
@@ -154,7 +157,7 @@ def run_suite_command(args: argparse.Namespace) -> int:
     settings = {"out_dir": args.out, "base": _eval_config(args)}
     if args.realtime_only:
         settings["pacings"] = ("realtime",)
-    config = SuiteConfig.quick(**settings) if args.quick else SuiteConfig(**settings)
+    config = {"full": SuiteConfig, "demo": SuiteConfig.demo, "quick": SuiteConfig.quick}[args.rows](**settings)
     try:
         result = run_suite(args.models, config, labels=args.labels)
     except (SimClientError, CheckpointError, OSError, ValueError) as exc:

@@ -70,7 +70,8 @@ class _Scorer:
 
     def __init__(self, world: World, config: EvalConfig, observers: Sequence[StepObserver] = ()):
         self.world, self.config, self.observers = world, config, list(observers)
-        self.detector = InterventionDetector(world.track.half_width_m, config.interventions)
+        self.detector = InterventionDetector(world.track.half_width_m, config.interventions,
+                                             half_width_at=world.track.half_width_at)
         self.interventions: list[Intervention] = []
         self.steps = 0
         self.limit_s = config.time_limit_s(world.track.length_m)

@@ -27,7 +27,7 @@ from steering.sim.world import StepInfo  # noqa: E402
 
 def road_edges(track: Track) -> tuple[np.ndarray, np.ndarray]:
     """(left, right) road edges, each (N, 2) metres, closed loops in the driving direction."""
-    offset = track.normals_left * track.half_width_m  # (N, 2)
+    offset = track.normals_left * (track.widths / 2.0)[:, None]  # (N, 2): narrow sections drawn narrow
     return track.points + offset, track.points - offset
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -69,10 +69,13 @@ class InterventionDetector:
     recorded trajectory that stays off the road for a while counts one intervention, as does a live
     drive where the evaluator resets the car at once. No progress: the best distance along the track
     has not grown by `min_progress_m` for `stall_s` (stopped, circling or driving backwards). After
-    any intervention (or `handed_back`) the stall clock starts again."""
+    any intervention (or `handed_back`) the stall clock starts again. `half_width_at(progress_m)`, when
+    given, is the road's half width where the car is (tracks with narrow sections); else `half_width_m`."""
 
-    def __init__(self, half_width_m: float, config: InterventionConfig | None = None):
+    def __init__(self, half_width_m: float, config: InterventionConfig | None = None,
+                 half_width_at: Callable[[float], float] | None = None):
         self.half_width_m = half_width_m
+        self.half_width_at = half_width_at
         self.config = config or InterventionConfig()
         self.reset()
 
@@ -90,7 +93,8 @@ class InterventionDetector:
         cfg = self.config
         if self._best_m is None:
             self._best_m, self._best_time_s = info.distance_along_m, info.time_s
-        off = abs(info.cte_m) > self.half_width_m + cfg.off_road_margin_m
+        half = self.half_width_m if self.half_width_at is None else self.half_width_at(info.progress_m)
+        off = abs(info.cte_m) > half + cfg.off_road_margin_m
         reason = ""
         if off and not self._was_off:
             reason = "off_road"

@@ -15,7 +15,8 @@ and suite.json name it (CPU model and cores).
 
 Files in `out`: suite.md (the table), suite.png (the plot), suite.json (rows, scores, machine,
 every report), and `<model>/<row>/report.json` with the trajectory files of every drive.
-`--quick` keeps the same rows at one speed with short distances and no target rows (tests).
+`--quick` keeps the same rows at one speed with short distances and no target rows (tests);
+`SuiteConfig.demo()` is the selection `python -m steering.demo` drives (lock step and the target rows).
 """
 from __future__ import annotations
 
@@ -80,6 +81,13 @@ class SuiteConfig:
     def quick(cls, **overrides) -> "SuiteConfig":
         """Every track and pacing at one speed over a few metres, no target rows: for tests."""
         values = {"laps": (0.06, 0.04, 0.1), "speeds_mph": (15.0,), "targets": ()}
+        return cls(**{**values, **overrides})
+
+    @classmethod
+    def demo(cls, **overrides) -> "SuiteConfig":
+        """The rows `make demo` has time for on 2 cores: every track at both speeds in lock step, one lap
+        each, then the real-time target rows (the real-time rows at 15 and 25 mph are left out)."""
+        values = {"laps": (1.0, 1.0, 1.0), "pacings": ("fixed",)}
         return cls(**{**values, **overrides})
 
     def tracks(self) -> list[tuple[str, str, float]]:

@@ -1,6 +1,6 @@
 """`python -m steering.sim`: record expert laps, drive through a drive server, list tracks, benchmark.
 
-    python -m steering.sim record --track lake --laps 2 --out data/
+    python -m steering.sim record --track lake --laps 2 --out data/ [--randomize-style]
     python -m steering.sim drive --port 4567 --track mountain --laps 1      # drive.py must be running
     python -m steering.sim tracks
     python -m steering.sim bench --frames 500
@@ -43,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
         "--decimal", choices=[".", ","], default=".", help="',' writes numbers like a comma-decimal machine"
     )
     rec.add_argument("--start-time", help="first frame's time, e.g. 2024-05-01T12:00:00 (default: now)")
+    rec.add_argument("--randomize-style", action="store_true",
+                     help="domain randomisation: every lap a new random look of the track (colours, light, shadows)")
+    rec.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
 
     drive = commands.add_parser("drive", help="be the simulator for a running drive server (drive.py)")
     drive.add_argument("--host", default="127.0.0.1")
@@ -74,13 +77,16 @@ def _record(args: argparse.Namespace) -> int:
         args.out,
         WorldConfig(track=args.track, seed=args.seed),
         ExpertConfig(cruise_speed_mph=args.speed, recoveries=not args.no_recoveries, seed=args.seed),
-        RecordConfig(laps=args.laps, record_drift=args.record_drift, decimal=args.decimal, start_time=start),
+        RecordConfig(laps=args.laps, record_drift=args.record_drift, decimal=args.decimal, start_time=start,
+                     randomize_style=args.randomize_style, progress=args.progress),
     )
     profile = steering_profile(summary.steering)
     print(
         f"wrote {summary.rows} rows ({summary.laps} laps, max |CTE| {summary.max_abs_cte_m:.2f} m) "
         f"to {summary.log_path}"
     )
+    if args.randomize_style:
+        print(f"{len(set(summary.track_keys))} random looks of {args.track} (one per lap)")
     print("rows per expert phase: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.phases.items())))
     if profile:
         print("steering: " + ", ".join(f"{k} {v:.0%}" for k, v in profile.items()))
