@@ -184,7 +184,7 @@ def parse_summary(text: str) -> dict[str, dict[str, float]]:
     """drive.py's exit summary (`... p50/p99 ms: decode 0.30/0.50  infer 1.20/2.00 | ...`) -> {stage: {p50, p99}}"""
     stages: dict[str, dict[str, float]] = {}
     for line in text.splitlines():
-        if not line.startswith("stopped."):
+        if not line.startswith("stopped"):  # "stopped." or "stopped by SIGINT."
             continue
         for part in line.split("|"):
             if "p50/p99 ms:" in part:
