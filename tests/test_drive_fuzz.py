@@ -155,7 +155,7 @@ def fuzz(checkpoint, n_events: int, garbage_sockets: int, over_limit: int) -> No
             garbage_socket(server.port, rng, frames[1])
         assert wait_for(lambda: server.stats["connections"] == 0 and not server.sio.eio.sockets), \
             f"garbage left sessions: {server.stats['connections']}, engineio sockets {len(server.sio.eio.sockets)}"
-        assert server._thread.is_alive(), "the server thread died"
+        assert server.serving, "the server thread died"
 
         fresh = connect(server.port)
         fresh.send_raw(events[0].wire)

@@ -42,6 +42,10 @@ class HubThread:
         """Start serving; keep the HubThread where `serve` finds it before calling this."""
         self._thread.start()
 
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
     def park(self) -> None:
         trampoline(self._read, read=True)  # this greenlet waits until stop() writes a byte
 

@@ -116,6 +116,11 @@ class DriveServer:
         return socket_url(self.config.transport.host, self.port)
 
     @property
+    def serving(self) -> bool:
+        """The server's thread is running (started and not stopped or crashed)."""
+        return self._hub is not None and self._hub.alive
+
+    @property
     def stats(self) -> dict[str, Any]:
         """Counters, errors, latency percentiles and staleness, as a plain dict (thread-safe copy)."""
         snap = self._stats.snapshot()
