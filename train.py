@@ -7,7 +7,10 @@
     torchrun --nproc_per_node=2 train.py data/driving_log.csv       # DistributedDataParallel
 
 The run folder (--out) gets best.pt (the model to drive: `python drive.py runs/x/best.pt`), last.pt
-(for --resume), config.json, history.json and PNG plots. The work happens in `steering.training`.
+(for --resume), config.json, history.json and PNG plots. Ctrl-C or SIGTERM stop at once (exit code
+130 / 143; the epoch in progress is dropped), a full disk stops at the failed write (exit code 1);
+either way last.pt and history.json keep the last finished epoch for --resume. The work happens in
+`steering.training`.
 """
 from __future__ import annotations
 
@@ -63,6 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from steering.model import PretrainedWeightsError
     from steering.training import NonFiniteLossError, train
     from steering.training.distributed import shutdown_process_group
+    from steering.training.interrupts import TrainingInterrupted
 
     try:
         result = train(config)
@@ -71,6 +75,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (PretrainedWeightsError, CheckpointError, NonFiniteLossError, OSError, ValueError) as exc:
         print(f"train.py: {exc}", file=sys.stderr)
         return 1
+    except TrainingInterrupted as exc:  # Ctrl-C or SIGTERM: exit 130 / 143, last.pt and history.json in step
+        print(f"train.py: {exc}", file=sys.stderr)
+        return exc.exit_code
     finally:
         shutdown_process_group()
     if int(os.environ.get("RANK", "0")) == 0:

@@ -11,8 +11,11 @@ code from a checkpoint is ever executed):
     metrics         dict or None (final validation metrics)
     extra           dict (optimizer/scheduler state, epoch, history, RNG state … for --resume)
 
-Writes are atomic: a temp file in the same folder, then `os.replace`, so a crash mid-save never
-leaves a half-written `best.pt`.
+Writes are atomic: a temp file in the same folder, fsync, then `os.replace`, so a crash mid-save
+never leaves a half-written `best.pt`. A write that fails (disk full, no permission) removes its temp
+file, leaves the previous file at that path byte for byte as it was, and raises CheckpointWriteError
+naming the file and the reason. A process killed mid-write (SIGKILL, power loss) can leave only a
+`.NAME.*.tmp` file behind; `remove_stale_temp_files` clears those when the run resumes.
 """
 from __future__ import annotations
 
@@ -20,9 +23,10 @@ import os
 import pickle
 import tempfile
 import zipfile
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import torch
 from torch import nn
@@ -35,6 +39,23 @@ FORMAT_VERSION = 1
 
 class CheckpointError(RuntimeError):
     """A checkpoint is missing, truncated, corrupt, unsafe or not one of ours."""
+
+
+class CheckpointWriteError(CheckpointError, OSError):
+    """A file could not be written (disk full, no permission…); the previous file at `path` is unchanged.
+
+    Also an OSError, so callers that caught the raw write error still catch it.
+    """
+
+    def __init__(self, path: Path, cause: OSError, existed: bool):
+        self.path, self.cause = path, cause
+        reason = cause.strerror or str(cause) or type(cause).__name__
+        kept = f"the previous {path.name} is unchanged" if existed else "nothing was written there"
+        super().__init__(f"{path}: could not write ({reason}); {kept}")
+        self.errno, self.strerror, self.filename = cause.errno, cause.strerror, str(path)
+
+    def __str__(self) -> str:  # OSError would format its own args
+        return str(self.args[0])
 
 
 @dataclass
@@ -91,19 +112,76 @@ def save_checkpoint(
 
 def atomic_torch_save(payload: Any, path: str | Path) -> Path:
     """`torch.save` to a temp file in the same folder, then `os.replace`: readers never see half a file."""
+    return atomic_write(path, lambda handle: torch.save(payload, handle))
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write a text file (history.json, config.json) atomically, like a checkpoint."""
+    return atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
+
+
+class _RecordingFile:
+    """A binary file that remembers the first OSError of a write.
+
+    torch.save reports a failed write (ENOSPC included) only as RuntimeError('[enforce fail at
+    inline_container.cc] unexpected pos …'); the recorded error keeps the real reason.
+    """
+
+    def __init__(self, handle: IO[bytes]):
+        self.handle, self.error = handle, None
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self.handle.write(data)
+        except OSError as exc:
+            self.error = self.error or exc
+            raise
+
+    def flush(self) -> None:
+        try:
+            self.handle.flush()
+        except OSError as exc:
+            self.error = self.error or exc
+            raise
+
+
+def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> Path:
+    """Call `write(handle)` on a temp file beside `path`, fsync, then `os.replace` it onto `path`.
+
+    Any failure removes the temp file and leaves `path` as it was; OS-level failures (ENOSPC, EACCES,
+    EIO…, also when torch.save hides them) raise CheckpointWriteError naming `path` and the reason.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    existed = path.exists()
+    tmp: str | None = None
+    recorder: _RecordingFile | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as handle:
-            torch.save(payload, handle)
-            handle.flush()
+            recorder = _RecordingFile(handle)
+            write(recorder)
+            recorder.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        cause = recorder.error if recorder and recorder.error else exc
+        if isinstance(cause, OSError) and not isinstance(exc, (KeyboardInterrupt, CheckpointWriteError)):
+            raise CheckpointWriteError(path, cause, existed) from exc
         raise
     return path
+
+
+def remove_stale_temp_files(folder: str | Path, names: Iterable[str]) -> list[Path]:
+    """Delete the temp files a killed `atomic_write` of `folder/NAME` left (`.NAME.*.tmp`); returns them."""
+    removed = []
+    for name in names:
+        for stale in Path(folder).glob(f".{name}.*.tmp"):
+            stale.unlink(missing_ok=True)
+            removed.append(stale)
+    return removed
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:

@@ -6,6 +6,12 @@ synthetic tensors) and optionally a model. Everything written goes to `config.ou
 best.pt, last.pt, config.json, history.json, loss_curve.png, val_pred_vs_true.png, steering_hist.png.
 Under torchrun only rank 0 writes; every rank computes the same validation metrics, so all take the
 same early-stopping decision.
+
+Stopping: Ctrl-C and SIGTERM raise TrainingInterrupted (steering.training.interrupts) but never
+inside the end-of-epoch writes, and a failed write (disk full) raises CheckpointWriteError with the
+previous file intact; either way last.pt and history.json hold the last finished epoch and the
+message says how to continue (`--resume last.pt`). After a SIGKILL, `--resume` rewrites history.json
+from last.pt and removes the temp files of an interrupted write.
 """
 from __future__ import annotations
 
@@ -23,13 +29,20 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from steering.checkpoint import load_checkpoint, save_checkpoint
+from steering.checkpoint import (
+    CheckpointWriteError,
+    atomic_write_text,
+    load_checkpoint,
+    remove_stale_temp_files,
+    save_checkpoint,
+)
 from steering.data import make_loader
 from steering.model import ModelConfig, SteeringRegressor
 from steering.training import feature_cache, plots
 from steering.training.config import TrainConfig
 from steering.training.data_setup import DataBundle, bundle_from_logs, resolve_augment_mode
 from steering.training.distributed import DistContext, barrier, init_distributed
+from steering.training.interrupts import StopSignals, TrainingInterrupted
 from steering.training.loop import (
     HeadRegressor,
     NonFiniteLossError,
@@ -54,6 +67,7 @@ from steering.training.strategies import (
 from steering.training.tensorboard import TrainBoard, require_tensorboard
 
 log = logging.getLogger(__name__)
+RUN_FILES = ("best.pt", "last.pt", "config.json", "history.json")  # written atomically
 
 
 @dataclass
@@ -95,10 +109,11 @@ class _PhaseRunner:
 def train(config: TrainConfig) -> TrainResult:
     """Train from the driving logs in `config.logs` (the `python train.py LOG ...` entry point)."""
     require_tensorboard(config.tensorboard)  # a missing package fails before any work
-    preprocess = config.preprocess()
-    seed_everything(config.seed)  # the model's random layers start the same as under fit(config, data)
-    model = build_model(config, preprocess)
-    return fit(config, bundle_from_logs(config, preprocess), model=model)
+    with StopSignals():  # Ctrl-C or SIGTERM while the logs are read: one clear TrainingInterrupted
+        preprocess = config.preprocess()
+        seed_everything(config.seed)  # the model's random layers start the same as under fit(config, data)
+        model = build_model(config, preprocess)
+        return fit(config, bundle_from_logs(config, preprocess), model=model)
 
 
 def fit(config: TrainConfig, data: DataBundle, ctx: DistContext | None = None,
@@ -140,23 +155,28 @@ def fit(config: TrainConfig, data: DataBundle, ctx: DistContext | None = None,
         log.info("resumed %s after epoch %d", config.resume, state["epoch"])
 
     baseline = baseline_metrics(float(np.mean(data.train_targets)), data.val_targets)
+    paths = {"best": out / "best.pt", "last": out / "last.pt"}
     if ctx.is_main:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+        remove_stale_temp_files(out, RUN_FILES)  # left by a write that a SIGKILL cut short
+        atomic_write_text(out / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
+        if resume:  # a kill between last.pt and history.json leaves the history one epoch behind
+            _write_history(out, state["history"])
     log.info("data: %s; device %s%s; strategy %s: %s", data.description, ctx.device,
              f" x{ctx.world_size}" if ctx.distributed else "", config.strategy,
              ", ".join(f"epoch {p.start + 1}: {p.describe()}" for p in phases))
 
-    paths = {"best": out / "best.pt", "last": out / "last.pt"}
     model_config = ModelConfig(name=config.model)
     current: Phase | None = None
     runner: _PhaseRunner | None = None
     predicted = targets = np.zeros(0)
+    saved = {"last": state["epoch"], "history": state["epoch"]}  # the epochs last.pt and history.json hold
+    stop = StopSignals().install()
     try:
         for epoch in range(state["epoch"], config.epochs):
             phase = phase_at(phases, epoch)
             if phase != current:
-                if current is not None:
+                if epoch == phase.start and epoch > 0:  # also when a resumed run starts at a phase switch
                     state["epochs_since_best"] = 0  # a new phase deserves its own patience
                 apply_phase(model, phase)
                 log.info("epoch %d: %s; %s", epoch + 1, phase.describe(), trainable_summary(model))
@@ -207,13 +227,18 @@ def fit(config: TrainConfig, data: DataBundle, ctx: DistContext | None = None,
             if ctx.is_main:
                 run_metrics = {**metrics, "val_loss": val_loss, "epoch": epoch + 1,
                                **{f"baseline_{k}": v for k, v in baseline.items()}}
-                if improved:
-                    _save(paths["best"], model, model_config, data, config, run_metrics,
-                          {"epoch": epoch + 1, "best_val_loss": val_loss, "baseline": baseline})
-                _save(paths["last"], model, model_config, data, config, run_metrics, {
-                    **state, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                    "scaler": scaler.state_dict() if scaler else None, "rng": rng_states(), "baseline": baseline})
-                _write_history(out, state["history"])
+                with stop.deferred():  # Ctrl-C/SIGTERM wait: last.pt and history.json change together
+                    if improved:
+                        _save(paths["best"], model, model_config, data, config, run_metrics,
+                              {"epoch": epoch + 1, "best_val_loss": val_loss, "baseline": baseline})
+                    _save(paths["last"], model, model_config, data, config, run_metrics, {
+                        **state, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                        "scaler": scaler.state_dict() if scaler else None, "rng": rng_states(), "baseline": baseline})
+                    saved["last"] = epoch + 1
+                    _write_history(out, state["history"])
+                    saved["history"] = epoch + 1
+            else:
+                saved.update(last=epoch + 1, history=epoch + 1)  # what rank 0 wrote
             if state["stopped_early"]:
                 log.info("early stopping: no validation improvement for %d epochs", config.patience)
                 break
@@ -221,8 +246,16 @@ def fit(config: TrainConfig, data: DataBundle, ctx: DistContext | None = None,
         if ctx.is_main:
             _write_history(out, state["history"])
         raise
+    except TrainingInterrupted as exc:
+        exc.args = (f"stopped by {exc.signal_name}: {_resume_note(paths['last'], saved, config.epochs)}",)
+        raise
+    except CheckpointWriteError as exc:
+        note = _resume_note(paths["last"], saved, config.epochs, advice="free some space, then ")
+        exc.args = (f"{exc}. Training stopped: {note}",)
+        raise
     finally:
         board.close()
+        stop.restore()
         barrier_safe(ctx)
 
     best_metrics = {}
@@ -312,10 +345,21 @@ def _save(path: Path, model: nn.Module, model_config: ModelConfig, data: DataBun
                     extra=extra)
 
 
+def _resume_note(last: Path, saved: dict[str, int], epochs: int, advice: str = "") -> str:
+    """What the run folder holds after a stop, and how to go on from there."""
+    if not saved["last"]:
+        return "no epoch had finished, nothing to resume from"
+    holds = "and history.json hold" if saved["history"] == saved["last"] else "holds"
+    return f"{last} {holds} epoch {saved['last']} of {epochs}; {advice}continue with --resume {last}"
+
+
 def _write_history(out: Path, history: list[dict[str, Any]]) -> None:
-    (out / "history.json").write_text(json.dumps(history, indent=2) + "\n")
+    atomic_write_text(out / "history.json", json.dumps(history, indent=2) + "\n")
     if history:
-        plots.plot_loss_curve(history, out / "loss_curve.png")
+        try:
+            plots.plot_loss_curve(history, out / "loss_curve.png")
+        except OSError as exc:  # a picture is not worth stopping the run for
+            log.warning("could not write %s: %s", out / "loss_curve.png", exc)
 
 
 def _finish(out: Path, best_path: Path, precision: Precision, data: DataBundle) -> tuple[dict[str, float], list[Path]]:
