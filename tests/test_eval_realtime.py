@@ -124,7 +124,8 @@ def test_realtime_report_of_a_slow_model_shows_its_latency_and_a_lower_control_r
     fixed, real = results["fixed"].report, results["realtime"].report
     assert fixed.control_hz == pytest.approx(15.0), "lock step: one 1/15 s step per reply"
     assert real.round_trip_p50_ms >= 100.0
-    assert real.control_hz <= 1 / (7 * FRAME) + 1e-6, "100 ms + overhead = 7 frames of 1/60 s per reply at best"
+    # 100 ms + overhead is 7 frames of 1/60 s per reply (the opening's immediate reply can take one)
+    assert real.control_hz < 1 / (6 * FRAME), "a 100 ms model cannot be answered at 10 Hz or more"
     waits = results["realtime"].drive.round_trip_s
     assert real.elapsed_s == pytest.approx(sum(realtime_advance_s(rt, FRAME) for rt in waits))
     assert real.steps < fixed.steps, "the same distance took fewer replies"
