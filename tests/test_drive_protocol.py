@@ -57,6 +57,8 @@ def test_parse_telemetry_reads_simulator_payload_and_manual_mode():
     t = parse_telemetry({"steering_angle": "-3,5000", "throttle": "0,2000", "speed": "30,1903", "image": "QUJD"})
     assert (t.steering_angle, t.throttle, t.speed, t.image, t.decimal) == (-3.5, 0.2, 30.1903, "QUJD", ",")
     assert parse_telemetry({}) is None
+    # the edge of plausible still parses: a modded simulator may be faster, or sign its speed
+    assert parse_telemetry({"steering_angle": "-50", "throttle": "-1.5", "speed": "-90", "image": "QUJD"}).speed == -90
 
 
 @pytest.mark.parametrize("payload,reason", [
@@ -64,6 +66,10 @@ def test_parse_telemetry_reads_simulator_payload_and_manual_mode():
     ({"speed": "1"}, "missing_field"),
     ({"steering_angle": "x", "throttle": "0", "speed": "1", "image": "QUJD"}, "bad_number"),
     ({"steering_angle": "0", "throttle": "0", "speed": "NaN", "image": "QUJD"}, "bad_number"),
+    ({"steering_angle": "0", "throttle": "0", "speed": "-1e300", "image": "QUJD"}, "out_of_range"),
+    ({"steering_angle": "0", "throttle": "0", "speed": "90,5", "image": "QUJD"}, "out_of_range"),
+    ({"steering_angle": "-50,5", "throttle": "0", "speed": "1", "image": "QUJD"}, "out_of_range"),
+    ({"steering_angle": "0", "throttle": "2", "speed": "1", "image": "QUJD"}, "out_of_range"),
     ({"steering_angle": "0", "throttle": "0", "speed": "1", "image": ""}, "bad_image_field"),
     ({"steering_angle": "0", "throttle": "0", "speed": "1", "image": ["QUJD"]}, "bad_image_field"),
     ({"steering_angle": "0", "throttle": "0", "speed": "1", "image": "Q" * 2001}, "oversized_image"),

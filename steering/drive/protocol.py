@@ -11,11 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from steering.udacity import TELEMETRY_FIELDS, format_number, parse_number
+from steering.udacity import MAX_STEER_DEG, TELEMETRY_FIELDS, TOP_SPEED_MPH, format_number, parse_number
 
 # A 320x160 frame is 10-30 kB of JPEG (about 40 kB of base64). Anything far larger is not a
 # simulator frame; refusing it before decoding keeps one bad message from stalling the loop.
 DEFAULT_MAX_IMAGE_CHARS = 1_000_000
+# Beyond what the car can report (with room for a modded simulator): such a number is corruption, and a
+# controller fed a speed of -1e300 mph would floor the throttle. Magnitudes, so a signed speed still passes.
+PLAUSIBLE = {"steering_angle": 2 * MAX_STEER_DEG, "throttle": 1.5, "speed": 3 * TOP_SPEED_MPH}
 
 class MalformedTelemetry(ValueError):
     """A telemetry message the server cannot act on; `reason` is a short counter key."""
@@ -40,7 +43,7 @@ def parse_telemetry(data: Any, max_image_chars: int = DEFAULT_MAX_IMAGE_CHARS) -
     """A telemetry payload -> Telemetry, or None for `{}` (manual mode).
 
     Raises MalformedTelemetry with a counter key: not_a_dict, missing_field, bad_number,
-    bad_image_field, oversized_image.
+    out_of_range (finite but beyond `PLAUSIBLE`), bad_image_field, oversized_image.
     """
     if not isinstance(data, dict):
         raise MalformedTelemetry("not_a_dict", f"payload is {type(data).__name__}, expected an object")
@@ -58,6 +61,8 @@ def parse_telemetry(data: Any, max_image_chars: int = DEFAULT_MAX_IMAGE_CHARS) -
             numbers[name], seen = parse_number(data[name])
         except ValueError as exc:
             raise MalformedTelemetry("bad_number", f"{name}: {exc}") from None
+        if abs(numbers[name]) > PLAUSIBLE[name]:
+            raise MalformedTelemetry("out_of_range", f"{name} {numbers[name]:.6g} is beyond +-{PLAUSIBLE[name]:g}")
         decimal = decimal or seen
     image = data["image"]
     if not isinstance(image, str) or not image:
