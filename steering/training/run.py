@@ -369,8 +369,10 @@ def _finish(out: Path, best_path: Path, precision: Precision, data: DataBundle) 
     best = load_checkpoint(best_path).build_model(precision.device)
     loader = DataLoader(data.val, batch_size=64, shuffle=False)
     predicted, targets = predict(best, loader, precision)
+    # Kept for analyses beyond the summary metrics (steering.study: confusion matrix, error per bin).
+    np.savez(out / "val_predictions.npz", predicted=predicted, target=targets)
     files = [out / "config.json", out / "history.json", out / "best.pt", out / "last.pt",
-             out / "loss_curve.png",
+             out / "loss_curve.png", out / "val_predictions.npz",
              plots.plot_predictions(predicted, targets, out / "val_pred_vs_true.png"),
              plots.plot_steering_histograms(data.train_targets, targets, predicted, out / "steering_hist.png")]
     return regression_metrics(predicted, targets), files
