@@ -134,6 +134,16 @@ def test_a_file_without_its_record_is_a_clear_error(make_checkpoint, tmp_path, m
     assert "cannot load the model" in capsys.readouterr().err
 
 
+def test_torchscript_exported_as_pt_is_recognised(make_checkpoint, tmp_path, frames):
+    checkpoint = make_checkpoint("pilotnet")
+    out = tmp_path / "out" / "scripted.pt"
+    assert export(checkpoint, "torchscript", out) == 0
+    assert exported.is_exported(out) and not exported.is_exported(checkpoint), "told apart by content, not suffix"
+    predictor = Predictor(out, InferenceConfig(warmup=0))
+    assert predictor.backend == "torchscript"
+    assert np.abs(np.array([predictor.predict(f) for f in frames]) - reference(checkpoint, frames)).max() <= FP32
+
+
 def test_a_missing_runtime_package_is_named(make_checkpoint, tmp_path, monkeypatch):
     out = tmp_path / "model.onnx"
     assert export(make_checkpoint("pilotnet"), "onnx", out) == 0
