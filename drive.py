@@ -33,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve a trained steering model to the Udacity simulator (start the simulator in "
                     "Autonomous Mode after this prints 'listening').",
     )
-    parser.add_argument("model", type=Path, help="checkpoint written by train.py (e.g. runs/x/best.pt)")
+    parser.add_argument("model", type=Path, help="checkpoint written by train.py (e.g. runs/x/best.pt), or a file "
+                                                 "exported by `python -m steering.export` (.onnx, .xml, .ts)")
     parser.add_argument("record_dir", type=Path, nargs="?", default=None,
                         help="optional folder: save every received frame as IMG/center_*.jpg and a "
                              "driving_log.csv of the commands, in the simulator's own format")

@@ -24,7 +24,7 @@ import torch
 
 from steering.checkpoint import CheckpointError, load_checkpoint
 from steering.cli import option
-from steering.drive import choice, runtimes
+from steering.drive import choice, exported, runtimes
 from steering.drive.runtimes import DEVICES, PRECISIONS, BuildContext, resolve_device
 from steering.preprocess import preprocess_frame
 from steering.udacity import FRAME_HEIGHT, FRAME_WIDTH
@@ -80,6 +80,18 @@ class Predictor:
         runtimes.check_precision(self.config.precision, self.device)
         self.threads = cpu_threads(self.config.threads)
         start = time.perf_counter()
+        if exported.is_exported(self.checkpoint):  # .onnx/.xml/.ts: the file fixes the runtime; no gate here
+            loaded = exported.load(self.checkpoint, self.config.device, self.config.backend,
+                                   self.config.precision, self.threads)
+            self.device, self.preprocess, self.runtime = loaded.device, loaded.record.preprocess, loaded.runtime
+            self.backend, self.precision, self.choice = loaded.record.format, loaded.runtime.precision, loaded.reason
+            self.gate_max_diff = float((loaded.record.verification or {}).get("max_abs_diff", "nan"))
+            self.training_logs, self.model_name = [], self.checkpoint.name
+            self._forward = self.runtime.forward
+            self.configure_thread()
+            self.warm_up(self.config.warmup)
+            log.info("predictor ready in %.2f s: %s", time.perf_counter() - start, self.choice)
+            return
         stored = load_checkpoint(self.checkpoint)
         try:
             model = stored.build_model("cpu")

@@ -81,16 +81,17 @@ def onnx_props(data: bytes) -> dict[str, str]:
     return {p.key: p.value for p in model.metadata_props}
 
 
-def stamp_onnx(data: bytes, checkpoint_sha256: str, detail: str) -> bytes:
-    """The ONNX model `data` with the checkpoint hash (and what it is) in its metadata_props."""
+def stamp_onnx(data: bytes, checkpoint_sha256: str, detail: str, extra: dict[str, str] | None = None) -> bytes:
+    """The ONNX model `data` with the checkpoint hash (and what it is) in its metadata_props; `extra`
+    adds or replaces further keys (an exported file's record, `steering.drive.exported`)."""
     import onnx
 
     model = onnx.load_model_from_string(data)
-    for key in (HASH_KEY, DETAIL_KEY):
+    stamped = {HASH_KEY: checkpoint_sha256, DETAIL_KEY: detail, **(extra or {})}
+    for key in stamped:
         for prop in [p for p in model.metadata_props if p.key == key]:
             model.metadata_props.remove(prop)
-    onnx.helper.set_model_props(model, {**{p.key: p.value for p in model.metadata_props},
-                                        HASH_KEY: checkpoint_sha256, DETAIL_KEY: detail})
+    onnx.helper.set_model_props(model, {**{p.key: p.value for p in model.metadata_props}, **stamped})
     return model.SerializeToString()
 
 

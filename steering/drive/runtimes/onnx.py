@@ -22,14 +22,19 @@ def exported_onnx(model: torch.nn.Module, ctx: BuildContext) -> bytes:
     data = derived.load_onnx(path, sha)
     if data is not None:
         return data
+    data = derived.stamp_onnx(onnx_bytes(model, ctx.example()), sha, "fp32 export (torch.onnx.export, opset 17)")
+    derived.write_atomically(path, data)
+    return data
+
+
+def onnx_bytes(model: torch.nn.Module, example: torch.Tensor) -> bytes:
+    """`torch.onnx.export` to bytes: opset 17, input "image" of `example`'s shape, output "steering"."""
     buffer = io.BytesIO()
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, ctx.example(), buffer, input_names=["image"], output_names=["steering"],
+        torch.onnx.export(model, example, buffer, input_names=["image"], output_names=["steering"],
                           opset_version=17, dynamo=False)
-    data = derived.stamp_onnx(buffer.getvalue(), sha, "fp32 export (torch.onnx.export, opset 17)")
-    derived.write_atomically(path, data)
-    return data
+    return buffer.getvalue()
 
 
 def session(data: bytes, threads: int, origin: str):

@@ -46,11 +46,16 @@ def build(model: torch.nn.Module, ctx: BuildContext) -> Runtime:
         data = int8_onnx(model, ctx)
     else:
         data = exported_onnx(model, ctx)
-    config = {"INFERENCE_NUM_THREADS": ctx.threads, "PERFORMANCE_HINT": "LATENCY"}
-    hint = {"fp32": "f32", "bf16": "bf16"}.get(ctx.precision)  # auto, int8: OpenVINO's own choice
+    return runtime_for(core().read_model(data), ctx.threads, ctx.precision)
+
+
+def runtime_for(ov_model, threads: int, precision: str) -> Runtime:
+    """A compiled CPU model (read from ONNX bytes or an IR file) as a Runtime at `precision`."""
+    config = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}
+    hint = {"fp32": "f32", "bf16": "bf16"}.get(precision)  # auto, int8: OpenVINO's own choice
     if hint is not None:
         config["INFERENCE_PRECISION_HINT"] = hint
-    compiled = core().compile_model(core().read_model(data), "CPU", config)
+    compiled = core().compile_model(ov_model, "CPU", config)
     request = compiled.create_infer_request()
 
     def forward(x: torch.Tensor) -> torch.Tensor:
@@ -59,8 +64,8 @@ def build(model: torch.nn.Module, ctx: BuildContext) -> Runtime:
 
     # The property prints as e.g. "<Type: 'bfloat16'>", "bf16" or "f32" depending on the version.
     chosen = str(compiled.get_property("INFERENCE_PRECISION_HINT")).lower()
-    precision = "bf16" if "bf" in chosen else "fp16" if "f16" in chosen else "fp32"
-    return Runtime(forward, "int8" if ctx.precision == "int8" else precision)
+    ran = "bf16" if "bf" in chosen else "fp16" if "f16" in chosen else "fp32"
+    return Runtime(forward, "int8" if precision == "int8" else ran)
 
 
 SPEC = register(RuntimeSpec(

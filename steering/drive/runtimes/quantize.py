@@ -38,7 +38,7 @@ def int8_onnx(model: torch.nn.Module, ctx: BuildContext) -> bytes:
     frames, source = ctx.calibration()
     batch = np.stack([np.asarray(f, dtype=np.float32) for f in frames])  # (N, 3, H, W)
     digest = hashlib.sha256(batch.tobytes()).hexdigest()[:16]
-    reduce_range = not (runtimes.cpu_flags() & {"avx512_vnni", "avx_vnni", "amx_int8"})
+    reduce_range = needs_reduce_range()
     detail = (f"int8 static QDQ (onnxruntime quantize_static, MinMax, per-channel, reduce_range={reduce_range}), "
               f"{len(batch)} calibration frames from {source}, frames sha256 {digest}")
     sha = derived.checkpoint_hash(ctx.checkpoint)
@@ -50,6 +50,11 @@ def int8_onnx(model: torch.nn.Module, ctx: BuildContext) -> bytes:
     derived.write_atomically(path, data)
     log.info("quantized %s to int8 on %d frames from %s", ctx.checkpoint.name, len(batch), source)
     return data
+
+
+def needs_reduce_range() -> bool:
+    """7-bit weights on CPUs without VNNI (the AVX2 u8 x s8 multiply-add saturates at 8 bits)."""
+    return not (runtimes.cpu_flags() & {"avx512_vnni", "avx_vnni", "amx_int8"})
 
 
 def quantize(fp32_onnx: bytes, batch: np.ndarray, reduce_range: bool) -> bytes:
