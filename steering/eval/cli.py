@@ -62,7 +62,7 @@ def _scoring_arguments(parser: argparse.ArgumentParser, speed: bool = True, paci
     group.add_argument("--tta", choices=["none", "flip"], default="none",
                        help="test-time augmentation of the in-process drive server: flip = mean of the frame's and "
                             "the mirrored frame's (negated) steering, two forward passes per model and frame "
-                            "(drive.py --tta)")
+                            "(drive.py --tta; default none)")
     _common_arguments(group)
 
 
