@@ -60,6 +60,15 @@ def check_same_preprocess(members: Sequence[Predictor]) -> None:
                              f"so every member needs the same preprocessing")
 
 
+def mirror_width(x: torch.Tensor) -> torch.Tensor:
+    """(3, H, W) -> the same mirrored left-right, contiguous.
+
+    numpy, not `x.flip(-1)`: torch splits even this small copy over its intra-op threads, and on a
+    busy 2-core machine waiting for the second thread added ~11 ms per frame (one bench.ensemble run);
+    the same reason `steering.preprocess.normalize` uses numpy."""
+    return torch.from_numpy(np.ascontiguousarray(x.numpy()[..., ::-1]))
+
+
 class Ensemble:
     """The mean steering of `members` (Predictors), each on the frame and, with tta="flip", its mirror."""
 
@@ -106,7 +115,7 @@ class Ensemble:
 
     def infer(self, x: torch.Tensor) -> float:
         """(3, H, W) -> mean steering over members (and views); NaN if any member gives NaN."""
-        mirrored = x.flip(-1) if self.tta == "flip" else None  # width is the last axis
+        mirrored = mirror_width(x) if self.tta == "flip" else None
         total = 0.0
         for member in self.members:
             total += member.infer(x)
