@@ -3,6 +3,8 @@
     python drive.py model.pt              # serve ws://127.0.0.1:4567, then start the simulator
     python drive.py model.pt run1         # also record frames + driving_log.csv into run1/
     python drive.py model.pt --monitor    # and watch it live on http://127.0.0.1:8887/
+    python drive.py model.pt --tta flip   # steer with the mean of the frame and its mirror (negated)
+    python drive.py a.pt b.pt [run1]      # steer with the mean of several checkpoints
 
 The logic lives in `steering.drive` (protocol, pipeline, control, runtimes, recording); this file
 parses arguments (generated from `DriveConfig`), sets up logging and runs the server until Ctrl-C
@@ -23,7 +25,8 @@ from pathlib import Path
 
 from steering.checkpoint import CheckpointError
 from steering.cli import add_config_flags, config_from_args, setup_logging
-from steering.drive import DriveConfig, DriveServer, Predictor
+from steering.drive import DriveConfig, DriveServer
+from steering.drive.ensemble import MODEL_SUFFIXES, load_model, looks_like_model
 from steering.drive.monitor import Monitor
 
 
@@ -33,18 +36,27 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve a trained steering model to the Udacity simulator (start the simulator in "
                     "Autonomous Mode after this prints 'listening').",
     )
-    parser.add_argument("model", type=Path, help="checkpoint written by train.py (e.g. runs/x/best.pt), or a file "
-                                                 "exported by `python -m steering.export` (.onnx, .xml, .ts)")
-    parser.add_argument("record_dir", type=Path, nargs="?", default=None,
-                        help="optional folder: save every received frame as IMG/center_*.jpg and a "
-                             "driving_log.csv of the commands, in the simulator's own format")
+    parser.add_argument("model", type=Path, nargs="+",
+                        help="checkpoint written by train.py (e.g. runs/x/best.pt), or a file exported by "
+                             "`python -m steering.export` (.onnx, .xml, .ts); several: steer with the mean of their "
+                             "steering (same preprocessing required). A last argument that is not a file and does "
+                             f"not end in {', '.join(MODEL_SUFFIXES)} is the record_dir: save every received frame "
+                             "as IMG/center_*.jpg and a driving_log.csv of the commands, in the simulator's own format")
     add_config_flags(parser, DriveConfig)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser
 
 
+def split_record_dir(paths: list[Path]) -> tuple[list[Path], Path | None]:
+    """(models, record folder): the last of several arguments is the folder unless it looks like a model."""
+    if len(paths) > 1 and not looks_like_model(paths[-1]):
+        return paths[:-1], paths[-1]
+    return paths, None
+
+
 def config_from(args: argparse.Namespace) -> DriveConfig:
-    return dataclasses.replace(config_from_args(DriveConfig, args), record_dir=args.record_dir)
+    _, record_dir = split_record_dir(args.model)
+    return dataclasses.replace(config_from_args(DriveConfig, args), record_dir=record_dir)
 
 
 def stop_on_signals() -> tuple[threading.Event, list[int], dict]:
@@ -74,8 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     monitor = None
     try:
         config = config_from(args)
-        predictor = Predictor(args.model, config.inference)
-        monitor = Monitor(config.monitor, args.model) if config.monitor.enabled else None
+        models, _ = split_record_dir(args.model)
+        predictor = load_model(models, config.inference)  # a Predictor, or an Ensemble (several, or --tta)
+        monitor = Monitor(config.monitor, predictor.checkpoint) if config.monitor.enabled else None
         server = DriveServer(predictor, config, sinks=[monitor.sink] if monitor else [])
         if monitor is not None:
             monitor.start(server)  # first: a taken monitor port fails before the simulator can connect

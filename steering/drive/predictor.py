@@ -31,6 +31,9 @@ from steering.udacity import FRAME_HEIGHT, FRAME_WIDTH
 
 log = logging.getLogger(__name__)
 
+# "flip": also steer on the mirrored frame, negated (the track's left-right symmetry); see steering.drive.ensemble
+TTA_MODES = ("none", "flip")
+
 
 @dataclass(frozen=True)
 class InferenceConfig:
@@ -46,11 +49,14 @@ class InferenceConfig:
     threads: int = option(0, help="CPU threads for the model; 0 = all cores this process may use")
     calibration: Path | None = option(None, help="int8: a driving_log.csv whose frames calibrate the "
                                                  "quantization (default: the checkpoint's training logs)")
+    tta: str = option("none", choices=TTA_MODES,
+                      help="test-time augmentation: flip = steer with the mean of f(frame) and -f(mirrored "
+                           "frame), two forward passes per model and frame (steering.drive.ensemble)")
     warmup: int = 3  # forward passes at start, so the first real frame is not the slow one
 
     def __post_init__(self) -> None:
         for name, value, allowed in (("device", self.device, DEVICES), ("backend", self.backend, runtimes.backends()),
-                                     ("precision", self.precision, PRECISIONS)):
+                                     ("precision", self.precision, PRECISIONS), ("tta", self.tta, TTA_MODES)):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
         if self.threads < 0:

@@ -7,8 +7,9 @@ Run it from code (the evaluator, tests, benchmarks) in a background thread:
         connect to server.url ... ;  server.stats["counters"]["steer"]
     # leaving the block sends `steer 0,0`, disconnects the simulator and stops the thread
 
-`python drive.py model.pt` does the same in the foreground. `running_server` also takes a ready
-`Predictor` (or any object with `prepare`, `infer`, `configure_thread`, `describe`).
+`python drive.py model.pt` does the same in the foreground. `running_server` also takes several
+checkpoints (an ensemble, `steering.drive.ensemble`) or a ready `Predictor` (or any object with
+`prepare`, `infer`, `configure_thread`, `describe`).
 
 Protocol (`steering.udacity`, `steering.drive.protocol`): the simulator is a raw WebSocket client
 of `SOCKET_PATH` speaking Engine.IO 3. The pinned python-socketio 4.6.1 + python-engineio 3.13.2
@@ -40,7 +41,7 @@ import threading
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 with warnings.catch_warnings():
     # eventlet warns at import that it is in bugfix-only maintenance. Known and accepted: the
@@ -54,10 +55,10 @@ from eventlet.semaphore import Semaphore
 
 from steering.drive import wire
 from steering.drive.config import DriveConfig
+from steering.drive.ensemble import load_model
 from steering.drive.hub import HubThread, close_hub, listen
 from steering.drive.packet_guard import guard_websocket
 from steering.drive.pipeline import Command, DrivePipeline, Session, SteeringModel
-from steering.drive.predictor import Predictor
 from steering.drive.protocol import MalformedTelemetry, format_command, parse_telemetry
 from steering.drive.sinks import Recorder, Sink
 from steering.drive.stats import DriveStats, RateLimitedLog
@@ -312,12 +313,12 @@ class DriveServer:
 
 
 @contextlib.contextmanager
-def running_server(model: str | Path | SteeringModel, config: DriveConfig | None = None,
+def running_server(model: str | Path | Sequence[str | Path] | SteeringModel, config: DriveConfig | None = None,
                    sinks: list[Sink] | None = None) -> Iterator[DriveServer]:
-    """A started DriveServer for a checkpoint path (or a ready model), stopped on exit."""
+    """A started DriveServer for a checkpoint path, several (an ensemble) or a ready model, stopped on exit."""
     config = config or DriveConfig()
-    if isinstance(model, (str, Path)):
-        model = Predictor(model, config.inference)
+    if isinstance(model, (str, Path, list, tuple)):
+        model = load_model(model, config.inference)  # config.inference.tta applies here
     server = DriveServer(model, config, sinks=sinks).start()
     try:
         yield server

@@ -5,6 +5,8 @@
     python -m steering.eval evaluate model.pt --wallclock --monitor          # watch on http://127.0.0.1:8887/
     python -m steering.eval compare a.pt b.pt --tracks lake mountain --laps 1 --out cmp/
     python -m steering.eval suite a.pt b.pt --out runs/suite [--quick]
+    python -m steering.eval evaluate a.pt --tta flip                         # mean of the frame and its mirror
+    python -m steering.eval compare a.pt a.pt+b.pt                           # a.pt+b.pt: one ensemble
 
 `python -m steering.sim evaluate|compare|suite` is the same (the simulator's CLI registers these).
 The work happens in `steering.eval.evaluate`, `steering.eval.compare` and `steering.eval.suite`.
@@ -16,12 +18,20 @@ import sys
 from pathlib import Path
 
 from steering.eval.config import EvalConfig
-from steering.eval.evaluate import evaluate
+from steering.eval.evaluate import ModelEntry, entry_name, entry_paths, evaluate
 from steering.eval.scoring import InterventionConfig
 from steering.sim.client import ClientConfig
 from steering.sim.tracks import list_tracks
 
 COMMANDS = ("evaluate", "compare", "suite")
+MODEL_HELP = "; A.pt+B.pt is one ensemble (the mean of their steering; same preprocessing required)"
+
+
+def model_argument(text: str) -> ModelEntry:
+    """`a.pt` -> Path; `a.pt+b.pt` -> (Path, Path), an ensemble (unless a file of that very name exists)."""
+    if "+" not in text or Path(text).is_file():
+        return Path(text)
+    return tuple(Path(part) for part in text.split("+") if part)
 
 
 def _common_arguments(group: "argparse._ArgumentGroup") -> None:
@@ -49,6 +59,10 @@ def _scoring_arguments(parser: argparse.ArgumentParser, speed: bool = True, paci
         clock.add_argument("--wallclock", dest="pacing", action="store_const", const="wallclock",
                            help="run the world in real time (sleeping between frames) instead of lock step")
     group.add_argument("--video", action="store_true", help="also write drive.mp4 (center camera, steering overlaid)")
+    group.add_argument("--tta", choices=["none", "flip"], default="none",
+                       help="test-time augmentation of the in-process drive server: flip = mean of the frame's and "
+                            "the mirrored frame's (negated) steering, two forward passes per model and frame "
+                            "(drive.py --tta; default none)")
     _common_arguments(group)
 
 
@@ -60,7 +74,8 @@ def add_commands(commands: "argparse._SubParsersAction") -> None:
         description="Drive a model through the real socket protocol and score it: autonomy % "
         "(PilotNet), laps, |CTE|, speed, smoothness, frames/s.",
     )
-    ev.add_argument("model", nargs="?", type=Path, help="checkpoint to drive (optional with --port)")
+    ev.add_argument("model", nargs="?", type=model_argument,
+                    help="checkpoint to drive (optional with --port)" + MODEL_HELP)
     ev.add_argument("--track", default="lake", choices=list_tracks())
     ev.add_argument("--laps", type=float, default=1.0)
     ev.add_argument(
@@ -77,7 +92,7 @@ def add_commands(commands: "argparse._SubParsersAction") -> None:
 
     cmp = commands.add_parser("compare", help="several models on the same tracks: one markdown table, one plot",
                               description="Evaluate each model on each track and write compare.md + compare.png.")
-    cmp.add_argument("models", nargs="+", type=Path, help="checkpoints to compare")
+    cmp.add_argument("models", nargs="+", type=model_argument, help="checkpoints to compare" + MODEL_HELP)
     cmp.add_argument("--tracks", nargs="+", default=["lake", "mountain"], choices=list_tracks())
     cmp.add_argument("--laps", type=float, default=1.0)
     cmp.add_argument("--out", type=Path, default=Path("runs/compare"), help="folder for the table, plot and each run")
@@ -89,7 +104,7 @@ def add_commands(commands: "argparse._SubParsersAction") -> None:
                                             "challenge track (1 lap each) at 15 and 25 mph, in lock step and in real "
                                             "time, plus the target rows; writes suite.md, suite.png, suite.json. "
                                             "Score: mean autonomy % over all rows.")
-    suite.add_argument("models", nargs="+", type=Path, help="checkpoints to score")
+    suite.add_argument("models", nargs="+", type=model_argument, help="checkpoints to score" + MODEL_HELP)
     suite.add_argument("--out", type=Path, default=Path("runs/suite"), help="folder for the table, plot and each run")
     suite.add_argument("--rows", choices=["full", "demo", "quick"], default="full",
                        help="full: every row; demo: what `make demo` drives (lock step at 15 and 25 mph, one lap each, "
@@ -104,7 +119,7 @@ def _eval_config(args: argparse.Namespace, **overrides) -> EvalConfig:
     speed = {"speed_mph": args.speed} if hasattr(args, "speed") else {}
     pacing = {"pacing": args.pacing} if hasattr(args, "pacing") else {}
     return EvalConfig(**speed, **pacing, frame_s=1.0 / args.frame_rate, video=args.video, seed=args.seed,
-                      progress=args.progress,
+                      progress=args.progress, tta=args.tta,
                       interventions=InterventionConfig(stall_s=args.stall_s, penalty_s=args.penalty_s), **overrides)
 
 
@@ -115,10 +130,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.model is None and args.port is None:
         print("error: give a model file to drive, or --port of a running drive.py", file=sys.stderr)
         return 2
-    if args.model is not None and args.port is None and not args.model.is_file():
-        print(f"error: model file not found: {args.model}", file=sys.stderr)
+    missing = [p for p in entry_paths(args.model) if not p.is_file()] if args.model is not None else []
+    if missing and args.port is None:
+        print(f"error: model file not found: {', '.join(map(str, missing))}", file=sys.stderr)
         return 2
-    name = args.model.stem if args.model is not None else f"port{args.port}"
+    name = entry_name(args.model, lambda p: p.stem) if args.model is not None else f"port{args.port}"
     out = args.out if args.out is not None else Path("eval") / f"{name}-{args.track}"
     config = _eval_config(args, track=args.track, laps=args.laps, port=args.port, host=args.host, out_dir=out,
                           monitor=args.monitor, monitor_port=args.monitor_port)

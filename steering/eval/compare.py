@@ -4,6 +4,8 @@
     result = compare(["runs/r50-frozen/best.pt", "runs/pilotnet/best.pt"], CompareConfig(tracks=("lake", "mountain")))
     print(result.table)
 
+A tuple or list of checkpoints in place of one is an ensemble (steering.drive.ensemble), labelled `a.pt+b.pt`.
+
 Each (model, track) pair is a full `steering.eval.evaluate.evaluate` run written to
 `out/<model label>/<track>/`; `out/compare.md` holds the table and `out/compare.png` the plot. This
 is how backbones and transfer strategies are compared by how they drive, not only by validation loss.
@@ -17,7 +19,7 @@ from pathlib import Path
 from typing import Sequence
 
 from steering.eval.config import EvalConfig
-from steering.eval.evaluate import evaluate
+from steering.eval.evaluate import ModelEntry, entry_name, entry_paths, evaluate
 from steering.eval.plots import plot_comparison
 from steering.eval.report import EvalReport, markdown_table
 
@@ -42,27 +44,33 @@ class CompareResult:
     plot_path: Path
 
 
-def model_labels(checkpoints: Sequence[str | Path]) -> list[str]:
-    """Short unique names: the file name, with its folder (`pilotnet/best.pt`) when file names repeat."""
-    paths = [Path(c) for c in checkpoints]
-    labels = [p.name for p in paths]
+def model_labels(checkpoints: Sequence[ModelEntry]) -> list[str]:
+    """Short unique names: the file name, with its folder (`pilotnet/best.pt`) when file names repeat;
+    an ensemble's names joined by `+` (`a.pt+b.pt`)."""
+    labels = [entry_name(c) for c in checkpoints]
     if len(set(labels)) < len(labels):
-        labels = [f"{p.parent.name}/{p.name}" if p.parent.name else p.name for p in paths]
+        labels = [entry_name(c, lambda p: f"{p.parent.name}/{p.name}" if p.parent.name else p.name)
+                  for c in checkpoints]
     if len(set(labels)) < len(labels):
         labels = [f"{label}#{i + 1}" for i, label in enumerate(labels)]
     return labels
+
+
+def missing_files(checkpoints: Sequence[ModelEntry]) -> list[str]:
+    """The checkpoint files (ensemble members too) that do not exist."""
+    return [str(p) for c in checkpoints for p in entry_paths(c) if not p.is_file()]
 
 
 def folder_name(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("_") or "model"
 
 
-def compare(checkpoints: Sequence[str | Path], config: CompareConfig | None = None) -> CompareResult:
-    """Evaluate every checkpoint on every track; write compare.md and compare.png into `config.out_dir`."""
+def compare(checkpoints: Sequence[ModelEntry], config: CompareConfig | None = None) -> CompareResult:
+    """Evaluate every checkpoint (or ensemble) on every track; write compare.md and compare.png in `config.out_dir`."""
     config = config or CompareConfig()
     if not checkpoints:
         raise ValueError("compare: give at least one model file")
-    missing = [str(c) for c in checkpoints if not Path(c).is_file()]
+    missing = missing_files(checkpoints)
     if missing:
         raise FileNotFoundError(f"compare: model file(s) not found: {', '.join(missing)}")
     out = Path(config.out_dir)

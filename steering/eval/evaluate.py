@@ -3,6 +3,7 @@
     from steering.eval import EvalConfig, evaluate
     result = evaluate("model.pt", EvalConfig(track="mountain", laps=1, out_dir="eval/"))
     result.report.autonomy_pct, result.report.mean_abs_cte_m
+    evaluate(("a.pt", "b.pt"), EvalConfig(tta="flip"))   # an ensemble, each member also on the mirrored frame
 
 `evaluate` starts the drive server in-process (`steering.drive.running_server`, the code behind
 `python drive.py`) unless `EvalConfig.port` names one that already runs, and lets the simulator's
@@ -28,7 +29,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Protocol, Sequence
+from typing import Callable, Iterator, Protocol, Sequence, Union
 
 from tqdm import tqdm
 
@@ -44,8 +45,21 @@ from steering.sim.world import StepInfo, World, WorldConfig
 
 log = logging.getLogger(__name__)
 
+# One model to drive: a checkpoint, or several (a tuple or list) steering as one ensemble.
+ModelEntry = Union[str, Path, Sequence[Union[str, Path]]]
+
 TRAJECTORY_COLUMNS = ("step", "time_s", "x", "y", "heading", "speed_mph", "cte_m", "progress_m", "distance_along_m",
                       "laps", "command_steering", "command_throttle", "intervention")
+
+
+def entry_paths(entry: ModelEntry) -> list[Path]:
+    """The checkpoint files of one model entry."""
+    return [Path(entry)] if isinstance(entry, (str, Path)) else [Path(p) for p in entry]
+
+
+def entry_name(entry: ModelEntry, name: Callable[[Path], str] = lambda p: p.name) -> str:
+    """`a.pt`, or `a.pt+b.pt` for an ensemble (the command line's spelling)."""
+    return "+".join(name(p) for p in entry_paths(entry))
 
 
 class StepObserver(Protocol):
@@ -105,23 +119,29 @@ class _Scorer:
 
 
 @contextlib.contextmanager
-def _server_port(checkpoint: str | Path | None, config: EvalConfig) -> Iterator[tuple[int, str, float | None]]:
+def _server_port(checkpoint: ModelEntry | None, config: EvalConfig) -> Iterator[tuple[int, str, float | None]]:
     """(port, description, target speed) to drive against: `config.port`, or an in-process server for `checkpoint`."""
     if config.port is not None:
         if config.monitor:
             raise ValueError("evaluate: --monitor serves the in-process server; with --port, start that drive.py "
                              "with --monitor instead")
+        if config.tta != "none":
+            raise ValueError("evaluate: --tta applies to the in-process server; with --port, start that drive.py "
+                             "with --tta instead")
         yield config.port, f"drive server at {config.host}:{config.port}", config.speed_mph
         return
     if checkpoint is None:
         raise ValueError("evaluate: give a checkpoint to serve, or the port of a running drive server (--port)")
-    from steering.drive import ControlConfig, DriveConfig, TransportConfig, running_server
+    from steering.drive import ControlConfig, DriveConfig, InferenceConfig, TransportConfig, running_server
     from steering.drive.monitor import Monitor, MonitorConfig
 
+    paths = entry_paths(checkpoint)
     control = ControlConfig() if config.speed_mph is None else ControlConfig(target_speed=config.speed_mph)
-    drive = DriveConfig(transport=TransportConfig(host=config.host, port=0), control=control, stats_every=0)
-    monitor = Monitor(MonitorConfig(enabled=True, port=config.monitor_port), checkpoint) if config.monitor else None
-    with running_server(checkpoint, drive, sinks=[monitor.sink] if monitor else None) as server:
+    drive = DriveConfig(transport=TransportConfig(host=config.host, port=0), control=control, stats_every=0,
+                        inference=InferenceConfig(tta=config.tta))
+    # The monitor's saliency overlay explains one checkpoint: an ensemble's first member.
+    monitor = Monitor(MonitorConfig(enabled=True, port=config.monitor_port), paths[0]) if config.monitor else None
+    with running_server(paths, drive, sinks=[monitor.sink] if monitor else None) as server:
         try:
             if monitor is not None:
                 monitor.start(server)  # logs the page's address
@@ -132,15 +152,17 @@ def _server_port(checkpoint: str | Path | None, config: EvalConfig) -> Iterator[
                 monitor.stop()
 
 
-def evaluate(checkpoint: str | Path | None, config: EvalConfig | None = None,
+def evaluate(checkpoint: ModelEntry | None, config: EvalConfig | None = None,
              observers: Sequence[StepObserver] = ()) -> EvalResult:
     """Drive `config.laps` laps of `config.track` with `checkpoint` (or the server on `config.port`) and score it.
 
+    `checkpoint` may be a tuple or list of checkpoints: one ensemble (`steering.drive.ensemble`).
     Raises SimClientError when the server cannot be reached or stalls, CheckpointError for a
-    checkpoint that does not load, OSError when the out folder cannot be written."""
+    checkpoint that does not load, OSError when the out folder cannot be written, ValueError for
+    ensemble members that preprocess differently."""
     config = config or EvalConfig()
     if not config.label:
-        label = Path(checkpoint).name if checkpoint is not None else f"port {config.port}"
+        label = entry_name(checkpoint) if checkpoint is not None else f"port {config.port}"
         config = dataclasses.replace(config, label=label)
     if config.video and config.out_dir is None:
         raise ValueError("evaluate: --video needs an output folder (--out DIR)")
@@ -154,7 +176,8 @@ def evaluate(checkpoint: str | Path | None, config: EvalConfig | None = None,
             drive = client.run(laps=config.laps, on_step=scorer)
     finally:
         scorer.close()
-    report = build_report(config, world, drive, scorer.interventions, checkpoint, server_description, target_speed)
+    shown = "+".join(map(str, entry_paths(checkpoint))) if checkpoint is not None else None
+    report = build_report(config, world, drive, scorer.interventions, shown, server_description, target_speed)
     files = write_outputs(report, config, world.track, drive, scorer.interventions) if config.out_dir else {}
     log.info("%s on %s: autonomy %.1f %%, %d interventions, %d laps, mean |CTE| %.2f m", report.model, report.track,
              report.autonomy_pct, report.interventions, report.laps_completed, report.mean_abs_cte_m)

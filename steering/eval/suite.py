@@ -27,9 +27,9 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
-from steering.eval.compare import folder_name, model_labels
+from steering.eval.compare import folder_name, missing_files, model_labels
 from steering.eval.config import EvalConfig
-from steering.eval.evaluate import evaluate
+from steering.eval.evaluate import ModelEntry, evaluate
 from steering.eval.plots import plot_suite
 from steering.eval.report import EvalReport, fmt, machine_description
 from steering.sim.tracks import list_tracks
@@ -128,13 +128,14 @@ class SuiteResult:
     seconds: dict[str, float] = field(default_factory=dict)  # label -> wall time of its rows
 
 
-def run_suite(checkpoints: Sequence[str | Path], config: SuiteConfig | None = None,
+def run_suite(checkpoints: Sequence[ModelEntry], config: SuiteConfig | None = None,
               labels: Sequence[str] | None = None) -> SuiteResult:
-    """Drive every checkpoint through every suite row; write suite.md, suite.png and suite.json."""
+    """Drive every checkpoint (a tuple or list of them: one ensemble) through every suite row; write suite.md,
+    suite.png and suite.json."""
     config = config or SuiteConfig()
     if not checkpoints:
         raise ValueError("suite: give at least one model file")
-    missing = [str(c) for c in checkpoints if not Path(c).is_file()]
+    missing = missing_files(checkpoints)
     if missing:
         raise FileNotFoundError(f"suite: model file(s) not found: {', '.join(missing)}")
     labels = list(labels) if labels is not None else model_labels(checkpoints)
