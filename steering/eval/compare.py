@@ -56,9 +56,13 @@ def model_labels(checkpoints: Sequence[ModelEntry]) -> list[str]:
     return labels
 
 
-def missing_files(checkpoints: Sequence[ModelEntry]) -> list[str]:
-    """The checkpoint files (ensemble members too) that do not exist."""
-    return [str(p) for c in checkpoints for p in entry_paths(c) if not p.is_file()]
+def require_models(checkpoints: Sequence[ModelEntry], command: str) -> None:
+    """ValueError without models, FileNotFoundError naming every checkpoint (ensemble members too) that is missing."""
+    if not checkpoints:
+        raise ValueError(f"{command}: give at least one model file")
+    missing = [str(p) for c in checkpoints for p in entry_paths(c) if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"{command}: model file(s) not found: {', '.join(missing)}")
 
 
 def folder_name(label: str) -> str:
@@ -68,11 +72,7 @@ def folder_name(label: str) -> str:
 def compare(checkpoints: Sequence[ModelEntry], config: CompareConfig | None = None) -> CompareResult:
     """Evaluate every checkpoint (or ensemble) on every track; write compare.md and compare.png in `config.out_dir`."""
     config = config or CompareConfig()
-    if not checkpoints:
-        raise ValueError("compare: give at least one model file")
-    missing = missing_files(checkpoints)
-    if missing:
-        raise FileNotFoundError(f"compare: model file(s) not found: {', '.join(missing)}")
+    require_models(checkpoints, "compare")
     out = Path(config.out_dir)
     reports: list[EvalReport] = []
     for checkpoint, label in zip(checkpoints, model_labels(checkpoints)):

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
-from steering.eval.compare import folder_name, missing_files, model_labels
+from steering.eval.compare import folder_name, model_labels, require_models
 from steering.eval.config import EvalConfig
 from steering.eval.evaluate import ModelEntry, evaluate
 from steering.eval.plots import plot_suite
@@ -133,11 +133,7 @@ def run_suite(checkpoints: Sequence[ModelEntry], config: SuiteConfig | None = No
     """Drive every checkpoint (a tuple or list of them: one ensemble) through every suite row; write suite.md,
     suite.png and suite.json."""
     config = config or SuiteConfig()
-    if not checkpoints:
-        raise ValueError("suite: give at least one model file")
-    missing = missing_files(checkpoints)
-    if missing:
-        raise FileNotFoundError(f"suite: model file(s) not found: {', '.join(missing)}")
+    require_models(checkpoints, "suite")
     labels = list(labels) if labels is not None else model_labels(checkpoints)
     if len(labels) != len(checkpoints) or len(set(labels)) != len(labels):
         raise ValueError(f"suite: need one distinct label per model, got {labels}")
