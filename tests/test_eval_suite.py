@@ -38,6 +38,9 @@ def test_the_full_suite_has_every_track_speed_and_pacing_then_the_target_rows():
                                                     for p in ("fixed", "realtime")]
     with pytest.raises(ValueError, match="differ"):
         suite_rows(SuiteConfig(speeds_mph=(20,), targets=(("held-out", 20, "realtime", 98.0),)))
+    # a track file names its rows by its stem: one folder per row, no path separators in the name
+    files = suite_rows(SuiteConfig.quick(held_out_track="tracks/hills.json"))
+    assert [r.name for r in files if r.role == "held-out"] == ["hills-15mph-fixed", "hills-15mph-realtime"]
 
 
 def test_one_table_lists_every_row_of_every_model_and_its_mean_autonomy_score(tmp_path):

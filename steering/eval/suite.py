@@ -54,8 +54,9 @@ class SuiteRow:
 
     @property
     def name(self) -> str:
-        """Folder and JSON key: `lake-15mph-fixed`."""
-        return f"{self.track}-{self.speed_mph:g}mph-{self.pacing}"
+        """Folder and JSON key: `lake-15mph-fixed`; a track file `tracks/hills.json` gives `hills-15mph-fixed`."""
+        track = Path(self.track).stem if self.track.endswith(".json") else self.track
+        return f"{track}-{self.speed_mph:g}mph-{self.pacing}"
 
     def meets_target(self, autonomy_pct: float) -> bool | None:
         return None if self.target_pct is None else autonomy_pct >= self.target_pct - 1e-9
