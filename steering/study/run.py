@@ -204,7 +204,10 @@ def run_variant(label: str, kind: str, members: list[dict[str, Any]], config: St
 
 
 def variants_of(done: list[dict[str, Any]]) -> list[tuple[str, str, list[dict[str, Any]]]]:
-    """TTA on the best entry; the ensemble of the two best entries whose checkpoints share preprocessing."""
+    """TTA on the best entry; the ensemble of the pair with the best mean score whose checkpoints share
+    preprocessing (an ensemble prepares each frame once)."""
+    from itertools import combinations
+
     from steering.checkpoint import load_checkpoint
 
     ranked = sorted(done, key=lambda r: r["suite"]["score"], reverse=True)
@@ -212,11 +215,10 @@ def variants_of(done: list[dict[str, Any]]) -> list[tuple[str, str, list[dict[st
         return []
     chosen = [(f"{ranked[0]['name']} +tta", "tta", ranked[0:1])]
     preprocess = {r["name"]: load_checkpoint(r["checkpoint"]).preprocess for r in ranked}
-    for i, first in enumerate(ranked):
-        partner = next((r for r in ranked[i + 1:] if preprocess[r["name"]] == preprocess[first["name"]]), None)
-        if partner is not None:
-            chosen.append((f"{first['name']}+{partner['name']}", "ensemble", [first, partner]))
-            break
+    pairs = [(a, b) for a, b in combinations(ranked, 2) if preprocess[a["name"]] == preprocess[b["name"]]]
+    if pairs:
+        first, partner = max(pairs, key=lambda p: p[0]["suite"]["score"] + p[1]["suite"]["score"])
+        chosen.append((f"{first['name']}+{partner['name']}", "ensemble", [first, partner]))
     return chosen
 
 
