@@ -46,7 +46,7 @@ def _f(value: float | None, digits: int = 1) -> str:
 def markdown(entries: Sequence[dict[str, Any]], variants: Sequence[dict[str, Any]], config: "StudyConfig",
              log_path: Path, machine: str, seconds: float) -> str:
     lines = [f"Recording: {log_path}. Budget (every entry): {config.budget()}. Machine: {machine}. "
-             f"Wall time {seconds / 60:.1f} min.", "",
+             f"Wall time of the entries and variants: {seconds / 60:.1f} min.", "",
              "Validation: MSE/MAE/RMSE/R² of the best epoch against the constant-mean baseline; direction F1 with "
              "|steering| <= 0.05 as straight; MAE on sharp turns = true |steering| >= 0.3. Latency: drive.py's "
              "default runtime, prepare + infer per frame in-process (p50), and the wire round trip seen by the "

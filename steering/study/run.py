@@ -245,7 +245,8 @@ def run_study(config: StudyConfig) -> StudyResult:
     done = [r for r in entries if r["status"] == "done"]
     variants = [run_variant(label, kind, members, config, frames)
                 for label, kind, members in variants_of(done)] if config.variants else []
-    seconds = time.perf_counter() - started
+    # What the whole study cost, also when this invocation only read finished entries back.
+    seconds = sum(r.get("seconds", 0.0) for r in entries + variants) or time.perf_counter() - started
     files = write_report(entries, variants, config, log_path, seconds)
     return StudyResult(entries, variants, files, seconds)
 
