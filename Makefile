@@ -29,10 +29,12 @@ demo: $(STAMP)
 demo-ci: $(STAMP)
 	$(BIN)/python -m steering.demo --out demo/ --no-progress --min-autonomy 100
 
-# Every benchmark (about 10-15 minutes on 2 cores, the soak bounded at 5); rewrites docs/benchmarks.md and docs/benchmarks.png.
+# Every benchmark (about 23 minutes on 2 cores, the soak bounded at 5); rewrites docs/benchmarks.md and
+# docs/benchmarks.png, then prints the input-size table (docs/model.md) and the monitor's cost (docs/drive.md).
 bench: $(STAMP)
 	BENCH_COMMAND="make bench" $(BIN)/python -m bench.run_all
 	$(BIN)/python -m bench.input_size
+	$(BIN)/python -m bench.monitor
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache demo
