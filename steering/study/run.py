@@ -100,15 +100,10 @@ def suite_summary(suite: Any) -> dict[str, Any]:
 def inference_latency(model: str | Path | Sequence[Path], frames: list[np.ndarray],
                       tta: str = "none") -> dict[str, Any]:
     """Per-frame prepare + infer through drive.py's default runtime choice, in this process (ms)."""
-    from steering.drive import InferenceConfig, Predictor
+    from steering.drive import InferenceConfig
+    from steering.drive.ensemble import load_model
 
-    if isinstance(model, (str, Path)) and tta == "none":
-        predictor = Predictor(model, InferenceConfig())
-    else:
-        from steering.drive.ensemble import load_model
-
-        paths = [Path(model)] if isinstance(model, (str, Path)) else [Path(p) for p in model]
-        predictor = load_model(paths, InferenceConfig(tta=tta))
+    predictor = load_model(model, InferenceConfig(tta=tta))  # one path, no TTA: a plain Predictor
     predictor.configure_thread()
     for frame in frames[:3]:
         predictor.predict(frame)
@@ -195,7 +190,7 @@ def run_variant(label: str, kind: str, members: list[dict[str, Any]], config: St
     model: Any = paths[0] if kind == "tta" else tuple(paths)
     started = time.perf_counter()
     result = {"name": label, "kind": kind, "members": [m["name"] for m in members], "status": "done",
-              "latency": inference_latency(paths if kind == "ensemble" else paths[0], frames, tta)}
+              "latency": inference_latency(model, frames, tta)}
     result["suite"] = suite_summary(run_suite([model], suite_cfg, labels=[label]))
     result["seconds"] = time.perf_counter() - started
     folder.mkdir(parents=True, exist_ok=True)
