@@ -153,6 +153,11 @@ def test_random_style_is_reproducible_per_seed_and_lap_and_keeps_the_geometry():
     for spec in (a, b):
         check_geometry(Track(spec), "random")  # sections stay inside the lap
         assert abs(np.mean(spec.style.asphalt) - np.mean(spec.style.ground)) >= 18, "the road stays visible"
+    (bridge,) = [s for s in lake.spec.sections if isinstance(s, Bridge)]
+    (bridge_a,), (bridge_b,) = ([s for s in spec.sections if isinstance(s, Bridge)] for spec in (a, b))
+    assert (bridge_a.from_m, bridge_a.to_m) == (bridge_b.from_m, bridge_b.to_m) == (bridge.from_m, bridge.to_m)
+    assert len({bridge.surface, bridge_a.surface, bridge_b.surface}) == 3, "each lap paints the deck anew"
+    assert bridge_a.wall != bridge_b.wall and all(80 <= v <= 190 for v in bridge_a.surface + bridge_b.surface)
 
 
 @pytest.fixture(scope="module")

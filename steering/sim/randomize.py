@@ -1,10 +1,10 @@
 """Style randomisation (domain randomisation) for recordings: the same centre line in a new look.
 
-`random_spec` keeps a track's geometry and its bridges, run-offs, width changes and roadside objects,
-and draws new asphalt, ground, line, curb and sky colours, new `Light` sections (sun brightness and
-colour) and new `Shadows` sections (how many, how dense, how dark), all within ranges where the road
-stays clearly visible. The recorder draws one per lap from `numpy.random.default_rng([seed, lap])`,
-so a recording is reproducible from its seed.
+`random_spec` keeps a track's geometry and where its bridges, run-offs, width changes and roadside
+objects are, and draws new asphalt, ground, line, curb and sky colours, new bridge deck and wall
+colours, new `Light` sections (sun brightness and colour) and new `Shadows` sections (how many, how
+dense, how dark), all within ranges where the road stays clearly visible. The recorder draws one per lap from
+`numpy.random.default_rng([seed, lap])`, so a recording is reproducible from its seed.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import dataclasses
 import numpy as np
 
 from steering.sim.tracks import Track
-from steering.sim.trackspec import Light, Shadows, TrackSpec, TrackStyle
+from steering.sim.trackspec import Bridge, Light, Shadows, TrackSpec, TrackStyle
 
 GROUNDS = ((150, 120, 80), (95, 120, 60), (120, 110, 100), (60, 85, 45), (170, 150, 110), (110, 130, 75),
            (135, 95, 70))  # dirt, grass, gravel, forest, sand, meadow, clay
@@ -93,11 +93,19 @@ def random_lighting(rng: np.random.Generator, length_m: float) -> tuple[Light | 
     return tuple(sections)
 
 
+def random_bridge(rng: np.random.Generator, bridge: Bridge) -> Bridge:
+    """The same bridge in another concrete, stone or timber look: deck grey 90..180, walls 100..200."""
+    deck, wall = rng.uniform(90, 180), rng.uniform(100, 200)
+    return dataclasses.replace(bridge, surface=_jitter(rng, (deck, deck * 0.96, deck * 0.9), 10),
+                               wall=_jitter(rng, (wall, wall * 0.97, wall * 0.92), 10))
+
+
 def random_spec(track: Track, rng: np.random.Generator) -> TrackSpec:
-    """`track`'s spec with a random style, light and shadows (geometry and other sections kept)."""
+    """`track`'s spec with a random style, light, shadows and bridge look (geometry and other sections kept)."""
     kept = tuple(s for s in track.spec.sections if not isinstance(s, (Light, Shadows)))
-    return dataclasses.replace(track.spec, style=random_style(rng),
-                               sections=kept + random_lighting(rng, track.length_m),
+    style, lighting = random_style(rng), random_lighting(rng, track.length_m)  # drawn first: older seeds keep them
+    kept = tuple(random_bridge(rng, s) if isinstance(s, Bridge) else s for s in kept)
+    return dataclasses.replace(track.spec, style=style, sections=kept + lighting,
                                description=f"{track.spec.description} (random style)")
 
 
