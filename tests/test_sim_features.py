@@ -157,7 +157,8 @@ def test_random_style_is_reproducible_per_seed_and_lap_and_keeps_the_geometry():
     (bridge_a,), (bridge_b,) = ([s for s in spec.sections if isinstance(s, Bridge)] for spec in (a, b))
     assert (bridge_a.from_m, bridge_a.to_m) == (bridge_b.from_m, bridge_b.to_m) == (bridge.from_m, bridge.to_m)
     assert len({bridge.surface, bridge_a.surface, bridge_b.surface}) == 3, "each lap paints the deck anew"
-    assert bridge_a.wall != bridge_b.wall and all(80 <= v <= 190 for v in bridge_a.surface + bridge_b.surface)
+    # decks are grey 90..180, the blue channel x0.9, each channel jittered +-10
+    assert bridge_a.wall != bridge_b.wall and all(71 <= v <= 190 for v in bridge_a.surface + bridge_b.surface)
 
 
 @pytest.fixture(scope="module")
