@@ -8,9 +8,9 @@
 
 The run folder (--out) gets best.pt (the model to drive: `python drive.py runs/x/best.pt`), last.pt
 (for --resume), config.json, history.json and PNG plots. Ctrl-C or SIGTERM stop at once (exit code
-130 / 143; the epoch in progress is dropped), a full disk stops at the failed write (exit code 1);
-either way last.pt and history.json keep the last finished epoch for --resume. The work happens in
-`steering.training`.
+130 / 143; the epoch in progress is dropped; SIGINT also when a script started the run in the
+background), a full disk stops at the failed write (exit code 1); either way last.pt and
+history.json keep the last finished epoch for --resume. The work happens in `steering.training`.
 """
 from __future__ import annotations
 
@@ -66,8 +66,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from steering.model import PretrainedWeightsError
     from steering.training import NonFiniteLossError, train
     from steering.training.distributed import shutdown_process_group
-    from steering.training.interrupts import TrainingInterrupted
+    from steering.training.interrupts import TrainingInterrupted, listen_to_ctrl_c
 
+    listen_to_ctrl_c()  # also when a script started train.py in the background with SIGINT ignored
     try:
         result = train(config)
     # Expected failures get one clear line, no traceback: no weights offline, a bad checkpoint to

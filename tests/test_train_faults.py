@@ -48,14 +48,17 @@ class Run:
 
     started: list[Run] = []
 
-    def __init__(self, log: Path, out: Path, *extra: str, workers: int = 0):
+    def __init__(self, log: Path, out: Path, *extra: str, workers: int = 0, sigint: object = signal.SIG_DFL):
+        """`sigint`: the SIGINT disposition train.py starts with (SIG_IGN: as a script's `&` job
+        inherits it), set in the child whatever this process's own is."""
         self.out = out
         out.parent.mkdir(parents=True, exist_ok=True)
         self.err_path = out.parent / f"{out.name}.stderr"
         self.err = self.err_path.open("wb")
         self.proc = subprocess.Popen(
             [sys.executable, str(REPO / "train.py"), str(log), *FLAGS, "--workers", str(workers), "--out", str(out),
-             *extra], cwd=REPO, env=ENV, stdout=subprocess.PIPE, stderr=self.err, start_new_session=True)
+             *extra], cwd=REPO, env=ENV, stdout=subprocess.PIPE, stderr=self.err, start_new_session=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, sigint))
         Run.started.append(self)
 
     def stop(self) -> None:
@@ -179,12 +182,16 @@ def assert_stopped_in_step(run: Run, signum: int, epoch: int) -> None:
 
 def test_sigterm_and_ctrl_c_stop_cleanly_with_last_checkpoint_and_history_in_step(recording, tmp_path):
     # SIGTERM as `kill` sends it; Ctrl-C as a terminal does: SIGINT to the whole process group, the
-    # DataLoader worker included.
+    # DataLoader worker included; and SIGINT to a run a script started in the background (SIGINT
+    # ignored at start: before train.py took it back, that run trained on to the end).
     term, ctrl_c = Run(recording, tmp_path / "term"), Run(recording, tmp_path / "ctrl-c", workers=1)
+    background = Run(recording, tmp_path / "background", sigint=signal.SIG_IGN)
     signal_inside_epoch(2, (term, lambda pid: os.kill(pid, signal.SIGTERM)),
-                        (ctrl_c, lambda pid: os.killpg(pid, signal.SIGINT)))
+                        (ctrl_c, lambda pid: os.killpg(pid, signal.SIGINT)),
+                        (background, lambda pid: os.kill(pid, signal.SIGINT)))
     assert_stopped_in_step(term, signal.SIGTERM, epoch=1)
     assert_stopped_in_step(ctrl_c, signal.SIGINT, epoch=1)
+    assert_stopped_in_step(background, signal.SIGINT, epoch=1)
 
 
 @pytest.fixture()
@@ -217,7 +224,7 @@ def bundle():
 
 
 def test_ctrl_c_during_the_epoch_writes_waits_until_history_matches_last_checkpoint(bundle, tmp_path, monkeypatch,
-                                                                                   no_plots):
+                                                                                   no_plots, request):
     import steering.training.run as run_module
     from steering.training import fit
     from steering.training.interrupts import TrainingInterrupted
@@ -231,6 +238,9 @@ def test_ctrl_c_during_the_epoch_writes_waits_until_history_matches_last_checkpo
         return written
 
     monkeypatch.setattr(run_module, "save_checkpoint", save_then_ctrl_c)
+    # Python's own Ctrl-C handler, as in a terminal, even when pytest itself started with SIGINT ignored
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, outer))
     handler = signal.getsignal(signal.SIGINT)
     config = _line_config(tmp_path)
     with pytest.raises(KeyboardInterrupt) as info:
@@ -245,8 +255,8 @@ def test_ctrl_c_during_the_epoch_writes_waits_until_history_matches_last_checkpo
     assert signal.getsignal(signal.SIGINT) is handler, "the previous SIGINT handler was not restored"
 
 
-def test_ignored_sigint_stays_ignored(monkeypatch):
-    from steering.training.interrupts import StopSignals
+def test_the_library_leaves_an_ignored_sigint_ignored_and_the_command_line_takes_it_back():
+    from steering.training.interrupts import StopSignals, listen_to_ctrl_c
 
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
@@ -254,6 +264,11 @@ def test_ignored_sigint_stays_ignored(monkeypatch):
             assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
             assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, signal.SIG_IGN)
         assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+        listen_to_ctrl_c()
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        signal.signal(signal.SIGINT, own := lambda signum, frame: None)
+        listen_to_ctrl_c()
+        assert signal.getsignal(signal.SIGINT) is own, "a handler of its own is kept"
     finally:
         signal.signal(signal.SIGINT, previous)
 

@@ -41,10 +41,22 @@ class TrainingInterrupted(KeyboardInterrupt):
         return str(self.args[0])
 
 
+def listen_to_ctrl_c() -> None:
+    """For a command line: SIGINT back to Python's KeyboardInterrupt if the process started with it ignored.
+
+    A job that a script starts in the background (`python train.py ... &`) inherits SIGINT ignored,
+    so neither Ctrl-C nor `kill -INT` would stop it (drive.py takes SIGINT back the same way). Library
+    code leaves an ignored SIGINT alone (`StopSignals`): the program that ignored it may mean it.
+    """
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 class StopSignals:
     """Turn SIGINT/SIGTERM into `TrainingInterrupted` while installed (main thread only; else a no-op).
 
-    A signal the process ignores (SIG_IGN, e.g. SIGINT of a job started with `nohup`) stays ignored.
+    A signal the process ignores (SIG_IGN, e.g. SIGINT of a job started with `nohup`) stays ignored;
+    train.py calls `listen_to_ctrl_c` first.
     Nesting is fine: each instance restores the handlers it replaced.
     """
 
