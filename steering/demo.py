@@ -52,7 +52,7 @@ class DemoConfig:
     held_out_track: str = "mountain"
     record_laps: float = 5.0  # expert laps with drift-and-recover manoeuvres; 5 passes the challenge bridge, 3 did not
     randomize_style: bool = True  # a random look per lap (domain randomisation): best measured (docs/demo.md)
-    epochs: int = 1  # a second epoch did not beat the first on validation in measured runs (docs/demo.md)
+    epochs: int = 3  # closed loop on the challenge track: 1 epoch 91.9 %, 2 and 3 epochs 100 % (docs/demo.md)
     batch_size: int = 32
     lr: float = 1e-3  # from scratch: the backbone learns at the head's rate (there is nothing to preserve)
     cameras: str = "all"  # center + left/right with a steering correction: recovery examples for free
