@@ -102,9 +102,9 @@ def random_bridge(rng: np.random.Generator, bridge: Bridge) -> Bridge:
 
 def random_spec(track: Track, rng: np.random.Generator) -> TrackSpec:
     """`track`'s spec with a random style, light, shadows and bridge look (geometry and other sections kept)."""
-    kept = tuple(s for s in track.spec.sections if not isinstance(s, (Light, Shadows)))
     style, lighting = random_style(rng), random_lighting(rng, track.length_m)  # drawn first: older seeds keep them
-    kept = tuple(random_bridge(rng, s) if isinstance(s, Bridge) else s for s in kept)
+    kept = tuple(random_bridge(rng, s) if isinstance(s, Bridge) else s
+                 for s in track.spec.sections if not isinstance(s, (Light, Shadows)))
     return dataclasses.replace(track.spec, style=style, sections=kept + lighting,
                                description=f"{track.spec.description} (random style)")
 
