@@ -26,8 +26,9 @@ from pathlib import Path
 from steering.checkpoint import CheckpointError
 from steering.cli import add_config_flags, config_from_args, setup_logging
 from steering.drive import DriveConfig, DriveServer
-from steering.drive.ensemble import MODEL_SUFFIXES, load_model, looks_like_model
 from steering.drive.monitor import Monitor
+from steering.inference.ensemble import load_model, looks_like_model
+from steering.inference.exported import model_suffixes
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="checkpoint written by train.py (e.g. runs/x/best.pt), or a file exported by "
                              "`python -m steering.export` (.onnx, .xml, .ts); several: steer with the mean of their "
                              "steering (same preprocessing required). A last argument that is not a file and does "
-                             f"not end in {', '.join(MODEL_SUFFIXES)} is the record_dir: save every received frame "
+                             f"not end in {', '.join(model_suffixes())} is the record_dir: save every received frame "
                              "as IMG/center_*.jpg and a driving_log.csv of the commands, in the simulator's own format")
     add_config_flags(parser, DriveConfig)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
     if args.verbose:
-        logging.getLogger("steering.drive.udacity_server.wire").setLevel(logging.DEBUG)  # every Socket.IO packet
+        logging.getLogger("steering.drive.udacity.server.wire").setLevel(logging.DEBUG)  # every Socket.IO packet
     monitor = None
     try:
         config = config_from(args)

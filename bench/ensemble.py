@@ -1,6 +1,6 @@
 """What test-time flip augmentation and ensembles cost per frame: `python -m bench.ensemble`.
 
-`Ensemble.infer` (steering.drive.ensemble) on prepared real frames, interleaved: one model, one
+`Ensemble.infer` (steering.inference.ensemble) on prepared real frames, interleaved: one model, one
 model with --tta flip, two models, two models with --tta flip, all on drive.py's default runtime.
 Prints a markdown table; the frame's decoding and preprocessing are paid once and left out.
 """
@@ -11,8 +11,8 @@ import itertools
 
 from bench import inputs
 from bench.timing import interleave
-from steering.drive import InferenceConfig
-from steering.drive.ensemble import load_model
+from steering.inference import InferenceConfig
+from steering.inference.ensemble import load_model
 from steering.preprocess import decode_jpeg
 
 

@@ -17,7 +17,7 @@ import torch
 from bench import inputs
 from bench.timing import interleave
 from steering.checkpoint import save_checkpoint
-from steering.drive import InferenceConfig, Predictor
+from steering.inference import InferenceConfig, Predictor
 from steering.model import ModelConfig, create_model
 from steering.preprocess import PreprocessConfig, decode_base64_jpeg
 

@@ -25,9 +25,9 @@ from bench import inputs
 from bench.naive_drive import NaiveDriver
 from bench.timing import Stats, interleave
 from steering.checkpoint import load_model
-from steering.drive import InferenceConfig, Predictor
 from steering.drive.control import Controller
-from steering.drive.protocol import format_command, parse_telemetry
+from steering.drive.udacity.protocol import format_command, parse_telemetry
+from steering.inference import InferenceConfig, Predictor
 from steering.preprocess import PreprocessConfig, crop_resize, decode_base64_jpeg, preprocess_frame
 
 log = logging.getLogger(__name__)

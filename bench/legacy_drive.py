@@ -1,7 +1,7 @@
 """`drive.py` with eventlet's own socket handling: no TCP_NODELAY, per-byte Python unmasking.
 
 The A/B baseline for bench/wire.py: the same server, pipeline and runtime choice as drive.py, with
-only `steering.drive.wire` taken out, so the round-trip difference is what the socket fixes bring.
+only `steering.drive.udacity.wire` taken out, so the round-trip difference is what the socket fixes bring.
 Never used to drive.
 
     python -m bench.legacy_drive CHECKPOINT --port 0 [drive.py flags]
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import sys
 
-from steering.drive import wire
-from steering.drive.wire import GreenSocket
+from steering.drive.udacity import wire
+from steering.drive.udacity.wire import GreenSocket
 
 
 def main(argv: list[str]) -> int:

@@ -16,7 +16,8 @@ from typing import Any
 
 from bench import inputs
 from bench.timing import interleave
-from steering.drive import DriveConfig, InferenceConfig, TransportConfig, running_server
+from steering.drive import DriveConfig, TransportConfig, running_server
+from steering.inference import InferenceConfig
 from steering.preprocess import encode_jpeg
 from steering.sim import CAMERAS, World, WorldConfig
 from steering.sim.client import ClientConfig, SimClient

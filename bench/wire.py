@@ -63,7 +63,7 @@ class WireConfig:
     block: int = 10  # frames per variant per round
     variants: dict[str, tuple[str, ...]] = field(default_factory=_variants)  # label -> drive.py flags
     naive: bool = True
-    legacy: bool = True  # also drive.py without steering.drive.wire (bench/legacy_drive.py)
+    legacy: bool = True  # also drive.py without steering.drive.udacity.wire (bench/legacy_drive.py)
     unmask_repeats: int = 30
     start_timeout_s: float = 300.0
 
@@ -247,13 +247,13 @@ def run_model(name: str, config: WireConfig) -> dict[str, Any]:
 def unmask_costs(repeats: int) -> dict[str, Any]:
     """Unmasking one real telemetry frame: eventlet's byte loop vs `wire.apply_mask`, interleaved."""
     from bench.timing import interleave
-    from steering.drive import wire as transport
+    from steering.drive.udacity import wire as transport
 
     payload = telemetry_texts(1)[0].encode()
     mask = (0x12, 0x34, 0x56, 0x78)
     original = transport.original_apply_mask()
     stats = interleave({"eventlet RFC6455WebSocket._apply_mask": lambda: original(payload, mask),
-                        "steering.drive.wire.apply_mask": lambda: transport.apply_mask(payload, mask)},
+                        "steering.drive.udacity.wire.apply_mask": lambda: transport.apply_mask(payload, mask)},
                        repeats=repeats, block=5, warmup=1)
     return {"bytes": len(payload), "variants": {n: s.to_dict() for n, s in stats.items()}}
 

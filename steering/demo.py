@@ -26,19 +26,21 @@ import dataclasses
 import datetime as dt
 import json
 import logging
-import shutil
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 from steering.cli import setup_logging
-
-if TYPE_CHECKING:
-    from steering.eval.report import EvalReport
-    from steering.eval.suite import SuiteResult, SuiteRow
-    from steering.training import TrainConfig
+from steering.eval import EvalConfig
+from steering.eval.compare import folder_name
+from steering.eval.report import EvalReport
+from steering.eval.suite import SuiteConfig, SuiteResult, SuiteRow, run_suite
+from steering.sim.expert import ExpertConfig
+from steering.sim.recorder import RecordConfig, record_fresh
+from steering.sim.world import WorldConfig
+from steering.training import TrainConfig, train
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +65,7 @@ class DemoConfig:
     seed: int = 0
     progress: bool = True
 
-    def train_config(self, log_path: Path) -> "TrainConfig":
-        from steering.training import TrainConfig
-
+    def train_config(self, log_path: Path) -> TrainConfig:
         return TrainConfig(logs=[str(log_path)], model="pilotnet", pretrained="none", strategy="finetune",
                            epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, backbone_lr=self.lr,
                            cameras=self.cameras, augment=self.augment, seed=self.seed, workers=self.workers,
@@ -74,7 +74,7 @@ class DemoConfig:
 
 @dataclass
 class DemoResult:
-    suite: "SuiteResult"  # the suite's demo rows for the trained model
+    suite: SuiteResult  # the suite's demo rows for the trained model
     table: str  # markdown
     checkpoint: Path
     files: dict[str, Path] = field(default_factory=dict)
@@ -85,10 +85,10 @@ class DemoResult:
         return f"{self.table}\nwall time: {stages}"
 
     @property
-    def reports(self) -> list["EvalReport"]:
+    def reports(self) -> list[EvalReport]:
         return next(iter(self.suite.reports.values()))
 
-    def gate_rows(self) -> list[tuple["SuiteRow", "EvalReport"]]:
+    def gate_rows(self) -> list[tuple[SuiteRow, EvalReport]]:
         """The rows `--min-autonomy` checks: the training track in lock step (the same on any machine)."""
         return [(row, rep) for row, rep in zip(self.suite.rows, self.reports)
                 if row.role == "training" and row.pacing == "fixed"]
@@ -96,14 +96,7 @@ class DemoResult:
 
 def record_stage(config: DemoConfig) -> Path:
     """A fresh expert recording in `out_dir/data`; returns its driving_log.csv."""
-    from steering.sim.expert import ExpertConfig
-    from steering.sim.recorder import RecordConfig, record
-    from steering.sim.world import WorldConfig
-
-    data = config.out_dir / "data"
-    if data.exists():
-        shutil.rmtree(data)  # the recorder appends, like the simulator; a rerun must not double the data
-    summary = record(data, WorldConfig(track=config.train_track, seed=config.seed),
+    summary = record_fresh(config.out_dir / "data", WorldConfig(track=config.train_track, seed=config.seed),
                      ExpertConfig(recoveries=True, seed=config.seed),
                      RecordConfig(laps=config.record_laps, start_time=dt.datetime(2024, 1, 1, 12, 0, 0),
                                   randomize_style=config.randomize_style, progress=config.progress))
@@ -113,8 +106,6 @@ def record_stage(config: DemoConfig) -> Path:
 
 def train_stage(config: DemoConfig, log_path: Path) -> Path:
     """Train on the recording; returns the best checkpoint."""
-    from steering.training import train
-
     result = train(config.train_config(log_path))
     log.info("trained: %s", result.summary().splitlines()[0])
     return result.best_path
@@ -123,11 +114,8 @@ def train_stage(config: DemoConfig, log_path: Path) -> Path:
 LABEL = "pilotnet (demo)"
 
 
-def evaluate_stage(config: DemoConfig, checkpoint: Path) -> "SuiteResult":
+def evaluate_stage(config: DemoConfig, checkpoint: Path) -> SuiteResult:
     """Drive the checkpoint through the suite's demo rows; writes demo/suite.{md,png,json} and demo/eval/."""
-    from steering.eval import EvalConfig
-    from steering.eval.suite import SuiteConfig, run_suite
-
     laps = (config.eval_laps_train, config.eval_laps_held_out, config.eval_laps_held_out)
     suite = SuiteConfig.demo(training_track=config.train_track, held_out_track=config.held_out_track, laps=laps,
                              out_dir=config.out_dir, base=EvalConfig(seed=config.seed, progress=config.progress))
@@ -136,8 +124,6 @@ def evaluate_stage(config: DemoConfig, checkpoint: Path) -> "SuiteResult":
 
 def run_demo(config: DemoConfig | None = None) -> DemoResult:
     """Record, train, evaluate; writes everything under `config.out_dir` and returns the scores and timings."""
-    from steering.eval.compare import folder_name
-
     config = config or DemoConfig()
     config.out_dir.mkdir(parents=True, exist_ok=True)
     seconds: dict[str, float] = {}

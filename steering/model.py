@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import torch
 from torch import nn
 
+from steering import efficientnet_lite
 from steering.preprocess import PreprocessConfig, dataclass_from_dict
 
 log = logging.getLogger(__name__)
@@ -232,8 +233,6 @@ register_torchvision("mobilenet_v3_large", "MobileNet_V3_Large_Weights.IMAGENET1
 
 
 def _efficientnet_lite0_network(pretrained: str | Path | None) -> nn.Module:
-    from steering import efficientnet_lite
-
     net = efficientnet_lite.EfficientNetLite0()
     if pretrained in (None, "none"):
         return net

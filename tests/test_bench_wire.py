@@ -31,7 +31,7 @@ def test_wire_bench_measures_drive_py_and_the_classic_path_and_reports_them(tmp_
     assert {"decode", "preprocess", "infer", "total", "receive", "handoff", "reply", "server", "client"} <= set(
         default["server"])
     assert not variants[wire.NAIVE]["server"], "the classic server prints no summary"
-    # without steering.drive.wire the server sees no socket times: only the hand-off is measured
+    # without steering.drive.udacity.wire the server sees no socket times: only the hand-off is measured
     assert "receive" not in variants[wire.LEGACY]["server"] and "infer" in variants[wire.LEGACY]["server"]
     text = "\n".join(report.wire_section(results))
     assert "### pilotnet" in text and "- pilotnet p50 <= 1.5 ms: **" in text and "drive.py's choice" in text

@@ -51,7 +51,7 @@ def test_bad_option_value_fails_with_clear_message(make_checkpoint, capsys):
 
 def test_default_runtime_is_auto_and_resolves_to_the_first_installed_of_the_measured_order(make_checkpoint):
     pytest.importorskip("onnxruntime")
-    from steering.drive import InferenceConfig, Predictor, runtimes
+    from steering.inference import InferenceConfig, Predictor, runtimes
 
     path = make_checkpoint("pilotnet")
     config = drive.config_from(drive.build_parser().parse_args([str(path)])).inference

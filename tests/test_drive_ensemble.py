@@ -1,4 +1,4 @@
-"""Test-time flip augmentation and checkpoint ensembles (steering.drive.ensemble), from the model to the wire."""
+"""Test-time flip augmentation and checkpoint ensembles (steering.inference.ensemble), from the model to the wire."""
 from __future__ import annotations
 
 import sys
@@ -10,13 +10,14 @@ import torch
 from drive_wire import SimulatorSocket, real_center_frames, steer_values, telemetry
 
 from steering.checkpoint import save_checkpoint
-from steering.drive import DriveConfig, InferenceConfig, Predictor, TransportConfig, running_server
-from steering.drive.choice import shipped_frames
-from steering.drive.ensemble import Ensemble, load_model
+from steering.drive import DriveConfig, TransportConfig, running_server
 from steering.eval.cli import model_argument
 from steering.eval.compare import model_labels
 from steering.eval.config import EvalConfig
 from steering.eval.evaluate import evaluate
+from steering.inference import InferenceConfig, Predictor
+from steering.inference.ensemble import Ensemble, load_model
+from steering.inference.gate import shipped_frames
 from steering.model import ModelConfig, create_model, default_preprocess
 from steering.preprocess import PreprocessConfig, decode_jpeg, preprocess_frame
 

@@ -18,7 +18,8 @@ import websocket
 from drive_fuzz_cases import WEIGHTS, FuzzEvent, engineio_garbage, event_text, make_events
 from drive_wire import SimulatorSocket, real_center_frames, telemetry
 
-from steering.drive import ControlConfig, DriveConfig, InferenceConfig, Predictor, TransportConfig, running_server
+from steering.drive import ControlConfig, DriveConfig, TransportConfig, running_server
+from steering.inference import InferenceConfig, Predictor
 
 SEED = int(os.environ.get("STEERING_FUZZ_SEED", "1789"))
 MAX_THROTTLE = 0.6

@@ -9,10 +9,10 @@ import torch
 from drive_wire import real_center_frames
 
 from steering.checkpoint import CheckpointError, load_model
-from steering.drive import InferenceConfig, Predictor
-from steering.drive.predictor import blank_frame
-from steering.drive.runtimes import TOLERANCE as INFERENCE_TOLERANCE
-from steering.drive.runtimes import cpu_has_bf16
+from steering.inference import InferenceConfig, Predictor
+from steering.inference.cpu import cpu_has_bf16
+from steering.inference.predictor import blank_frame
+from steering.inference.runtimes import TOLERANCE as INFERENCE_TOLERANCE
 from steering.preprocess import FrameError, decode_jpeg, preprocess_frame
 
 # (backend, precision) pairs that must agree with eager fp32; bf16 keeps 8 mantissa bits, so a
@@ -72,13 +72,13 @@ def test_openvino_stays_within_tolerance_of_fp32(make_checkpoint, frames, name, 
 
 def test_openvino_falls_back_to_f32_when_its_precision_moves_the_steering(make_checkpoint, monkeypatch, caplog):
     pytest.importorskip("openvino")
-    import steering.drive.runtimes
+    import steering.inference.runtimes
 
     if not cpu_has_bf16():
         pytest.skip("this CPU has no bf16: OpenVINO already runs f32, nothing to fall back from")
     path = make_checkpoint("pilotnet")
     assert Predictor(path, InferenceConfig(device="cpu", backend="openvino", warmup=0)).precision == "bf16"
-    monkeypatch.setattr(steering.drive.runtimes, "TOLERANCE", 1e-12)  # any bf16 rounding now counts as too much
+    monkeypatch.setattr(steering.inference.runtimes, "TOLERANCE", 1e-12)  # any bf16 rounding now counts as too much
     predictor = Predictor(path, InferenceConfig(device="cpu", backend="openvino", warmup=0))
     assert predictor.precision == "fp32"
     assert "openvino bf16 missed the gate" in predictor.choice

@@ -19,10 +19,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # drive.py
 from drive_wire import SimulatorSocket, real_center_frames, steer_values, telemetry  # noqa: E402
 
 import drive  # noqa: E402
-from steering.drive import DriveConfig, DriveServer, InferenceConfig, Predictor, TransportConfig  # noqa: E402
+from steering.drive import DriveConfig, DriveServer, TransportConfig  # noqa: E402
 from steering.drive.monitor import Monitor, MonitorConfig, MonitorSink  # noqa: E402
 from steering.drive.monitor_saliency import heat_png  # noqa: E402
 from steering.drive.sinks import DriveFrame  # noqa: E402
+from steering.inference import InferenceConfig, Predictor
 
 T0 = dt.datetime(2024, 5, 1, 12, 0, 0)
 

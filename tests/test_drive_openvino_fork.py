@@ -18,8 +18,8 @@ SEQUENCE = textwrap.dedent("""
     from steering.checkpoint import save_checkpoint
     from steering.data import SteeringDataset, make_loader, read_logs, samples_from_log
     from steering.data.dataset import worker_start_method
-    from steering.drive import InferenceConfig, Predictor
-    from steering.drive.predictor import blank_frame
+    from steering.inference import InferenceConfig, Predictor
+    from steering.inference.predictor import blank_frame
     from steering.model import ModelConfig, create_model, default_preprocess
 
     folder, log = sys.argv[1], sys.argv[2]

@@ -9,13 +9,14 @@ import pytest
 import torch
 from drive_wire import SimulatorSocket, real_center_frames, telemetry
 
-from steering.drive import ControlConfig, Controller, DriveConfig, InferenceConfig, Predictor, TransportConfig, runtimes
+from steering.drive import ControlConfig, Controller, DriveConfig, TransportConfig
 from steering.drive.pipeline import DrivePipeline
-from steering.drive.protocol import MalformedTelemetry, parse_telemetry
-from steering.drive.runtimes import BuildContext, Runtime, RuntimeSpec
 from steering.drive.sinks import DriveFrame
 from steering.drive.stats import DriveStats
-from steering.drive.udacity_server import DriveServer
+from steering.drive.udacity.protocol import MalformedTelemetry, parse_telemetry
+from steering.drive.udacity.server import DriveServer
+from steering.inference import InferenceConfig, Predictor, runtimes
+from steering.inference.runtimes import BuildContext, Runtime, RuntimeSpec
 
 
 class ConstantModel:

@@ -6,7 +6,7 @@ import math
 import pytest
 
 from steering.drive.control import ControlConfig, Controller, SpeedController, SteeringFilter
-from steering.drive.protocol import MalformedTelemetry, format_command, parse_telemetry
+from steering.drive.udacity.protocol import MalformedTelemetry, format_command, parse_telemetry
 from steering.udacity import format_n4, format_number, parse_number
 
 

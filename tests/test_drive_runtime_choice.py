@@ -11,8 +11,8 @@ import torch
 from drive_wire import real_center_frames
 
 from steering.checkpoint import load_model, save_checkpoint
-from steering.drive import InferenceConfig, Predictor, runtimes
-from steering.drive.runtimes import Runtime, RuntimeSpec, derived
+from steering.inference import InferenceConfig, Predictor, conversion_cache, runtimes
+from steering.inference.runtimes import Runtime, RuntimeSpec
 from steering.model import ModelConfig, create_model, default_preprocess
 from steering.preprocess import decode_jpeg
 
@@ -85,17 +85,17 @@ def test_int8_calibrated_on_a_real_log_is_kept_within_the_gate(make_checkpoint, 
     assert predictor.gate_max_diff <= runtimes.TOLERANCE
     got = np.array([predictor.predict(f) for f in frames])
     assert np.abs(got - reference(path, frames)).max() < 0.02  # other frames than the gate's: same order
-    props = derived.onnx_props(derived.derived_path(path, ".int8.onnx").read_bytes())
-    assert props[derived.HASH_KEY] == derived.checkpoint_hash(path)
+    props = conversion_cache.onnx_props(conversion_cache.derived_path(path, ".int8.onnx").read_bytes())
+    assert props[conversion_cache.HASH_KEY] == conversion_cache.checkpoint_hash(path)
     assert "64 calibration frames from 64 frames of self-recorded-windows-paths/driving_log.csv" in \
-        props[derived.DETAIL_KEY]
+        props[conversion_cache.DETAIL_KEY]
 
 
 def test_a_broken_int8_quantization_is_rejected_by_the_gate(make_checkpoint, windows_log, monkeypatch, frames):
     import onnx
     from onnx import numpy_helper
 
-    from steering.drive.runtimes import quantize
+    from steering.inference import quantize
 
     original = quantize.quantize
 
@@ -123,18 +123,19 @@ def test_a_foreign_newer_onnx_beside_the_checkpoint_is_not_used(make_checkpoint,
     path = make_checkpoint("pilotnet", seed=0)
     other = make_checkpoint("pilotnet", seed=1, filename="other.pt")
     Predictor(other, InferenceConfig(device="cpu", backend="onnx", warmup=0))  # writes other.onnx
-    foreign = derived.derived_path(other, ".onnx")
-    target = derived.derived_path(path, ".onnx")
+    foreign = conversion_cache.derived_path(other, ".onnx")
+    target = conversion_cache.derived_path(path, ".onnx")
     os.replace(foreign, target)  # another checkpoint's export, as model.onnx, newer than model.pt
     later = path.stat().st_mtime + 60
     os.utime(target, (later, later))
-    with caplog.at_level(logging.INFO, logger="steering.drive.runtimes.derived"):
+    with caplog.at_level(logging.INFO, logger="steering.inference.conversion_cache"):
         predictor = Predictor(path, InferenceConfig(device="cpu", backend="onnx", warmup=0))
     assert "model.onnx was derived from another checkpoint" in caplog.text
     assert [predictor.predict(f) for f in frames] == pytest.approx(reference(path, frames), abs=1e-5)
-    assert derived.onnx_props(target.read_bytes())[derived.HASH_KEY] == derived.checkpoint_hash(path), "rebuilt"
+    props = conversion_cache.onnx_props(target.read_bytes())
+    assert props[conversion_cache.HASH_KEY] == conversion_cache.checkpoint_hash(path), "rebuilt"
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="steering.drive.runtimes.derived"):
+    with caplog.at_level(logging.INFO, logger="steering.inference.conversion_cache"):
         Predictor(path, InferenceConfig(device="cpu", backend="onnx", warmup=0))
     assert "not using" not in caplog.text, "the rebuilt file is reused"
 
@@ -142,9 +143,9 @@ def test_a_foreign_newer_onnx_beside_the_checkpoint_is_not_used(make_checkpoint,
 def test_an_onnx_without_a_hash_is_rebuilt(make_checkpoint, caplog):
     path = make_checkpoint("pilotnet")
     model, _ = load_model(path)
-    target = derived.derived_path(path, ".onnx")
+    target = conversion_cache.derived_path(path, ".onnx")
     torch.onnx.export(model, torch.zeros(1, 3, 66, 200), str(target), dynamo=False)  # no metadata
-    with caplog.at_level(logging.INFO, logger="steering.drive.runtimes.derived"):
+    with caplog.at_level(logging.INFO, logger="steering.inference.conversion_cache"):
         Predictor(path, InferenceConfig(device="cpu", backend="onnx", warmup=0))
     assert "model.onnx carries no checkpoint hash" in caplog.text
-    assert derived.HASH_KEY in derived.onnx_props(target.read_bytes())
+    assert conversion_cache.HASH_KEY in conversion_cache.onnx_props(target.read_bytes())

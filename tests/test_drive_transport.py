@@ -8,9 +8,11 @@ import socket
 import pytest
 from drive_wire import SimulatorSocket, real_center_frames, telemetry
 
-from steering.drive import DriveConfig, InferenceConfig, TransportConfig, running_server, wire
+from steering.drive import DriveConfig, TransportConfig, running_server
 from steering.drive.stats import WIRE_STAGES
-from steering.drive.wire import eventlet  # imported there with its deprecation notice silenced
+from steering.drive.udacity import wire
+from steering.drive.udacity.wire import eventlet  # imported there with its deprecation notice silenced
+from steering.inference import InferenceConfig
 
 
 def config() -> DriveConfig:

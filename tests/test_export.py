@@ -15,9 +15,10 @@ import torch
 from drive_wire import SimulatorSocket, real_center_frames, steer_values, telemetry
 
 from steering.checkpoint import CheckpointError, load_checkpoint
-from steering.drive import DriveConfig, InferenceConfig, Predictor, TransportConfig, exported, running_server
-from steering.drive.runtimes import TOLERANCE
+from steering.drive import DriveConfig, TransportConfig, running_server
 from steering.export import __main__ as cli
+from steering.inference import InferenceConfig, Predictor, exported
+from steering.inference.runtimes import TOLERANCE
 from steering.preprocess import PreprocessConfig, decode_jpeg, preprocess_frame
 
 SUFFIX = {"onnx": ".onnx", "openvino": ".xml", "torchscript": ".ts"}
@@ -119,7 +120,7 @@ def test_a_file_without_its_record_is_a_clear_error(make_checkpoint, tmp_path, m
     out = tmp_path / f"plain{SUFFIX[fmt]}"
     model = load_checkpoint(checkpoint).build_model()
     if fmt == "onnx":  # as another tool would write it: no steering metadata
-        from steering.drive.runtimes.onnx import onnx_bytes
+        from steering.inference.runtimes.onnx import onnx_bytes
 
         out.write_bytes(onnx_bytes(model, torch.zeros(1, 3, 66, 200)))
     else:
@@ -200,7 +201,7 @@ def test_exported_onnx_drives_through_the_server(make_checkpoint, tmp_path):
 def test_int8_onnx_export_is_calibrated_and_gated(make_checkpoint, tmp_path, windows_log, monkeypatch, capsys):
     """A random PilotNet quantized on 64 real frames steers within 0.01 of fp32 (measured), so it is
     written; with a gate no int8 model can meet, the same export is refused and nothing is written."""
-    import steering.drive.runtimes
+    import steering.inference.runtimes
 
     checkpoint = make_checkpoint("pilotnet")  # tmp_path/model.pt
     assert export(checkpoint, "onnx", tmp_path / "model.int8.onnx", "--int8", "--calibration", str(windows_log)) == 2
@@ -215,7 +216,7 @@ def test_int8_onnx_export_is_calibrated_and_gated(make_checkpoint, tmp_path, win
     assert Predictor(out, InferenceConfig(warmup=0)).precision == "int8"
 
     refused = tmp_path / "refused.onnx"
-    monkeypatch.setattr(steering.drive.runtimes, "TOLERANCE", 1e-12)
+    monkeypatch.setattr(steering.inference.runtimes, "TOLERANCE", 1e-12)
     assert export(checkpoint, "onnx", refused, "--int8", "--calibration", str(windows_log)) == 1
     assert "the exported onnx int8 file steers up to" in capsys.readouterr().err
     assert not refused.exists() and not Path(f"{refused}.json").exists()

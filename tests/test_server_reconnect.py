@@ -9,7 +9,8 @@ import time
 import pytest
 from drive_wire import SimulatorSocket, real_center_frames, steer_values, telemetry
 
-from steering.drive import ControlConfig, DriveConfig, Predictor, TransportConfig, running_server
+from steering.drive import ControlConfig, DriveConfig, TransportConfig, running_server
+from steering.inference import Predictor
 
 KP, KI, TARGET = 0.1, 0.002, 12.0
 

@@ -12,7 +12,8 @@ import websocket
 from drive_wire import SimulatorSocket, real_center_frames, steer_values, telemetry
 
 from steering.checkpoint import load_model
-from steering.drive import ControlConfig, DriveConfig, InferenceConfig, TransportConfig, running_server
+from steering.drive import ControlConfig, DriveConfig, TransportConfig, running_server
+from steering.inference import InferenceConfig
 from steering.preprocess import decode_jpeg, encode_jpeg, preprocess_frame
 
 TARGET = 12.0  # mph; KP/KI are ControlConfig's classic gains
@@ -203,7 +204,7 @@ class NaNEveryOther:
 
 
 def test_nan_model_output_gets_safe_command(pilotnet):
-    from steering.drive import Predictor
+    from steering.inference import Predictor
 
     jpeg = real_center_frames(1)[0]
     model = NaNEveryOther(Predictor(pilotnet))

@@ -11,7 +11,7 @@ import threading
 import time
 
 from steering.drive import DriveConfig, TransportConfig
-from steering.drive.udacity_server import DriveServer
+from steering.drive.udacity.server import DriveServer
 from steering.sim.client import ClientConfig, SimClient, SimClientError, describe_packet, telemetry_packet
 from steering.sim.world import World, WorldConfig
 

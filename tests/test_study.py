@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from steering.demo import DemoConfig
 from steering.study import StudyConfig, full_plan, run_study
 from steering.study.metrics import confusion, direction, mae_by_bin, per_class
 from steering.study.plan import StudyEntry, select
@@ -94,3 +95,9 @@ def test_quick_study_end_to_end_and_resume(tmp_path, monkeypatch):
     again = run_study(config)
     assert [e["suite"]["score"] for e in again.entries] == [e["suite"]["score"] for e in result.entries]
     assert {n: (out / "entries" / n / "run" / "best.pt").stat().st_mtime_ns for n in names} == stamps
+
+
+def test_the_study_records_what_the_demo_records():
+    demo, study = DemoConfig(), StudyConfig()
+    assert (study.record_track, study.record_laps, study.randomize_style) == (
+        demo.train_track, demo.record_laps, demo.randomize_style)

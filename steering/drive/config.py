@@ -11,8 +11,8 @@ from pathlib import Path
 from steering.cli import nested, option
 from steering.drive.control import ControlConfig
 from steering.drive.monitor import MonitorConfig
-from steering.drive.predictor import InferenceConfig
-from steering.drive.protocol import DEFAULT_MAX_IMAGE_CHARS
+from steering.drive.udacity.protocol import DEFAULT_MAX_IMAGE_CHARS
+from steering.inference.predictor import InferenceConfig
 from steering.udacity import PORT
 
 

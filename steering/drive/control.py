@@ -6,7 +6,7 @@ answers a bad frame and `shutdown()` leaves the car straight with no throttle. U
 [-1, 1] (the simulator multiplies by `steering.udacity.MAX_STEER_DEG`, positive steers right),
 throttle in [-1, 1] (negative brakes), speed in mph.
 
-The model and the protocol live elsewhere (`steering.drive.predictor`, `steering.drive.protocol`).
+The model and the protocol live elsewhere (`steering.inference.predictor`, `steering.drive.udacity.protocol`).
 """
 from __future__ import annotations
 

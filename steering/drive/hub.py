@@ -12,7 +12,7 @@ import threading
 import warnings
 from typing import Callable
 
-with warnings.catch_warnings():  # eventlet's maintenance-mode notice; see udacity_server.py
+with warnings.catch_warnings():  # eventlet's maintenance-mode notice; see udacity/server.py
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
     import eventlet.hubs
     from eventlet.hubs import trampoline

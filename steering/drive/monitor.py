@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Protocol
 from urllib.parse import parse_qs
 
-with warnings.catch_warnings():  # eventlet's maintenance-mode notice; see udacity_server.py
+with warnings.catch_warnings():  # eventlet's maintenance-mode notice; see udacity/server.py
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
     import eventlet
     import eventlet.greenio
@@ -124,6 +124,7 @@ class Monitor:
         self.sink = MonitorSink(self.config.history_s)
         self.saliency = None
         if checkpoint is not None:
+            # loaded only with a checkpoint to explain: it brings torch and the saliency code into the server
             from steering.drive.monitor_saliency import SaliencyWorker
 
             self.saliency = SaliencyWorker(checkpoint, self.sink, hz=self.config.saliency_hz)

@@ -20,6 +20,11 @@ from typing import Any
 
 import cv2
 import numpy as np
+import torch
+
+from steering.checkpoint import load_model
+from steering.explain import frame_saliency
+from steering.preprocess import decode_base64_jpeg
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +78,6 @@ class SaliencyWorker:
             self._thread.join(5.0)
 
     def _load(self) -> None:
-        import torch
-
-        from steering.checkpoint import load_model
-
         torch.set_num_threads(1)  # this thread's intra-op pool only: the model's own thread keeps its setting
         self._model, self._preprocess = load_model(self.checkpoint, device="cpu")
 
@@ -86,8 +87,6 @@ class SaliencyWorker:
             if self._model is None:
                 self._load()
             else:
-                import torch
-
                 torch.set_num_threads(1)
             while not self._closed and time.monotonic() - self._last_request < self.idle_s:
                 started = time.monotonic()
@@ -103,8 +102,5 @@ class SaliencyWorker:
             log.warning("monitor: saliency overlay off: %s", self.failed)
 
     def _compute(self, image_base64: str) -> bytes:
-        from steering.explain import frame_saliency
-        from steering.preprocess import decode_base64_jpeg
-
         maps, _ = frame_saliency(self._model, self._preprocess, [decode_base64_jpeg(image_base64)], "vbp")
         return heat_png(maps[0])

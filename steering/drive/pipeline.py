@@ -6,7 +6,7 @@
     command = pipeline.step(session, telemetry, received)   # None: superseded, send nothing
     ... pipeline.safe(session, reason, detail) for anything malformed, pipeline.close(session) at the end
 
-A protocol module (`steering.drive.udacity_server` today) parses the wire into `Telemetry`,
+A protocol module (`steering.drive.udacity.server` today) parses the wire into `Telemetry`,
 calls `step`, and writes the command back; it supplies how the model runs (`run_model`, e.g. in
 a worker thread), the lock that serialises inferences, and how to let other frames register
 (`yield_now`). The pipeline owns what every protocol must get right the same way: decode and
@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, ContextManager, Iterable, Protocol
 
 from steering.drive.control import ControlConfig, Controller
-from steering.drive.protocol import MalformedTelemetry, Telemetry
 from steering.drive.sinks import DriveFrame, Sink
 from steering.drive.stats import DriveStats
+from steering.drive.udacity.protocol import MalformedTelemetry, Telemetry
 from steering.preprocess import CorruptJPEG, FrameError, decode_base64_jpeg
 
 

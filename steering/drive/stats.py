@@ -4,7 +4,7 @@ Two families of stages, in milliseconds:
 - `LATENCY_STAGES` (`snapshot()["latency_ms"]`): the pipeline's own, from the telemetry handler's
   start: decode, preprocess, infer (including the hand-off to the model thread), total;
 - `WIRE_STAGES` (`snapshot()["wire_ms"]`): what the transport adds, as the server can see it on
-  its socket (`steering.drive.wire`): `receive` = first bytes of the frame -> handler start
+  its socket (`steering.drive.udacity.wire`): `receive` = first bytes of the frame -> handler start
   (unmasking, UTF-8, Engine.IO/Socket.IO JSON decode, greenlet hand-off); `handoff` = the part of
   `infer` spent passing the frame to the model thread and back; `reply` = command ready -> `steer`
   written to the socket; `server` = first bytes of the frame -> reply written (all of the above);

@@ -4,7 +4,7 @@
     result = compare(["runs/r50-frozen/best.pt", "runs/pilotnet/best.pt"], CompareConfig(tracks=("lake", "mountain")))
     print(result.table)
 
-A tuple or list of checkpoints in place of one is an ensemble (steering.drive.ensemble), labelled `a.pt+b.pt`.
+A tuple or list of checkpoints in place of one is an ensemble (steering.inference.ensemble), labelled `a.pt+b.pt`.
 
 Each (model, track) pair is a full `steering.eval.evaluate.evaluate` run written to
 `out/<model label>/<track>/`; `out/compare.md` holds the table and `out/compare.png` the plot. This

@@ -31,7 +31,8 @@ class EvalConfig:
     label: str = ""  # name in tables; default: the checkpoint's file name
     monitor: bool = False  # serve drive.py's browser monitor for the in-process server (steering.drive.monitor)
     monitor_port: int = 8887  # its port on 127.0.0.1; 0 picks a free one
-    # in-process server's test-time augmentation: "none" or "flip" (steering.drive.ensemble; InferenceConfig checks it)
+    # in-process server's test-time augmentation: "none" or "flip" (steering.inference.ensemble;
+    # InferenceConfig checks it)
     tta: str = "none"
 
     def __post_init__(self) -> None:

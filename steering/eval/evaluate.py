@@ -132,8 +132,11 @@ def _server_port(checkpoint: ModelEntry | None, config: EvalConfig) -> Iterator[
         return
     if checkpoint is None:
         raise ValueError("evaluate: give a checkpoint to serve, or the port of a running drive server (--port)")
-    from steering.drive import ControlConfig, DriveConfig, InferenceConfig, TransportConfig, running_server
+    # the in-process drive server only when a checkpoint is served here: eventlet stays out of the
+    # evaluator for `--port` drives and of everything that only imports it (the study, the suite's report)
+    from steering.drive import ControlConfig, DriveConfig, TransportConfig, running_server
     from steering.drive.monitor import Monitor, MonitorConfig
+    from steering.inference import InferenceConfig
 
     paths = entry_paths(checkpoint)
     control = ControlConfig() if config.speed_mph is None else ControlConfig(target_speed=config.speed_mph)
@@ -156,7 +159,7 @@ def evaluate(checkpoint: ModelEntry | None, config: EvalConfig | None = None,
              observers: Sequence[StepObserver] = ()) -> EvalResult:
     """Drive `config.laps` laps of `config.track` with `checkpoint` (or the server on `config.port`) and score it.
 
-    `checkpoint` may be a tuple or list of checkpoints: one ensemble (`steering.drive.ensemble`).
+    `checkpoint` may be a tuple or list of checkpoints: one ensemble (`steering.inference.ensemble`).
     Raises SimClientError when the server cannot be reached or stalls, CheckpointError for a
     checkpoint that does not load, OSError when the out folder cannot be written, ValueError for
     ensemble members that preprocess differently."""

@@ -7,15 +7,16 @@
 
 - the model: `.onnx` (torch.onnx.export, opset 17, input "image" (1, 3, H, W), output "steering"),
   OpenVINO IR `.xml` + `.bin` (read from those ONNX bytes, saved in fp32), or TorchScript `.ts`
-  (traced and frozen); `int8` (onnx, openvino): ONNX Runtime static quantization
-  (`runtimes.quantize`) calibrated on driving-log frames;
-- its export record (`steering.drive.exported.ExportRecord`) in `FILE.json`, and for ONNX also in the
+  (traced and frozen), each written by its runtime's `ExportFormat` (`steering.inference.runtimes`);
+  `int8` (onnx, openvino): ONNX Runtime static quantization (`steering.inference.quantize`)
+  calibrated on driving-log frames;
+- its export record (`steering.inference.exported.ExportRecord`) in `FILE.json`, and for ONNX also in the
   model's metadata_props: preprocessing, model name, format, precision, the checkpoint's SHA-256
   and the verification.
 
 Verification: the written file is loaded with its own runtime, exactly as drive.py loads it
 (`exported.load`), and must steer within `runtimes.TOLERANCE` of the checkpoint's eager fp32 model
-on the gate frames (`choice.gate_frames`: the training logs' frames, else the shipped ones). The
+on the gate frames (`gate.gate_frames`: the training logs' frames, else the shipped ones). The
 export is built in a temporary folder beside `--out` and moved into place only once verified, so a
 failed export leaves nothing at `--out` (and an earlier file there untouched).
 """
@@ -26,7 +27,6 @@ import logging
 import os
 import shutil
 import tempfile
-import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -34,14 +34,11 @@ import numpy as np
 import torch
 
 from steering.checkpoint import CheckpointError, load_checkpoint
-from steering.drive import choice, exported, runtimes
-from steering.drive.exported import SUFFIXES, ExportRecord, sidecar_path
-from steering.drive.predictor import cpu_threads
-from steering.drive.runtimes import derived
+from steering.inference import conversion_cache, exported, gate, runtimes
+from steering.inference.exported import ExportRecord, sidecar_path
+from steering.inference.predictor import cpu_threads
 
 log = logging.getLogger(__name__)
-FORMATS = tuple(SUFFIXES)  # onnx, openvino, torchscript
-INT8_FORMATS = ("onnx", "openvino")
 
 
 class ExportError(RuntimeError):
@@ -54,18 +51,20 @@ class VerificationError(ExportError):
 
 @dataclass(frozen=True)
 class ExportConfig:
-    format: str  # onnx, openvino, torchscript
+    format: str  # a runtime with an export format: onnx, openvino, torchscript (runtimes.export_formats())
     out: Path
     int8: bool = False
     calibration: Path | None = None  # int8: a driving_log.csv (default: the checkpoint's training logs)
     threads: int = 0  # CPU threads for the verification run; 0 = all this process may use
 
     def __post_init__(self) -> None:
-        if self.format not in FORMATS:
-            raise ValueError(f"format must be one of {', '.join(FORMATS)}; got {self.format!r}")
-        if self.int8 and self.format not in INT8_FORMATS:
-            raise ValueError(f"--int8 exports {' and '.join(INT8_FORMATS)} only (not {self.format})")
-        allowed = (".ts", ".pt") if self.format == "torchscript" else (SUFFIXES[self.format],)
+        formats = runtimes.export_formats()
+        if self.format not in formats:
+            raise ValueError(f"format must be one of {', '.join(formats)}; got {self.format!r}")
+        int8 = [name for name, spec in formats.items() if spec.export.int8]
+        if self.int8 and self.format not in int8:
+            raise ValueError(f"--int8 exports {' and '.join(int8)} only (not {self.format})")
+        allowed = formats[self.format].export.suffixes()
         if Path(self.out).suffix not in allowed:
             raise ValueError(f"a {self.format} export is written as {' or '.join(allowed)}; got {self.out}")
 
@@ -92,7 +91,7 @@ def export_checkpoint(checkpoint: str | Path, config: ExportConfig) -> ExportRes
     CheckpointError: the checkpoint cannot be read; ExportError: the export cannot be made or
     failed verification; nothing is left at `config.out` then."""
     checkpoint, out = Path(checkpoint), Path(config.out)
-    if config.int8 and out.resolve() == derived.derived_path(checkpoint, ".int8.onnx").resolve():
+    if config.int8 and out.resolve() == conversion_cache.derived_path(checkpoint, ".int8.onnx").resolve():
         raise ExportError(f"{out.name} is the int8 cache drive.py keeps beside {checkpoint.name} (rebuilt "
                           "whenever its calibration differs); choose another --out name")
     stored = load_checkpoint(checkpoint)
@@ -102,12 +101,12 @@ def export_checkpoint(checkpoint: str | Path, config: ExportConfig) -> ExportRes
         raise CheckpointError(f"{checkpoint}: weights do not match model {stored.model_config.name!r}: {exc}") from exc
     threads = cpu_threads(config.threads)
     logs = list((stored.train_config or {}).get("logs") or [])
-    frames, source = choice.gate_frames(logs)
-    inputs = choice.prepared(frames, stored.preprocess)
-    reference = choice.steering_of(model, inputs)  # eager fp32, before any exporter sees a copy
+    frames, source = gate.gate_frames(logs)
+    inputs = gate.prepared(frames, stored.preprocess)
+    reference = gate.steering_of(model, inputs)  # eager fp32, before any exporter sees a copy
     record = ExportRecord(format=config.format, precision="int8" if config.int8 else "fp32",
                           model=stored.model_config.name, preprocess=stored.preprocess, checkpoint=checkpoint.name,
-                          checkpoint_sha256=derived.checkpoint_hash(checkpoint))
+                          checkpoint_sha256=conversion_cache.checkpoint_hash(checkpoint))
     if config.int8:
         batch, calibration = _calibration_batch(config.calibration, logs, stored.preprocess)
     else:
@@ -123,7 +122,7 @@ def export_checkpoint(checkpoint: str | Path, config: ExportConfig) -> ExportRes
         record = replace(record, detail=_write(export_model(model), example, config.format, target, batch, calibration))
         _write_record(target, record)  # unverified, in the staging folder only: the loader below reads it
         loaded = exported.load(target, "cpu", "auto", "auto", threads)
-        got = choice.steering_of(loaded.runtime.forward, inputs)
+        got = gate.steering_of(loaded.runtime.forward, inputs)
         diff = float(np.max(np.abs(got - reference))) if np.isfinite(got).all() else float("inf")
         tolerance = runtimes.TOLERANCE
         log.debug("verification: max |Δ| %.3g vs eager fp32 on %s (gate %g)", diff, source, tolerance)
@@ -149,48 +148,24 @@ def _calibration_batch(calibration: Path | None, logs: list[str], preprocess) ->
         raise ExportError("--int8 needs calibration frames: pass --calibration driving_log.csv (this checkpoint "
                           "records no training logs)")
     try:
-        frames, source = choice.log_frames(chosen, choice.CALIBRATION_FRAMES)
+        frames, source = gate.log_frames(chosen, gate.CALIBRATION_FRAMES)
     except (ValueError, OSError) as exc:
         raise ExportError(f"--int8: no calibration frames: {exc}") from exc
-    return np.stack([x.numpy() for x in choice.prepared(frames, preprocess)]), source
+    return np.stack([x.numpy() for x in gate.prepared(frames, preprocess)]), source
 
 
 def _write(model: torch.nn.Module, example: torch.Tensor, fmt: str, target: Path, batch: np.ndarray | None,
            calibration: str) -> str:
     """Write the model file(s) at `target`; returns how it was made (the record's `detail`)."""
-    if fmt == "torchscript":
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # tracer warnings about python control flow
-            torch.jit.save(torch.jit.freeze(torch.jit.trace(model, example)), str(target))
-        return f"torch.jit.trace + freeze (torch {torch.__version__}), fp32"
-    from steering.drive.runtimes import onnx, quantize
-
-    data = onnx.onnx_bytes(model, example)
-    detail = "torch.onnx.export, opset 17, fp32"
-    if batch is not None:
-        reduce_range = quantize.needs_reduce_range()
-        data = quantize.quantize(data, batch, reduce_range)
-        detail = (f"torch.onnx.export, opset 17, then int8 static QDQ (onnxruntime quantize_static, MinMax, "
-                  f"per-channel, reduce_range={reduce_range}) on {len(batch)} calibration frames of {calibration}")
-    if fmt == "onnx":
-        target.write_bytes(data)  # the record goes into its metadata with the sidecar (_write_record)
-        return detail
-    import openvino as ov
-
-    from steering.drive.runtimes import openvino
-
-    # fp32 weights as exported: save_model would otherwise compress them to fp16
-    ov.save_model(openvino.core().read_model(data), str(target), compress_to_fp16=False)
-    return f"{detail}; OpenVINO IR (openvino {ov.__version__}, read from the ONNX export)"
+    return runtimes.RUNTIMES[fmt].export.write(model, example, target, batch, calibration)
 
 
 def _write_record(target: Path, record: ExportRecord) -> None:
-    """The record in the sidecar, and for ONNX in the model's metadata_props (graph unchanged)."""
+    """The record in the sidecar, and inside the file where its format has room (ONNX metadata_props)."""
     text = record.to_json()
-    if record.format == "onnx":
-        stamped = derived.stamp_onnx(target.read_bytes(), record.checkpoint_sha256, record.detail,
-                                     {exported.METADATA_KEY: text})
-        target.write_bytes(stamped)
+    embed = runtimes.RUNTIMES[record.format].export.embed_record
+    if embed is not None:
+        embed(target, text, record.checkpoint_sha256, record.detail)
     sidecar_path(target).write_text(text + "\n", encoding="utf-8")
 
 

@@ -1,4 +1,4 @@
-"""`python -m steering.export MODEL.pt --format onnx|openvino|torchscript [--int8 [--calibration LOG]] --out FILE`.
+"""`python -m steering.export MODEL.pt --format onnx|openvino|torchscript|... [--int8 [--calibration LOG]] --out FILE`.
 
 Writes FILE (OpenVINO: FILE.xml + .bin) and FILE.json, the export record; prints the verification
 (max |Δ| vs the checkpoint's eager fp32). Exit status 0 when written and verified; 1 when the
@@ -13,15 +13,15 @@ from pathlib import Path
 
 from steering.checkpoint import CheckpointError
 from steering.cli import setup_logging
-from steering.drive import runtimes
-from steering.export import FORMATS, ExportConfig, ExportError, VerificationError, export_checkpoint
+from steering.export import ExportConfig, ExportError, VerificationError, export_checkpoint
+from steering.inference import runtimes
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m steering.export", description=__doc__.splitlines()[0])
     parser.add_argument("model", type=Path, help="checkpoint written by train.py (e.g. runs/x/best.pt)")
-    parser.add_argument("--format", required=True, choices=FORMATS,
-                        help="onnx: .onnx; openvino: IR .xml + .bin; torchscript: .ts (or .pt)")
+    parser.add_argument("--format", required=True, choices=list(runtimes.export_formats()),
+                        help=runtimes.export_help())
     parser.add_argument("--out", type=Path, required=True, help="the model file to write (its record: OUT.json)")
     parser.add_argument("--int8", action="store_true",
                         help="onnx, openvino: static int8 quantization, kept only within the verification gate")

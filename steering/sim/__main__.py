@@ -18,6 +18,7 @@ from pathlib import Path
 
 from steering.cli import setup_logging
 from steering.eval import cli as eval_cli
+from steering.preprocess import encode_jpeg
 from steering.sim.client import ClientConfig, SimClient, SimClientError
 from steering.sim.expert import ExpertConfig
 from steering.sim.recorder import RecordConfig, record, steering_profile
@@ -114,8 +115,6 @@ def _drive(args: argparse.Namespace) -> int:
 
 def _bench(args: argparse.Namespace) -> int:
     import cv2
-
-    from steering.preprocess import encode_jpeg
 
     cv2.setNumThreads(1)  # one core, as the target is stated
     world = World(WorldConfig(track=args.track))

@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import logging
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -141,6 +142,15 @@ def record(out_dir: str | Path, world_config: WorldConfig | None = None, expert_
     log.info("recorded %d rows (%d samples, %d laps of %s) into %s", summary.rows, summary.samples,
              summary.laps, world.track.name, log_path)
     return summary
+
+
+def record_fresh(out_dir: str | Path, world_config: WorldConfig, expert_config: ExpertConfig,
+                 config: RecordConfig) -> RecordingSummary:
+    """`record` into an emptied `out_dir`: the recorder appends, like the simulator, so a rerun of a
+    pipeline that records (the demo, the study) must not double its data."""
+    if Path(out_dir).exists():
+        shutil.rmtree(out_dir)
+    return record(out_dir, world_config, expert_config, config)
 
 
 def steering_profile(steering: np.ndarray) -> dict[str, float]:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Sequence
 
 from steering.cli import setup_logging
-from steering.study import StudyConfig, full_plan, quick_plan
+from steering.study import StudyConfig, full_plan, quick_plan, run_study
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -38,8 +38,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = StudyConfig(out_dir=args.out, log=args.log, quick=args.quick, entries=tuple(args.entries),
                          epochs=args.epochs, limit=args.limit, workers=args.workers, seed=args.seed,
                          variants=args.variants, progress=args.progress)
-    from steering.study import run_study
-
     try:
         result = run_study(config)
     except (OSError, ValueError, RuntimeError) as exc:

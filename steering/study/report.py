@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import matplotlib
 
@@ -12,18 +12,15 @@ matplotlib.use("Agg")  # files only
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from steering.eval.report import machine_description  # noqa: E402
+from steering.study.config import StudyConfig  # noqa: E402
 from steering.study.metrics import CLASSES, bin_label  # noqa: E402
-
-if TYPE_CHECKING:
-    from steering.study.run import StudyConfig
 
 ROLES = ("training", "held-out", "challenge")
 
 
-def write_report(entries: Sequence[dict[str, Any]], variants: Sequence[dict[str, Any]], config: "StudyConfig",
+def write_report(entries: Sequence[dict[str, Any]], variants: Sequence[dict[str, Any]], config: StudyConfig,
                  log_path: Path, seconds: float) -> dict[str, Path]:
-    from steering.eval.report import machine_description
-
     out = Path(config.out_dir)
     done = [e for e in entries if e["status"] == "done"]
     files = {"table": out / "study.md", "json": out / "study.json"}
@@ -43,7 +40,7 @@ def _f(value: float | None, digits: int = 1) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
-def markdown(entries: Sequence[dict[str, Any]], variants: Sequence[dict[str, Any]], config: "StudyConfig",
+def markdown(entries: Sequence[dict[str, Any]], variants: Sequence[dict[str, Any]], config: StudyConfig,
              log_path: Path, machine: str, seconds: float) -> str:
     lines = [f"Recording: {log_path}. Budget (every entry): {config.budget()}. Machine: {machine}. "
              f"Wall time of the entries and variants: {seconds / 60:.1f} min.", "",

@@ -7,6 +7,7 @@ variants (`out/variants/<label>/`) reuse the trained checkpoints and are resumed
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import time
@@ -16,47 +17,27 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from steering.checkpoint import load_checkpoint
+from steering.eval import EvalConfig
+from steering.eval.suite import SuiteConfig, run_suite
+from steering.inference import InferenceConfig, load_model
+from steering.inference.gate import log_frames
+from steering.sim.expert import ExpertConfig
+from steering.sim.recorder import RecordConfig, record_fresh
+from steering.sim.world import WorldConfig
 from steering.study import metrics
-from steering.study.plan import StudyEntry, full_plan, quick_plan, select
+from steering.study.config import StudyConfig
+from steering.study.plan import StudyEntry
+from steering.study.report import write_report
+from steering.training import TrainConfig, train
+from steering.udacity import LOG_NAME
 
 log = logging.getLogger(__name__)
+RECORD_START = dt.datetime(2024, 1, 1, 12, 0, 0)  # frame names of the recording, as the demo's
 LATENCY_FRAMES = 30  # real frames timed through the default runtime per entry (after warm-up)
 
 
-@dataclass(frozen=True)
-class StudyConfig:
-    """The budget and data every entry shares, and what else the study measures."""
-
-    out_dir: Path = Path("runs/study")
-    log: Path | None = None  # a driving_log.csv; None = record the demo's recording into out_dir/data
-    quick: bool = False  # two cheap entries, a few hundred frames, the suite's short rows: for CI
-    entries: tuple[str, ...] = ()  # shell patterns of entry names to run (default: all of the plan)
-    epochs: int = 2
-    limit: int = 0  # training samples cap (0 = the whole recording); quick: 192
-    batch_size: int = 32
-    lr: float = 1e-3  # the head's (and a from-scratch backbone's) learning rate
-    pretrained_backbone_lr: float = 1e-4  # pretrained layers: 10x slower than the new head
-    workers: int = 1
-    seed: int = 0
-    variants: bool = True  # TTA flip of the best entry, and an ensemble of the two best that share preprocessing
-    progress: bool = True
-
-    def plan(self) -> list[StudyEntry]:
-        return select(quick_plan() if self.quick else full_plan(), list(self.entries))
-
-    def budget(self) -> str:
-        limit = f"the first {self.limit} samples" if self.limit else "every sample"
-        return (f"{self.epochs} epochs over {limit} of one recording (all three cameras, 0.2 side-camera "
-                f"correction), validation on its center frames in 30-frame blocks (20 %), seed {self.seed}, "
-                f"batch {self.batch_size}, AdamW, head lr {self.lr:g}; backbone lr {self.lr:g} from scratch, "
-                f"{self.pretrained_backbone_lr:g} when pretrained; full augmentation except frozen (flip only, "
-                f"so features are cached); two-phase: 1 head epoch then the top 2 stages; gradual: one more stage "
-                f"per epoch")
-
-
 def train_config(entry: StudyEntry, config: StudyConfig, log_path: Path, out: Path) -> Any:
-    from steering.training import TrainConfig
-
     pretrained = entry.pretrained == "imagenet"
     last = out / "last.pt"
     return TrainConfig(
@@ -71,9 +52,6 @@ def train_config(entry: StudyEntry, config: StudyConfig, log_path: Path, out: Pa
 
 def suite_config(config: StudyConfig, out: Path) -> Any:
     """Every track at 20 mph, lock step and real time (the real-time rows show what latency costs)."""
-    from steering.eval import EvalConfig
-    from steering.eval.suite import SuiteConfig
-
     base = EvalConfig(seed=config.seed, progress=config.progress)
     if config.quick:
         return SuiteConfig.quick(out_dir=out, base=base)
@@ -100,9 +78,6 @@ def suite_summary(suite: Any) -> dict[str, Any]:
 def inference_latency(model: str | Path | Sequence[Path], frames: list[np.ndarray],
                       tta: str = "none") -> dict[str, Any]:
     """Per-frame prepare + infer through drive.py's default runtime choice, in this process (ms)."""
-    from steering.drive import InferenceConfig
-    from steering.drive.ensemble import load_model
-
     predictor = load_model(model, InferenceConfig(tta=tta))  # one path, no TTA: a plain Predictor
     predictor.configure_thread()
     for frame in frames[:3]:
@@ -129,8 +104,6 @@ def analyse(run_dir: Path) -> dict[str, Any]:
 def trained_stage(entry: StudyEntry, config: StudyConfig, log_path: Path, folder: Path) -> dict[str, Any]:
     """Train (or resume) the entry and analyse its validation predictions; kept in trained.json so that a
     rerun after a failed drive does not train again."""
-    from steering.training import train
-
     saved = folder / "trained.json"
     if saved.is_file():
         return json.loads(saved.read_text())
@@ -150,8 +123,6 @@ def trained_stage(entry: StudyEntry, config: StudyConfig, log_path: Path, folder
 
 def run_entry(entry: StudyEntry, config: StudyConfig, log_path: Path, frames: list[np.ndarray]) -> dict[str, Any]:
     """Train, analyse, time and drive one entry; returns (and writes) its result."""
-    from steering.eval.suite import run_suite
-
     folder = config.out_dir / "entries" / entry.name
     done = folder / "result.json"
     if done.is_file():
@@ -177,8 +148,6 @@ def run_entry(entry: StudyEntry, config: StudyConfig, log_path: Path, frames: li
 def run_variant(label: str, kind: str, members: list[dict[str, Any]], config: StudyConfig,
                 frames: list[np.ndarray]) -> dict[str, Any]:
     """`kind` "tta": the member with flip TTA; "ensemble": the mean of the members' checkpoints."""
-    from steering.eval.suite import run_suite
-
     folder = config.out_dir / "variants" / label.replace("+", "_").replace(" ", "_")
     done = folder / "result.json"
     if done.is_file():
@@ -203,7 +172,6 @@ def variants_of(done: list[dict[str, Any]]) -> list[tuple[str, str, list[dict[st
     preprocessing (an ensemble prepares each frame once)."""
     from itertools import combinations
 
-    from steering.checkpoint import load_checkpoint
 
     ranked = sorted(done, key=lambda r: r["suite"]["score"], reverse=True)
     if not ranked:
@@ -227,9 +195,6 @@ class StudyResult:
 
 def run_study(config: StudyConfig) -> StudyResult:
     """Every entry of the plan, then the variants; writes study.md, study.json and the PNGs into out_dir."""
-    from steering.drive.choice import log_frames
-    from steering.study.report import write_report
-
     if config.quick and not config.limit:
         config = replace(config, limit=192, epochs=1)
     started = time.perf_counter()
@@ -247,13 +212,12 @@ def run_study(config: StudyConfig) -> StudyResult:
 
 
 def record_demo_data(config: StudyConfig) -> Path:
-    """The demo's recording (3 expert laps of lake with recoveries; quick: a third of a lap), made once."""
-    from steering.demo import DemoConfig, record_stage
-    from steering.udacity import LOG_NAME
-
+    """The demo's recording (expert laps of lake with recoveries; quick: a third of a lap), made once."""
     existing = config.out_dir / "data" / LOG_NAME
     if existing.is_file():
         return existing
-    laps = 0.3 if config.quick else DemoConfig().record_laps
-    return record_stage(DemoConfig(out_dir=config.out_dir, record_laps=laps, seed=config.seed,
-                                   progress=config.progress))
+    laps = 0.3 if config.quick else config.record_laps
+    return record_fresh(existing.parent, WorldConfig(track=config.record_track, seed=config.seed),
+                        ExpertConfig(recoveries=True, seed=config.seed),
+                        RecordConfig(laps=laps, start_time=RECORD_START, randomize_style=config.randomize_style,
+                                     progress=config.progress)).log_path

@@ -7,54 +7,26 @@ weights int8 per output channel, activations uint8 with ranges from the calibrat
 int8 graph. On CPUs without VNNI the weights use 7 bits (`reduce_range`), which avoids the
 saturation of the AVX2 u8 x s8 multiply-add.
 
-The result is `<checkpoint stem>.int8.onnx`, stamped with the checkpoint's hash and a description
-of the calibration (source, frame count, digest of the frames): a new checkpoint or other
-calibration frames rebuild it. Whether it is used at all is the accuracy gate's decision
-(`steering.drive.choice`): steering within `runtimes.TOLERANCE` of eager fp32 or fp32 instead.
+The ONNX runtime (`runtimes.onnx.int8_onnx`) caches the result as `<checkpoint stem>.int8.onnx`,
+stamped with the checkpoint's hash and a description of the calibration (source, frame count,
+digest of the frames): a new checkpoint or other calibration frames rebuild it. Whether it is used
+at all is the accuracy gate's decision (`steering.inference.gate`): steering within
+`runtimes.TOLERANCE` of eager fp32, or fp32 instead.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import tempfile
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from steering.drive import runtimes
-from steering.drive.runtimes import BuildContext, derived
-
-log = logging.getLogger(__name__)
-
-
-def int8_onnx(model: torch.nn.Module, ctx: BuildContext) -> bytes:
-    """The int8 QDQ model for this checkpoint and calibration: cached beside it, or built now."""
-    from steering.drive.runtimes.onnx import exported_onnx
-
-    if ctx.calibration is None:
-        raise RuntimeError("int8 needs calibration frames: pass --calibration driving_log.csv (or use a "
-                           "checkpoint whose training logs are still where train.py read them)")
-    frames, source = ctx.calibration()
-    batch = np.stack([np.asarray(f, dtype=np.float32) for f in frames])  # (N, 3, H, W)
-    digest = hashlib.sha256(batch.tobytes()).hexdigest()[:16]
-    reduce_range = needs_reduce_range()
-    detail = (f"int8 static QDQ (onnxruntime quantize_static, MinMax, per-channel, reduce_range={reduce_range}), "
-              f"{len(batch)} calibration frames from {source}, frames sha256 {digest}")
-    sha = derived.checkpoint_hash(ctx.checkpoint)
-    path = derived.derived_path(ctx.checkpoint, ".int8.onnx")
-    data = derived.load_onnx(path, sha, detail)
-    if data is not None:
-        return data
-    data = derived.stamp_onnx(quantize(exported_onnx(model, ctx), batch, reduce_range), sha, detail)
-    derived.write_atomically(path, data)
-    log.info("quantized %s to int8 on %d frames from %s", ctx.checkpoint.name, len(batch), source)
-    return data
+from steering.inference.cpu import cpu_flags
 
 
 def needs_reduce_range() -> bool:
     """7-bit weights on CPUs without VNNI (the AVX2 u8 x s8 multiply-add saturates at 8 bits)."""
-    return not (runtimes.cpu_flags() & {"avx512_vnni", "avx_vnni", "amx_int8"})
+    return not (cpu_flags() & {"avx512_vnni", "avx_vnni", "amx_int8"})
 
 
 def quantize(fp32_onnx: bytes, batch: np.ndarray, reduce_range: bool) -> bytes:

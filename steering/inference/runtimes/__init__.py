@@ -4,7 +4,9 @@ Each runtime is one module in this package that calls `register(RuntimeSpec(...)
 name, one line of help (drive.py's `--backend` help is built from these), the devices and
 precisions it supports, the package it needs, where `auto` should prefer it, and `build`, which
 turns an eval-mode torch model into a `Runtime` (a forward function plus what it really runs).
-Adding a runtime is one new file here and its test.
+A runtime that runs a file of its own also carries its `ExportFormat`: how `python -m steering.export
+--format NAME` writes that file and how `drive.py FILE` runs it (the format is named after the
+runtime). Adding a runtime, exporting or not, is one new file here and its test.
 
 Choice (`resolve`): an explicit `--backend` must support the device and precision or the error
 says why; `auto` takes, among installed runtimes that support the pair, the one with the lowest
@@ -55,6 +57,34 @@ class Runtime:
 
 
 @dataclass(frozen=True)
+class ExportFormat:
+    """The file a runtime runs on its own: written by `python -m steering.export`, driven by `drive.py FILE`."""
+
+    suffix: str  # written, and recognised when driving (".onnx", ".xml", ".ts")
+    help: str  # one line for `python -m steering.export --format`'s help
+    # (fp32 model copy, example (1, 3, H, W), target path, int8 calibration batch (N, 3, H, W) or None,
+    # where that batch came from) -> how the file was made (the export record's `detail`)
+    write: Callable[[torch.nn.Module, torch.Tensor, Path, np.ndarray | None, str], str]
+    # (file, precision, threads, device) -> the file's own runtime; CheckpointError when it cannot be read
+    load: Callable[[Path, str, int, torch.device], Runtime]
+    int8: bool = False  # `--int8` can write it
+    also_reads: tuple[str, ...] = ()  # more suffixes it may come as, told apart by `sniff` (TorchScript: .pt)
+    sniff: Callable[[Path], bool] | None = None
+    # the export record inside the file itself, where the format has room for it (ONNX metadata_props):
+    # (file, record JSON, checkpoint SHA-256, how it was made)
+    embed_record: Callable[[Path, str, str, str], None] | None = None
+    embedded_record: Callable[[Path], str | None] | None = None
+
+    def suffixes(self) -> tuple[str, ...]:
+        return (self.suffix, *self.also_reads)
+
+    def is_mine(self, path: Path) -> bool:
+        if path.suffix == self.suffix:
+            return True
+        return path.suffix in self.also_reads and self.sniff is not None and self.sniff(path)
+
+
+@dataclass(frozen=True)
 class RuntimeSpec:
     name: str
     help: str  # one line for `drive.py --help`
@@ -66,6 +96,7 @@ class RuntimeSpec:
     # (device, precision) -> rank; auto takes the lowest rank among installed runtimes
     preference: dict[tuple[str, str], int] = field(default_factory=dict)
     auto_precision: dict[str, str] = field(default_factory=dict)  # device -> precision when "auto"
+    export: ExportFormat | None = None  # the file it writes and runs, if any (named like the runtime)
 
     def installed(self) -> bool:
         """Whether the package is there, without importing it: loading OpenVINO just to ask would
@@ -85,8 +116,22 @@ RUNTIMES: dict[str, RuntimeSpec] = {}
 
 
 def register(spec: RuntimeSpec) -> RuntimeSpec:
+    """Add (or replace) a runtime; drive.py's `--backend` and, with `export`, `--format` list it from then on."""
     RUNTIMES[spec.name] = spec
     return spec
+
+
+def unregister(name: str) -> None:
+    RUNTIMES.pop(name, None)
+
+
+def export_formats() -> dict[str, RuntimeSpec]:
+    """format name -> the runtime that writes and runs it."""
+    return {name: spec for name, spec in RUNTIMES.items() if spec.export is not None}
+
+
+def export_help() -> str:
+    return "; ".join(f"{name}: {spec.export.help}" for name, spec in export_formats().items())
 
 
 def backends() -> tuple[str, ...]:
@@ -104,20 +149,6 @@ def auto_orders() -> dict[tuple[str, str], list[str]]:
     pairs = sorted({pair for spec in RUNTIMES.values() for pair in spec.preference})
     return {pair: sorted((s.name for s in RUNTIMES.values() if pair in s.preference),
                          key=lambda name: RUNTIMES[name].preference[pair]) for pair in pairs}
-
-
-def cpu_flags() -> set[str]:
-    """The CPU feature flags (/proc/cpuinfo; empty elsewhere)."""
-    try:
-        line = next(text for text in Path("/proc/cpuinfo").read_text().splitlines() if text.startswith("flags"))
-    except (OSError, StopIteration):
-        return set()
-    return set(line.split(":", 1)[1].split())
-
-
-def cpu_has_bf16() -> bool:
-    """bf16 arithmetic in hardware (AVX512-BF16 or AMX): without it OpenVINO runs f32."""
-    return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
 
 
 def resolve_device(device: str) -> torch.device:

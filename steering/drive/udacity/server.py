@@ -2,16 +2,16 @@
 
 Run it from code (the evaluator, tests, benchmarks) in a background thread:
 
-    from steering.drive import DriveConfig, TransportConfig, running_server
+    from steering.drive import DriveConfig, running_server, TransportConfig
     with running_server("model.pt", DriveConfig(transport=TransportConfig(port=0))) as server:  # any free port
         connect to server.url ... ;  server.stats["counters"]["steer"]
     # leaving the block sends `steer 0,0`, disconnects the simulator and stops the thread
 
 `python drive.py model.pt` does the same in the foreground. `running_server` also takes several
-checkpoints (an ensemble, `steering.drive.ensemble`) or a ready `Predictor` (or any object with
+checkpoints (an ensemble, `steering.inference.ensemble`) or a ready `Predictor` (or any object with
 `prepare`, `infer`, `configure_thread`, `describe`).
 
-Protocol (`steering.udacity`, `steering.drive.protocol`): the simulator is a raw WebSocket client
+Protocol (`steering.udacity`, `steering.drive.udacity.protocol`): the simulator is a raw WebSocket client
 of `SOCKET_PATH` speaking Engine.IO 3. The pinned python-socketio 4.6.1 + python-engineio 3.13.2
 accept that URL and connect the default namespace as soon as the Engine.IO socket opens, so no
 shim is needed for the missing `40` CONNECT packet (socketio 5 would drop every event;
@@ -26,7 +26,7 @@ Guarantees, each covered by tests/test_server_*.py:
 - replies use the decimal separator the simulator used (comma locales);
 - the model runs in its own OS thread (`steering.drive.worker`) so pings are answered meanwhile;
 - every accepted socket has TCP_NODELAY, and client frames are unmasked at C speed
-  (`steering.drive.wire`, installed when a server is built); the socket's timestamps give the
+  (`steering.drive.udacity.wire`, installed when a server is built); the socket's timestamps give the
   server's own time per frame and the client's time between a reply and the next frame
   (`stats["wire_ms"]`, see `steering.drive.stats`).
 With the simulator exactly one request chain survives the opening: plain lock-step, every command
@@ -53,16 +53,16 @@ with warnings.catch_warnings():
     import socketio
 from eventlet.semaphore import Semaphore
 
-from steering.drive import wire
 from steering.drive.config import DriveConfig
-from steering.drive.ensemble import load_model
 from steering.drive.hub import HubThread, close_hub, listen
-from steering.drive.packet_guard import guard_websocket
 from steering.drive.pipeline import Command, DrivePipeline, Session, SteeringModel
-from steering.drive.protocol import MalformedTelemetry, format_command, parse_telemetry
 from steering.drive.sinks import Recorder, Sink
 from steering.drive.stats import DriveStats, RateLimitedLog
+from steering.drive.udacity import wire
+from steering.drive.udacity.packet_guard import guard_websocket
+from steering.drive.udacity.protocol import MalformedTelemetry, format_command, parse_telemetry
 from steering.drive.worker import InferenceThread
+from steering.inference.ensemble import load_model
 from steering.udacity import socket_url
 
 log = logging.getLogger(__name__)

@@ -18,6 +18,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 HASH_KEY = "steering.checkpoint_sha256"  # ONNX metadata_props key; rt_info path in OpenVINO IR
+RECORD_KEY = "steering.export"  # ONNX metadata_props key holding an exported file's record (JSON)
 DETAIL_KEY = "steering.derived"  # what the file is (e.g. "int8 static, 64 calibration frames from x.csv")
 
 
@@ -83,7 +84,7 @@ def onnx_props(data: bytes) -> dict[str, str]:
 
 def stamp_onnx(data: bytes, checkpoint_sha256: str, detail: str, extra: dict[str, str] | None = None) -> bytes:
     """The ONNX model `data` with the checkpoint hash (and what it is) in its metadata_props; `extra`
-    adds or replaces further keys (an exported file's record, `steering.drive.exported`)."""
+    adds or replaces further keys (an exported file's record, `steering.inference.exported`)."""
     import onnx
 
     model = onnx.load_model_from_string(data)

@@ -3,8 +3,8 @@
 The gate: steering on a set of frames within `runtimes.TOLERANCE` (0.01) of eager fp32 PyTorch on
 the same frames (`max |Δ|`). Frames: 8 center frames spread over the checkpoint's training logs
 (`train_config["logs"]`) when they are still readable, else the 8 frames shipped in
-`steering/drive/gate_frames/` (headless-simulator renders of the lake and mountain tracks, written
-by `python -m steering.drive.choice`).
+`steering/inference/gate_frames/` (headless-simulator renders of the lake and mountain tracks, written
+by `python -m steering.sim.gate_frames`).
 
 - `--backend auto` on CPU: the registry's candidates for the precision asked (auto: each runtime's
   own; `runtimes.auto_orders()`, lowest `preference` first; the order is the one measured in
@@ -34,8 +34,9 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from steering.drive import runtimes
-from steering.drive.runtimes import BuildContext, Runtime, RuntimeSpec
+from steering.data import read_logs
+from steering.inference import runtimes
+from steering.inference.runtimes import BuildContext, Runtime, RuntimeSpec
 from steering.preprocess import FrameError, PreprocessConfig, preprocess_frame, read_frame
 
 log = logging.getLogger(__name__)
@@ -58,8 +59,6 @@ class Choice:
 
 def log_frames(logs: Sequence[str | Path], count: int) -> tuple[list[np.ndarray], str]:
     """`count` center frames spread evenly over driving logs (uint8 RGB); ValueError if none can be read."""
-    from steering.data import read_logs
-
     logs = [Path(p) for p in logs]
     if not logs or not all(p.is_file() for p in logs):
         raise ValueError(f"log(s) not found: {', '.join(map(str, logs)) or 'none recorded'}")
@@ -209,27 +208,3 @@ def _try(spec: RuntimeSpec, precision: str, model: torch.nn.Module, context: Cal
 
 def _label(choice: Choice) -> str:
     return f"{choice.spec.name} {choice.runtime.precision}"
-
-
-def write_shipped_frames(folder: Path = SHIPPED, quality: int = 75) -> list[Path]:
-    """Render the shipped gate frames: the headless simulator at 8 places on two tracks, some off-centre."""
-    from steering.preprocess import encode_jpeg
-    from steering.sim import World, WorldConfig
-
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    places = [("lake", 0.10, 0.0, 0.0), ("lake", 0.30, 1.5, 0.15), ("lake", 0.55, -1.5, -0.15),
-              ("lake", 0.80, 0.5, 0.3), ("mountain", 0.05, 0.0, 0.0), ("mountain", 0.35, 1.0, -0.2),
-              ("mountain", 0.60, -1.0, 0.2), ("mountain", 0.85, 0.0, -0.3)]
-    for i, (track, fraction, offset, heading) in enumerate(places):
-        world = World(WorldConfig(track=track))
-        world.reset(progress_m=fraction * world.track.length_m, offset_m=offset, heading_error=heading)
-        path = folder / f"{i:02d}_{track}.jpg"
-        path.write_bytes(encode_jpeg(world.render("center"), quality))
-        written.append(path)
-    return written
-
-
-if __name__ == "__main__":
-    for written_path in write_shipped_frames():
-        print(written_path)

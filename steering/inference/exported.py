@@ -3,17 +3,14 @@
 An exported file holds only the network; which pixels it expects is in its export record
 (`ExportRecord`): the JSON sidecar `FILE.json` beside it (every format) and, for ONNX, the same JSON
 in the model's metadata_props under `steering.export`, so a lone `.onnx` still drives. `load`
-builds the file's own runtime (ONNX Runtime, OpenVINO, `torch.jit.load`) and returns it with the
-record; `Predictor` uses it for any path `is_exported` recognises. No accuracy gate runs at load:
-the runtime is fixed by the file, and its distance from eager fp32 was measured at export
-(`record.verification`).
+builds the file's own runtime (the runtime registry's `ExportFormat.load` for the format: ONNX
+Runtime, OpenVINO, `torch.jit.load`) and returns it with the record; `Predictor` uses it for any
+path `is_exported` recognises. No accuracy gate runs at load: the runtime is fixed by the file,
+and its distance from eager fp32 was measured at export (`record.verification`).
 """
 from __future__ import annotations
 
-import importlib.util
 import json
-import warnings
-import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -21,15 +18,12 @@ from typing import Any
 import torch
 
 from steering.checkpoint import CheckpointError
-from steering.drive.runtimes import Runtime, derived
+from steering.inference import conversion_cache, runtimes
+from steering.inference.runtimes import Runtime
 from steering.preprocess import PreprocessConfig
 
-SUFFIXES = {"onnx": ".onnx", "openvino": ".xml", "torchscript": ".ts"}  # format -> file suffix written
-FORMATS = {suffix: name for name, suffix in SUFFIXES.items()}  # suffix -> format read
-METADATA_KEY = "steering.export"  # ONNX metadata_props key holding the record's JSON
+METADATA_KEY = conversion_cache.RECORD_KEY  # ONNX metadata_props key holding the record's JSON
 RECORD_VERSION = 1
-# format -> (importable package, pip extra)
-PACKAGES = {"onnx": ("onnxruntime", "onnx"), "openvino": ("openvino", "openvino"), "torchscript": ("torch", None)}
 
 
 @dataclass(frozen=True)
@@ -70,21 +64,16 @@ def sidecar_path(path: str | Path) -> Path:
     return Path(f"{path}.json")
 
 
-def _is_torchscript_archive(path: Path) -> bool:
-    """TorchScript archives hold `constants.pkl` (torch.save checkpoints do not)."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            return any(name.endswith("/constants.pkl") for name in archive.namelist())
-    except (OSError, zipfile.BadZipFile):
-        return False
-
-
 def format_of(path: str | Path) -> str | None:
     """The exported format of `path` by its suffix (a `.pt` only when it is a TorchScript archive)."""
     path = Path(path)
-    if path.suffix == ".pt":
-        return "torchscript" if _is_torchscript_archive(path) else None
-    return FORMATS.get(path.suffix)
+    return next((name for name, spec in runtimes.export_formats().items() if spec.export.is_mine(path)), None)
+
+
+def model_suffixes() -> tuple[str, ...]:
+    """Every suffix a model file may have: checkpoints (.pt) and each export format's."""
+    return tuple(dict.fromkeys((".pt", *(s for spec in runtimes.export_formats().values()
+                                         for s in spec.export.suffixes()))))
 
 
 def is_exported(path: str | Path) -> bool:
@@ -100,12 +89,13 @@ def read_record(path: str | Path) -> ExportRecord:
         raise CheckpointError(f"{path}: no such exported model file")
     fmt = format_of(path)
     text, source = None, ""
-    if fmt == "onnx":
-        text, source = derived.onnx_props(path.read_bytes()).get(METADATA_KEY), "its ONNX metadata"
+    embedded = runtimes.RUNTIMES[fmt].export.embedded_record if fmt else None
+    if embedded is not None:
+        text, source = embedded(path), f"its {fmt} metadata"
     if text is None and sidecar_path(path).is_file():
         text, source = sidecar_path(path).read_text(encoding="utf-8"), sidecar_path(path).name
     if text is None:
-        where = f"{sidecar_path(path).name} beside it" + (" nor in its ONNX metadata" if fmt == "onnx" else "")
+        where = f"{sidecar_path(path).name} beside it" + (f" nor in its {fmt} metadata" if embedded else "")
         raise CheckpointError(
             f"{path}: no export record (neither {where}), so the preprocessing it expects is unknown; "
             f"export the checkpoint with `python -m steering.export MODEL.pt --format {fmt} --out {path.name}`, "
@@ -122,45 +112,18 @@ def read_record(path: str | Path) -> ExportRecord:
 
 def require_runtime(fmt: str, path: str | Path) -> None:
     """CheckpointError naming the package to install when `fmt`'s runtime is missing."""
-    package, extra = PACKAGES[fmt]
-    try:
-        found = importlib.util.find_spec(package) is not None
-    except (ImportError, ValueError):  # a module set to None (tests) or a broken install
-        found = False
-    if not found:
-        raise CheckpointError(f"{path}: an exported {fmt} file runs with {package}, which is not installed: "
-                              f"pip install 'steering[{extra}]'")
+    spec = runtimes.RUNTIMES[fmt]
+    if not spec.installed():
+        raise CheckpointError(f"{path}: an exported {fmt} file runs with {spec.requires}, which is not installed: "
+                              f"pip install 'steering[{spec.extra}]'")
 
 
 def runtime_of(path: str | Path, fmt: str, precision: str, threads: int,
                device: torch.device | None = None) -> Runtime:
-    """The file's own runtime, loaded from disk: ONNX Runtime, OpenVINO (CPU) or torch.jit.load."""
+    """The file's own runtime, loaded from disk (the format's `ExportFormat.load`)."""
     path = Path(path)
     require_runtime(fmt, path)
-    if fmt == "onnx":
-        from steering.drive.runtimes import onnx
-
-        return onnx.runtime_for(onnx.session(path.read_bytes(), threads, str(path)), precision)
-    if fmt == "openvino":
-        from steering.drive.runtimes import openvino
-
-        try:
-            ov_model = openvino.core().read_model(str(path))  # reads the .bin beside the .xml
-        except Exception as exc:  # noqa: BLE001 - OpenVINO raises its own types
-            raise CheckpointError(f"{path}: OpenVINO could not read the IR: {exc}") from exc
-        return openvino.runtime_for(ov_model, threads, precision)  # fp32: f32 hint, not OpenVINO's bf16
-    device = device or torch.device("cpu")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # torch's deprecation notice for TorchScript
-            module = torch.jit.load(str(path), map_location=device).eval()
-    except (RuntimeError, ValueError, OSError) as exc:
-        raise CheckpointError(f"{path}: not a loadable TorchScript file: {exc}") from exc
-
-    def forward(x: torch.Tensor) -> torch.Tensor:
-        return module(x.to(device)).float()
-
-    return Runtime(forward, precision)
+    return runtimes.RUNTIMES[fmt].export.load(path, precision, threads, device or torch.device("cpu"))
 
 
 @dataclass
@@ -182,9 +145,11 @@ def load(path: str | Path, device: str, backend: str, precision: str, threads: i
     if precision not in ("auto", record.precision):
         raise ValueError(f"{path.name} is an exported {record.precision} file; --precision {precision} needs "
                          f"another export (or the checkpoint)")
-    if record.format != "torchscript" and device == "cuda":
-        raise ValueError(f"an exported {record.format} file runs on cpu only; use --device cpu or auto")
-    where = torch.device("cpu") if record.format != "torchscript" or device != "cuda" else torch.device("cuda")
+    devices = runtimes.RUNTIMES[record.format].devices
+    if device == "cuda" and "cuda" not in devices:
+        raise ValueError(f"an exported {record.format} file runs on {', '.join(devices)} only; "
+                         "use --device cpu or auto")
+    where = torch.device("cuda" if device == "cuda" else "cpu")
     runtime = runtime_of(path, record.format, record.precision, threads, where)
     check = record.verification
     verified = (f"verified {check['max_abs_diff']:.1e} at export (max |Δ| vs eager fp32 of {record.checkpoint} "

@@ -4,7 +4,7 @@ Telemetry is `{"steering_angle": deg, "throttle": t, "speed": mph, "image": base
 all strings formatted in the simulator's culture; `{}` means a person drives (answer `manual`); the
 reply is `steer {"steering_angle": "<[-1, 1]>", "throttle": "<[-1, 1]>"}` with string values in
 the culture the telemetry used. The number rules live in `steering.udacity`; decoding the image
-and the model live in `steering.preprocess` and `steering.drive.predictor`.
+and the model live in `steering.preprocess` and `steering.inference.predictor`.
 """
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-with warnings.catch_warnings():  # eventlet's maintenance-mode notice; see udacity_server.py
+with warnings.catch_warnings():  # eventlet's maintenance-mode notice; see udacity/server.py
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
     import eventlet.websocket
     from eventlet.greenio import GreenSocket

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from steering.drive.runtimes import BuildContext, Runtime, RuntimeSpec, register
+from steering.inference.runtimes import BuildContext, Runtime, RuntimeSpec, register
 
 
 def build(model: torch.nn.Module, ctx: BuildContext) -> Runtime:

@@ -6,10 +6,10 @@
 
 Preprocessing is the checkpoint's own `PreprocessConfig` through `steering.preprocess`, the one
 definition training uses. The runtime (torch, torchscript, onnx, openvino, ...) comes from the
-registry in `steering.drive.runtimes`, chosen by `backend` and `precision` through the accuracy
-gate of `steering.drive.choice` (steering within `runtimes.TOLERANCE` of eager fp32 on real or
+registry in `steering.inference.runtimes`, chosen by `backend` and `precision` through the accuracy
+gate of `steering.inference.gate` (steering within `runtimes.TOLERANCE` of eager fp32 on real or
 shipped frames); `predictor.choice` is the one line that says what was chosen and why. The server
-(`steering.drive.udacity_server`) decides when and in which thread `infer` runs.
+(`steering.drive.udacity.server`) decides when and in which thread `infer` runs.
 """
 from __future__ import annotations
 
@@ -24,14 +24,14 @@ import torch
 
 from steering.checkpoint import CheckpointError, load_checkpoint
 from steering.cli import option
-from steering.drive import choice, exported, runtimes
-from steering.drive.runtimes import DEVICES, PRECISIONS, BuildContext, resolve_device
+from steering.inference import exported, gate, runtimes
+from steering.inference.runtimes import DEVICES, PRECISIONS, BuildContext, resolve_device
 from steering.preprocess import preprocess_frame
 from steering.udacity import FRAME_HEIGHT, FRAME_WIDTH
 
 log = logging.getLogger(__name__)
 
-# "flip": also steer on the mirrored frame, negated (the track's left-right symmetry); see steering.drive.ensemble
+# "flip": also steer on the mirrored frame, negated (the track's left-right symmetry); see steering.inference.ensemble
 TTA_MODES = ("none", "flip")
 
 
@@ -51,7 +51,7 @@ class InferenceConfig:
                                                  "quantization (default: the checkpoint's training logs)")
     tta: str = option("none", choices=TTA_MODES,
                       help="test-time augmentation: flip = steer with the mean of f(frame) and -f(mirrored "
-                           "frame), two forward passes per model and frame (steering.drive.ensemble)")
+                           "frame), two forward passes per model and frame (steering.inference.ensemble)")
     warmup: int = 3  # forward passes at start, so the first real frame is not the slow one
 
     def __post_init__(self) -> None:
@@ -108,9 +108,9 @@ class Predictor:
         self.training_logs: list[str] = list((stored.train_config or {}).get("logs") or [])
         self.model_name = self.checkpoint.name
         self.configure_thread()
-        frames, source = choice.gate_frames(self.training_logs)
-        picked = choice.choose(model, self.device, self.config.backend, self.config.precision, self._context,
-                               choice.prepared(frames, self.preprocess), source)
+        frames, source = gate.gate_frames(self.training_logs)
+        picked = gate.choose(model, self.device, self.config.backend, self.config.precision, self._context,
+                               gate.prepared(frames, self.preprocess), source)
         self.runtime, self.backend, self.precision = picked.runtime, picked.spec.name, picked.runtime.precision
         self.gate_max_diff, self.choice = picked.max_diff, picked.reason
         self._forward = self.runtime.forward
@@ -129,8 +129,8 @@ class Predictor:
         if not logs:
             raise RuntimeError("int8 needs calibration frames: pass --calibration driving_log.csv (this "
                                "checkpoint records no training logs)")
-        frames, source = choice.log_frames(logs, choice.CALIBRATION_FRAMES)
-        return [x.numpy() for x in choice.prepared(frames, self.preprocess)], source
+        frames, source = gate.log_frames(logs, gate.CALIBRATION_FRAMES)
+        return [x.numpy() for x in gate.prepared(frames, self.preprocess)], source
 
     def configure_thread(self) -> None:
         """Apply the CPU thread count. Call it in every thread that runs `infer` (OpenMP settings

@@ -28,11 +28,9 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from steering.drive.predictor import TTA_MODES, InferenceConfig, Predictor
+from steering.inference.exported import model_suffixes
+from steering.inference.predictor import TTA_MODES, InferenceConfig, Predictor
 from steering.preprocess import PreprocessConfig
-
-# What drive.py treats as a model file when it decides whether its last argument is a record folder.
-MODEL_SUFFIXES = (".pt", ".onnx", ".xml", ".ts")
 
 ModelPaths = str | Path | Sequence[str | Path]
 
@@ -40,7 +38,7 @@ ModelPaths = str | Path | Sequence[str | Path]
 def looks_like_model(path: str | Path) -> bool:
     """An existing file, or a name ending in a model suffix (a missing checkpoint must still fail as one)."""
     path = Path(path)
-    return path.is_file() or path.suffix.lower() in MODEL_SUFFIXES
+    return path.is_file() or path.suffix.lower() in model_suffixes()
 
 
 def preprocess_differences(a: PreprocessConfig, b: PreprocessConfig) -> list[str]:
