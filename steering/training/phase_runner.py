@@ -3,8 +3,9 @@
 `make_runner` turns a phase (steering.training.strategies) into a `PhaseRunner`: the training and
 validation loaders (flip-only or full augmentation, as `--augment` and the phase say), the module
 that trains (DDP-wrapped under torchrun) and the precision it runs in. While the backbone is frozen
-and augmentation is flip-only, the backbone's features are computed once (steering.training.feature_cache)
-and only the head trains. The epoch loop itself is steering.training.loop's; run.py strings phases together.
+and the frames are at most mirrored (augmentation flip or none), the backbone's features are computed
+once (steering.training.feature_cache) and only the head trains. The epoch loop itself is
+steering.training.loop's; run.py strings the phases together.
 """
 from __future__ import annotations
 
