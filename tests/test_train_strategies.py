@@ -1,12 +1,33 @@
 """Transfer strategies: which parameters train in which phase, and at which learning rate."""
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
-from steering.model import create_model
-from steering.training.config import ConfigError, TrainConfig, load_config_file
-from steering.training.strategies import apply_phase, build_optimizer, group_learning_rates, phase_at, plan_phases
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import train as train_cli  # noqa: E402
+from steering.model import create_model  # noqa: E402
+from steering.study import full_plan  # noqa: E402
+from steering.training.config import ConfigError, TrainConfig, load_config_file  # noqa: E402
+from steering.training.strategies import (  # noqa: E402
+    ALL_STAGES,
+    STRATEGIES,
+    Phase,
+    StrategySpec,
+    apply_phase,
+    build_optimizer,
+    group_learning_rates,
+    phase_at,
+    plan_phases,
+    register,
+    strategy_names,
+    study_strategies,
+    unregister,
+)
 
 RESNET_STAGES = ("layer4", "layer3", "layer2", "layer1")
 
@@ -101,3 +122,39 @@ def test_config_file_rejects_unknown_keys_by_name(tmp_path):
 def test_config_rejects_unknown_strategy():
     with pytest.raises(ConfigError, match="two-phase"):
         TrainConfig(strategy="partial")
+
+
+def test_the_registry_lists_the_built_in_strategies_for_the_cli_and_the_study():
+    assert strategy_names() == ("frozen", "finetune", "two-phase", "gradual")
+    # the study's tables go from the frozen backbone to full fine-tuning
+    assert study_strategies() == ("frozen", "two-phase", "gradual", "finetune")
+    assert [e.name for e in full_plan()[:4]] == ["resnet50-imagenet-frozen", "resnet50-imagenet-two-phase",
+                                                 "resnet50-imagenet-gradual", "resnet50-imagenet-finetune"]
+
+
+def _help_text(capsys) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        train_cli.main(["--help"])
+    assert exit_info.value.code == 0
+    return " ".join(capsys.readouterr().out.split())  # argparse wraps the help
+
+
+def test_a_strategy_registered_in_one_call_shows_in_train_help_trains_and_joins_the_study_plan(capsys):
+    register(StrategySpec("head-then-all", "head for --head-epochs, then the whole backbone at once",
+                          lambda config, stages: [Phase(0, ()), Phase(config.head_epochs, ALL_STAGES)]))
+    try:
+        text = _help_text(capsys)
+        assert "{frozen,finetune,two-phase,gradual,head-then-all}" in text
+        assert "head-then-all: head for --head-epochs, then the whole backbone at once" in text
+        config, _ = train_cli.parse_config(["a.csv", "--strategy", "head-then-all", "--head-epochs", "2"])
+        assert plan_phases(config, ("layer4", "layer3")) == [Phase(0, ()), Phase(2, None)]
+        names = [e.name for e in full_plan()]
+        assert names[:5] == ["resnet50-imagenet-frozen", "resnet50-imagenet-two-phase", "resnet50-imagenet-gradual",
+                             "resnet50-imagenet-finetune", "resnet50-imagenet-head-then-all"]
+        assert "efficientnet_lite0-imagenet-head-then-all" in names
+    finally:
+        unregister("head-then-all")
+    assert "head-then-all" not in STRATEGIES and "head-then-all" not in _help_text(capsys)
+    assert not any("head-then-all" in e.name for e in full_plan())
+    with pytest.raises(ConfigError, match="head-then-all"):
+        TrainConfig(strategy="head-then-all")

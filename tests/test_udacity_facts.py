@@ -70,6 +70,58 @@ def test_the_server_the_wire_client_and_the_car_share_the_socket_and_steering_fa
     assert CarConfig().top_speed_mph == udacity.TOP_SPEED_MPH
 
 
+def _numeric_facts() -> dict[str, float]:
+    """udacity.py's numbers by name (`MAX_STEER_DEG`: 25.0), read from its source so a new fact is covered too."""
+    facts = {}
+    for node in ast.parse((REPO / "steering" / "udacity.py").read_text()).body:
+        if isinstance(node, ast.Assign):
+            for name, value in _named_values(node.targets[0], node.value):
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    facts[name] = value
+    return facts
+
+
+def _named_values(target: ast.expr, value: ast.expr) -> list[tuple[str, object]]:
+    """`A, B = 1, 2` -> [("A", 1), ("B", 2)]; values that are no literal come back as None."""
+    if isinstance(target, ast.Tuple) and isinstance(value, ast.Tuple):
+        return [pair for t, v in zip(target.elts, value.elts) for pair in _named_values(t, v)]
+    if not isinstance(target, ast.Name):
+        return []
+    if isinstance(value, ast.UnaryOp) and isinstance(value.op, ast.USub) and isinstance(value.operand, ast.Constant):
+        return [(target.id, -value.operand.value)]
+    return [(target.id, value.value if isinstance(value, ast.Constant) else None)]
+
+
+def _unit(name: str) -> str:
+    """The last word of a name: `DEG` for `MAX_STEER_DEG`, `HZ` for `RECORD_HZ`."""
+    return name.rsplit("_", 1)[-1].upper()
+
+
+def _restated_numbers(tree: ast.AST, facts: dict[str, float]) -> list[str]:
+    """Constants (UPPER_CASE names) holding one of udacity.py's numbers in the same unit: `_MAX_WHEEL_DEG = 25.0`."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+            target = node.targets[0] if isinstance(node, ast.Assign) else node.target
+            for name, value in _named_values(target, node.value):
+                if not name.lstrip("_").isupper() or isinstance(value, bool):
+                    continue
+                for fact, number in facts.items():
+                    if value == number and _unit(name) == _unit(fact):
+                        found.append(f"{name} = {value!r} (udacity.{fact})")
+    return found
+
+
+def test_the_number_scan_catches_a_restated_steering_limit():
+    facts = _numeric_facts()
+    assert facts["MAX_STEER_DEG"] == 25.0 and facts["FRAME_HEIGHT"] == 160 and facts["PORT"] == 4567
+    code = ("_MAX_WHEEL_DEG = 25.0\nTOP_MPH: float = 30.0\nIMAGE_HEIGHT, IMAGE_WIDTH = 160, 320\n"
+            "WATER_REACH_M = 25.0\nLATENCY_FRAMES = 30\nheight = 160\nTIMEOUT_S = 30.0\n")
+    assert _restated_numbers(ast.parse(code), facts) == [
+        "_MAX_WHEEL_DEG = 25.0 (udacity.MAX_STEER_DEG)", "TOP_MPH = 30.0 (udacity.TOP_SPEED_MPH)",
+        "IMAGE_HEIGHT = 160 (udacity.FRAME_HEIGHT)", "IMAGE_WIDTH = 320 (udacity.FRAME_WIDTH)"]
+
+
 def _restated_facts(tree: ast.AST) -> list[str]:
     """Simulator facts written as values in code (prose in docstrings, comments and messages is fine)."""
     found = []
@@ -101,9 +153,11 @@ def _restated_facts(tree: ast.AST) -> list[str]:
 
 
 def test_no_other_module_restates_a_simulator_fact():
+    facts = _numeric_facts()
     offenders = [f"{path.relative_to(REPO)}: {fact}"
                  for path in sorted([*(REPO / "steering").rglob("*.py"), REPO / "drive.py", REPO / "train.py",
                                      *(REPO / "data_tools").glob("*.py")])
                  if path.name != "udacity.py"
-                 for fact in _restated_facts(ast.parse(path.read_text()))]
+                 for tree in [ast.parse(path.read_text())]
+                 for fact in [*_restated_facts(tree), *_restated_numbers(tree, facts)]]
     assert offenders == []

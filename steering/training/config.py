@@ -17,8 +17,8 @@ import yaml
 from steering.cli import option
 from steering.model import default_preprocess
 from steering.preprocess import PreprocessConfig, dataclass_from_dict
+from steering.training.strategies import STRATEGIES, strategy_help, strategy_names
 
-STRATEGIES = ("frozen", "finetune", "two-phase", "gradual")
 AUGMENT_MODES = ("auto", "full", "flip", "none")
 LOSSES = ("mse", "huber")
 
@@ -43,10 +43,8 @@ class TrainConfig:
                              help="model input after cropping sky and hood, e.g. 66x200; empty: the model's own, "
                                   "66x200 for every registered model (docs/model.md shows the latency cost of larger "
                                   "inputs)")
-    strategy: str = option("two-phase", choices=STRATEGIES,
-                           help="frozen: head only; finetune: all layers, backbone at --backbone-lr; two-phase: head "
-                                "for --head-epochs, then the top --unfreeze-stages stages; gradual: one more stage "
-                                "every --unfreeze-every epochs")
+    # choices and help come from the registry when the parser is built, so a registered strategy shows
+    strategy: str = option("two-phase", choices=strategy_names, help=strategy_help)
     head_epochs: int = option(3, help="two-phase: head-only epochs before unfreezing")
     unfreeze_stages: int = option(2, help="two-phase: backbone stages unfrozen from the top (layer4, layer3)")
     unfreeze_every: int = option(2, help="gradual: epochs between unfreezing stages")

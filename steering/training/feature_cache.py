@@ -45,7 +45,7 @@ def flip_mask(seed: int, epoch: int, count: int, probability: float) -> np.ndarr
 class _EpochFlips:
     """The per-epoch flip decisions, in shared memory so persistent DataLoader workers see updates."""
 
-    def __init__(self, count: int, probability: float, seed: int):
+    def __init__(self, count: int, probability: float, seed: int) -> None:
         self.probability = probability
         self.seed = seed
         self.mask = torch.zeros(count, dtype=torch.bool).share_memory_()
@@ -58,7 +58,7 @@ class _EpochFlips:
 class FlipDataset(Dataset):
     """Wrap a dataset of (x (3,H,W), steering): mirror x and negate steering per `flip_mask`."""
 
-    def __init__(self, base: Dataset, probability: float, seed: int = 0):
+    def __init__(self, base: Dataset, probability: float, seed: int = 0) -> None:
         self.base = base
         self.flips = _EpochFlips(len(base), probability, seed)
         self.set_epoch(0)
@@ -92,7 +92,7 @@ class FeatureCache:
 class CachedFeatureDataset(Dataset):
     """(feature (F,), steering) items from a FeatureCache, mirrored per `flip_mask` like FlipDataset."""
 
-    def __init__(self, cache: FeatureCache, probability: float, seed: int = 0):
+    def __init__(self, cache: FeatureCache, probability: float, seed: int = 0) -> None:
         self.cache = cache
         self.flips = _EpochFlips(len(self), probability, seed)
 

@@ -25,7 +25,7 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 class TrainingInterrupted(KeyboardInterrupt):
     """Training was stopped by SIGINT or SIGTERM; the message says what the run folder holds."""
 
-    def __init__(self, signum: int, message: str | None = None):
+    def __init__(self, signum: int, message: str | None = None) -> None:
         self.signum = int(signum)
         super().__init__(message or f"stopped by {self.signal_name}")
 

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 class NonFiniteLossError(FloatingPointError):
     """The training loss became NaN or infinite; the run stops and keeps its last good checkpoint."""
 
-    def __init__(self, epoch: int, batch: int, value: float):
+    def __init__(self, epoch: int, batch: int, value: float) -> None:
         self.epoch, self.batch, self.value = epoch, batch, value
         super().__init__(
             f"training loss is {value} at epoch {epoch + 1}, batch {batch + 1}: stopping. The last good "
@@ -39,7 +39,7 @@ class NonFiniteLossError(FloatingPointError):
 class HeadRegressor(nn.Module):
     """The head alone as a model: cached features (B, F) -> (B,) steering."""
 
-    def __init__(self, head: nn.Module):
+    def __init__(self, head: nn.Module) -> None:
         super().__init__()
         self.head = head
 

@@ -1,5 +1,10 @@
 """Transfer strategies: which backbone stages train in which epoch, and at which learning rate.
 
+Each strategy is one entry of the registry `STRATEGIES` (name -> `StrategySpec`): its name, one
+line of help (train.py's `--strategy` choices and help are built from these), where the study
+lists it, and `plan`, which turns the run's settings and the backbone's stages into phases.
+Adding a strategy is one `register(StrategySpec(...))` call. The built-in ones:
+
 - frozen:    backbone frozen for the whole run, only the head learns (at `lr`).
 - finetune:  everything learns from the start; backbone at `backbone_lr`, head at `lr`.
 - two-phase: head only for `head_epochs`, then the top `unfreeze_stages` stages (layer4, layer3 for a
@@ -15,12 +20,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Callable, Protocol
 
 import torch
 from torch import nn
 
 from steering.model import SteeringRegressor
-from steering.training.config import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -44,19 +49,84 @@ class Phase:
         return "head only" if not self.stages else "head + " + ", ".join(self.stages)
 
 
-def plan_phases(config: TrainConfig, stages: tuple[str, ...]) -> list[Phase]:
+class StrategySettings(Protocol):
+    """The settings a strategy reads; TrainConfig has them all (a Protocol, so config.py can import this module)."""
+
+    strategy: str
+    head_epochs: int
+    unfreeze_stages: int
+    unfreeze_every: int
+
+
+class OptimizerSettings(Protocol):
+    """The settings `build_optimizer` reads (TrainConfig's)."""
+
+    lr: float
+    backbone_lr: float
+    weight_decay: float
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    name: str
+    help: str  # one line for `train.py --help`
+    # (settings, backbone stages top first) -> phases, the first starting at epoch 0
+    plan: Callable[[StrategySettings, tuple[str, ...]], list[Phase]]
+    needs_stages: bool = True  # the plan unfreezes named stages, so a model without them cannot use it
+    study_rank: int = 100  # where the study lists it: its tables go from the frozen backbone to full fine-tuning
+
+
+STRATEGIES: dict[str, StrategySpec] = {}
+
+
+def register(spec: StrategySpec) -> StrategySpec:
+    STRATEGIES[spec.name] = spec
+    return spec
+
+
+def unregister(name: str) -> StrategySpec:
+    return STRATEGIES.pop(name)
+
+
+def strategy_names() -> tuple[str, ...]:
+    """The registered strategies in registration order (`--strategy` choices)."""
+    return tuple(STRATEGIES)
+
+
+def strategy_help() -> str:
+    """`--strategy`'s help: every strategy with its line."""
+    return "; ".join(f"{s.name}: {s.help}" for s in STRATEGIES.values())
+
+
+def study_strategies() -> tuple[str, ...]:
+    """The strategies in the study's order (by `study_rank`, then registration order)."""
+    return tuple(sorted(STRATEGIES, key=lambda name: STRATEGIES[name].study_rank))
+
+
+def plan_phases(config: StrategySettings, stages: tuple[str, ...]) -> list[Phase]:
     """The phases of a run for a backbone whose stages (top first) are `stages`."""
-    if config.strategy == "frozen":
-        return [Phase(0, ())]
-    if config.strategy == "finetune":
-        return [Phase(0, ALL_STAGES)]
-    if not stages:
+    spec = STRATEGIES[config.strategy]
+    if spec.needs_stages and not stages:
         raise ValueError(f"strategy {config.strategy!r} needs named backbone stages; this model has none")
-    if config.strategy == "two-phase":
-        count = max(1, min(config.unfreeze_stages, len(stages)))
-        return [Phase(0, ()), Phase(config.head_epochs, tuple(stages[:count]))]
-    # gradual
+    return spec.plan(config, stages)
+
+
+def _two_phase(config: StrategySettings, stages: tuple[str, ...]) -> list[Phase]:
+    count = max(1, min(config.unfreeze_stages, len(stages)))
+    return [Phase(0, ()), Phase(config.head_epochs, tuple(stages[:count]))]
+
+
+def _gradual(config: StrategySettings, stages: tuple[str, ...]) -> list[Phase]:
     return [Phase(k * config.unfreeze_every, tuple(stages[:k])) for k in range(len(stages) + 1)]
+
+
+register(StrategySpec("frozen", "head only", lambda config, stages: [Phase(0, ())],
+                      needs_stages=False, study_rank=0))
+register(StrategySpec("finetune", "all layers, backbone at --backbone-lr",
+                      lambda config, stages: [Phase(0, ALL_STAGES)], needs_stages=False, study_rank=3))
+register(StrategySpec("two-phase", "head for --head-epochs, then the top --unfreeze-stages stages", _two_phase,
+                      study_rank=1))
+register(StrategySpec("gradual", "one more stage every --unfreeze-every epochs", _gradual, study_rank=2))
 
 
 def phase_at(phases: list[Phase], epoch: int) -> Phase:
@@ -93,7 +163,7 @@ def trainable_summary(model: nn.Module) -> str:
     return f"{trainable:,} of {total:,} parameters trainable: {', '.join(parts) or 'none'}"
 
 
-def build_optimizer(model: SteeringRegressor, config: TrainConfig) -> torch.optim.AdamW:
+def build_optimizer(model: SteeringRegressor, config: OptimizerSettings) -> torch.optim.AdamW:
     """AdamW with a "head" group at `lr` and a "backbone" group at `backbone_lr`.
 
     Weight decay skips biases and normalisation weights (1-D tensors): decaying them only hurts.

@@ -18,7 +18,7 @@ from steering.training.data_setup import DataBundle
 class TensorPairs(Dataset):
     """(x, steering) items from two tensors."""
 
-    def __init__(self, images: torch.Tensor, steering: torch.Tensor):
+    def __init__(self, images: torch.Tensor, steering: torch.Tensor) -> None:
         self.images, self.steering = images, steering
 
     def __len__(self) -> int:

@@ -26,13 +26,13 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from steering import udacity
 from steering.preprocess import PreprocessConfig
 from steering.training.config import ConfigError
 
 log = logging.getLogger(__name__)
 
 GRID_FRAMES = 16
-_MAX_WHEEL_DEG = 25.0  # steering 1.0 = the simulator's 25 degrees
 
 
 def require_tensorboard(log_dir: str) -> Any:
@@ -137,7 +137,7 @@ def draw_steering(image: np.ndarray, true: float, predicted: float, scale: int =
     h, w = out.shape[:2]
     base, length = (w // 2, h - 2), int(h * 0.8)
     for value, colour in ((true, (40, 220, 60)), (predicted, (255, 60, 40))):
-        angle = math.radians(max(-1.0, min(1.0, value)) * _MAX_WHEEL_DEG * 2)  # doubled so small turns show
+        angle = math.radians(max(-1.0, min(1.0, value)) * udacity.MAX_STEER_DEG * 2)  # doubled so small turns show
         tip = (int(base[0] + length * math.sin(angle)), int(base[1] - length * math.cos(angle)))
         cv2.line(out, base, tip, colour, 2, cv2.LINE_AA)
     cv2.putText(out, f"true {true:+.3f}", (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (40, 220, 60), 1, cv2.LINE_AA)
