@@ -1,0 +1,71 @@
+"""A recorded log becomes reference segments: cuts at timestamp gaps, stops, reversing and holes."""
+from __future__ import annotations
+
+import datetime as dt
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from steering.data.reading import read_logs
+from steering.replay.reference import SegmentConfig, split_segments
+from steering.sim.car import MPH
+from steering.udacity import format_log_row, frame_name
+
+START = dt.datetime(2026, 12, 6, 10, 0, 0)
+
+
+def write_log(folder: Path, rows: list[tuple[float, float, float, float]], missing: tuple[int, ...] = ()) -> Path:
+    """rows: (seconds from START, steering, throttle, speed mph); frames 320x160 grey, `missing` not written."""
+    img = folder / "IMG"
+    img.mkdir(parents=True)
+    lines = []
+    for i, (t, steering, throttle, speed) in enumerate(rows):
+        when = START + dt.timedelta(seconds=t)
+        names = [str(img / frame_name(cam, when)) for cam in ("center", "left", "right")]
+        if i not in missing:
+            for name in names:
+                cv2.imwrite(name, np.full((160, 320, 3), 100, np.uint8))
+        lines.append(format_log_row(*names, steering, throttle, 0.0, speed))
+    path = folder / "driving_log.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_a_timestamp_gap_splits_the_log_into_two_segments(tmp_path):
+    rows = [(0.1 * i, 0.0, 0.4, 20.0) for i in range(15)] + [(3.0 + 0.1 * i, 0.0, 0.4, 20.0) for i in range(12)]
+    segments = split_segments(read_logs(write_log(tmp_path, rows)), SegmentConfig(min_frames=5))
+    assert [len(s) for s in segments] == [15, 12]
+    assert [int(s.rows["line"].iloc[0]) for s in segments] == [1, 16]
+    assert segments[1].times[0] == 0.0 and segments[1].times[-1] == pytest.approx(1.1)
+    # 20 mph straight for 1.4 s: 12.52 m along x
+    assert segments[0].poses[-1] == pytest.approx([20 * MPH * 1.4, 0.0, 0.0], abs=1e-3)
+
+
+def test_stops_and_reversing_are_left_out_and_cut(tmp_path):
+    rows = ([(0.1 * i, 0.0, 0.4, 20.0) for i in range(10)]
+            + [(1.0 + 0.1 * i, 0.0, 0.0, 0.0) for i in range(5)]  # standing still
+            + [(1.5 + 0.1 * i, 0.0, -0.5, 3.0) for i in range(6)]  # reversing: throttle < 0, no brake
+            + [(2.1 + 0.1 * i, 0.0, 0.4, 20.0) for i in range(10)])
+    segments = split_segments(read_logs(write_log(tmp_path, rows)), SegmentConfig(min_frames=5))
+    assert [len(s) for s in segments] == [10, 10]
+    assert int(segments[1].rows["line"].iloc[0]) == 22
+
+
+def test_a_short_hole_of_missing_frames_is_integrated_over(tmp_path):
+    # 20 rows 0.1 s apart, rows 8-9 without frames: one segment of 18 rows whose path still spans 1.9 s.
+    rows = [(0.1 * i, 0.2, 0.4, 20.0) for i in range(20)]
+    segments = split_segments(read_logs(write_log(tmp_path, rows, missing=(8, 9))), SegmentConfig(min_frames=5))
+    assert [len(s) for s in segments] == [18]
+    seg = segments[0]
+    assert seg.times[-1] == pytest.approx(1.9)
+    # steering +0.2 (right): 5 deg wheels, heading rate -v tan(5 deg) / 2.87 over 1.9 s
+    assert seg.poses[-1, 2] == pytest.approx(-20 * MPH * math.tan(math.radians(5)) / 2.87 * 1.9, abs=1e-6)
+
+
+def test_real_lake_log_is_one_segment_of_two_laps(lake_log):
+    segments = split_segments(read_logs(lake_log))
+    assert len(segments) == 1 and len(segments[0]) == 1972
+    assert 150 < segments[0].times[-1] < 200  # ~183 s at ~30 mph
