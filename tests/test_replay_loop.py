@@ -77,3 +77,16 @@ def test_real_time_applies_the_command_after_the_latency(straight_log):
     assert late.steps[0].heading_deg > lock.steps[0].heading_deg / 2 - 1e-9
     assert abs(late.steps[0].heading_deg) <= abs(lock.steps[0].heading_deg) / 2 + 1e-9
     assert late.steps[-1].offset_m < lock.steps[-1].offset_m
+
+
+def test_the_source_frame_is_the_nearest_camera_not_ahead_of_the_car(straight_log):
+    from steering.replay.frames import choose_source
+
+    segment = split_segments(read_logs(straight_log))[0]  # rows 0.894 m apart along +x
+    camera = unity_camera()
+    # 0.3 m past row 5 and 0.75 m to the left: the left camera of row 5 (0.806 m left) is nearest and behind.
+    assert choose_source(segment, camera, (5 * 0.894 + 0.3, 0.75, 0.0), 5) == (5, "left")
+    # 0.2 m short of row 6, centred: row 6's centre camera is 0.2 m away but ahead; row 5's (0.69 m) is used.
+    assert choose_source(segment, camera, (6 * 0.894 - 0.2, 0.0, 0.0), 6) == (5, "center")
+    # 0.05 m short of row 6 and 0.8 m right: within the 0.1 m tolerance, row 6's right camera.
+    assert choose_source(segment, camera, (6 * 0.894 - 0.05, -0.8, 0.0), 6) == (6, "right")
