@@ -18,7 +18,6 @@ from typing import Sequence
 
 import cv2
 import numpy as np
-from scipy.spatial import cKDTree
 
 from steering.replay.camera import CameraModel
 from steering.replay.synthesis import Pose, ViewSynthesiser, ground_to_image, sky_mask
@@ -89,10 +88,14 @@ def road_mask(camera: CameraModel, track: Track, rear_pose: Pose, max_distance_m
     xy = (ground[:2] / ground[2]).T  # (H*W, 2) world points
     below = ~sky_mask(camera).ravel()
     centre = camera.pose_in_world("center", rear_pose)[1][:2]
-    near = np.hypot(xy[:, 0] - centre[0], xy[:, 1] - centre[1]) <= max_distance_m
-    distance, index = cKDTree(track.points).query(xy)
-    on_road = distance <= track.widths[index] / 2
-    mask = (below & near & on_road).reshape(camera.height, camera.width)
+    near = below & (np.hypot(xy[:, 0] - centre[0], xy[:, 1] - centre[1]) <= max_distance_m)
+    # Nearest centre-line sample of each near ground point, among the samples within reach of the camera.
+    local = np.nonzero(np.hypot(*(track.points - centre).T) <= max_distance_m + track.widths.max())[0]
+    gaps = np.hypot(xy[near, None, 0] - track.points[local, 0], xy[near, None, 1] - track.points[local, 1])
+    nearest = gaps.argmin(axis=1)
+    on_road = np.zeros(len(xy), bool)
+    on_road[near] = gaps[np.arange(len(nearest)), nearest] <= track.widths[local[nearest]] / 2
+    mask = on_road.reshape(camera.height, camera.width)
     if camera.hood_top_row is not None:
         mask[camera.hood_top_row:] = False
     return mask
