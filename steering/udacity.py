@@ -26,6 +26,26 @@ CAMERAS = ("center", "left", "right")  # the three cameras Record mode saves
 MAX_STEER_DEG = 25.0  # the car multiplies the normalised steering [-1, 1] by this; positive steers right
 TOP_SPEED_MPH = 30.0
 
+# The camera rig and the wheelbase, for view synthesis (`steering.replay`). Source: udacity/self-driving-car-sim,
+# `CarWaypointBased.prefab` (cameras) and `Car.prefab` at e43aa0c (wheel hubs), checked on the real frames of
+# ../shared/data/udacity-real/lake-two-laps-mouse (tests/test_replay_calibration.py): one fixed ground-plane
+# homography takes the centre frame to each side camera's view. Car frame: x right, y up, z forward, metres,
+# from the car's origin (the centre of its body, between the axles).
+CAMERA_VFOV_DEG = 60.0  # Unity's default camera: focal length 80 / tan(30 deg) = 138.6 px at 320x160
+CAMERA_POSITIONS_M = {"center": (0.0, 1.2, 1.0), "left": (-0.806, 1.2, 0.984), "right": (0.825, 1.2, 0.999)}
+# Down, all three cameras, relative to the road. The prefab says 9.445 deg relative to the car's body; real
+# frames put the horizon at row ~60.5 (8 deg), and the centre-to-side warp fits best at 7.8-7.9 deg (left/right
+# road error 11.5/12.0 vs 29.7 unwarped, 30 rows; 9.445 deg gives 18.8): the body rides nose up.
+CAMERA_PITCH_DEG = 7.9
+CAMERA_YAW_DEG = 0.702  # to the right
+CAMERA_ROLL_DEG = 1.166  # right side up: the horizon runs from row ~57 (left edge) to ~64 (right edge)
+# The prefab's 1.2 m is above the car's origin, which rides above the road: real frames fit a side offset /
+# height ratio of 0.643 (left) and 0.658 (right), i.e. 1.25 m above the ground (the warp's fit agrees).
+CAMERA_HEIGHT_M = 1.25
+HOOD_TOP_ROW = 135  # the car's bonnet fills the rows from here down, differently in each camera
+FRONT_AXLE_Z_M, REAR_AXLE_Z_M = 1.27, -1.6  # Car.prefab: WheelHubFront*/WheelHubRear* local z
+WHEELBASE_M = FRONT_AXLE_Z_M - REAR_AXLE_Z_M  # 2.87 m
+
 # ---------------------------------------------------------------- recording
 RECORD_HZ = 15.0  # Record mode samples (and the car reports telemetry) 15 times per simulated second
 RECORD_PERIOD_S = 1.0 / RECORD_HZ

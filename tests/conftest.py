@@ -9,6 +9,7 @@ REPO = Path(__file__).resolve().parents[1]
 REAL_DATA = REPO.parent / "shared" / "data" / "udacity-real"
 WINDOWS_LOG = REAL_DATA / "self-recorded-windows-paths" / "driving_log.csv"
 MACOS_LOG = REAL_DATA / "macos-paths-missing-images" / "driving_log.csv"
+LAKE_LOG = REAL_DATA / "lake-two-laps-mouse" / "driving_log.csv"
 
 
 @pytest.fixture(scope="session")
@@ -23,6 +24,13 @@ def macos_log() -> Path:
     """150 rows with macOS paths; only 98 center frames exist."""
     assert MACOS_LOG.is_file(), f"real recording missing: {MACOS_LOG}"
     return MACOS_LOG
+
+
+@pytest.fixture(scope="session")
+def lake_log() -> Path:
+    """1,972 rows of two lake laps at ~30 mph, all three cameras, smooth mouse steering."""
+    assert LAKE_LOG.is_file(), f"real recording missing: {LAKE_LOG}"
+    return LAKE_LOG
 
 
 @pytest.fixture()

@@ -46,6 +46,7 @@ def test_no_import_circle_in_the_evaluator_or_the_drive_stack():
     )
     assert _cycles(graph) == []
     assert _cycles(_imports("steering.drive")) == []
+    assert _cycles(_imports("steering.replay")) == []
 
 
 def test_the_simulator_package_does_not_import_the_evaluator():

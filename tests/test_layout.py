@@ -25,6 +25,7 @@ LAYERS = {
     "steering.training": 3, "steering.inference": 3,
     "steering.drive": 4, "steering.export": 4,
     "steering.sim": 5,
+    "steering.replay": 6,
     "steering.eval": 6,
     "steering.study": 7,
     "steering.demo": 8,

@@ -7,9 +7,11 @@
     python -m steering.eval suite a.pt b.pt --out runs/suite [--quick]
     python -m steering.eval evaluate a.pt --tta flip                         # mean of the frame and its mirror
     python -m steering.eval compare a.pt a.pt+b.pt                           # a.pt+b.pt: one ensemble
+    python -m steering.eval replay a.pt constant:0 data/driving_log.csv --rows 1600: --video   # recorded logs
 
 `python -m steering.sim evaluate|compare|suite` is the same (the simulator's CLI registers these).
-The work happens in `steering.eval.evaluate`, `steering.eval.compare` and `steering.eval.suite`.
+The work happens in `steering.eval.evaluate`, `steering.eval.compare`, `steering.eval.suite` and
+`steering.replay.command` (NVIDIA's replay of recorded logs).
 """
 from __future__ import annotations
 
@@ -20,10 +22,12 @@ from pathlib import Path
 from steering.eval.config import EvalConfig
 from steering.eval.evaluate import ModelEntry, entry_name, entry_paths, evaluate
 from steering.eval.scoring import InterventionConfig
+from steering.replay.loop import ReplayConfig
+from steering.replay.reference import SegmentConfig
 from steering.sim.client import ClientConfig
 from steering.sim.tracks import list_tracks
 
-COMMANDS = ("evaluate", "compare", "suite")
+COMMANDS = ("evaluate", "compare", "suite", "replay")
 MODEL_HELP = "; A.pt+B.pt is one ensemble (the mean of their steering; same preprocessing required)"
 
 
@@ -113,6 +117,83 @@ def add_commands(commands: "argparse._SubParsersAction") -> None:
     suite.add_argument("--realtime-only", action="store_true", help="only the real-time rows")
     suite.add_argument("--labels", nargs="+", default=None, help="names in the table (default: the file names)")
     _scoring_arguments(suite, speed=False, pacing=False)
+    _add_replay(commands)
+
+
+def _add_replay(commands: "argparse._SubParsersAction") -> None:
+    rp = commands.add_parser(
+        "replay", help="NVIDIA's replay: models steer a simulated car along recorded logs (synthesised views)",
+        description="Each model steers a simulated car along the recorded drive; it sees views synthesised from "
+                    "the nearest recorded frame (flat ground below the horizon, infinity above); more than "
+                    "--max-offset from the recorded path (or --max-heading off its heading) is an intervention "
+                    "and the car is put back. Writes report.json, <model>_trajectory.png and with --video "
+                    "<model>.mp4. Autonomy = (1 - interventions x 6 s / elapsed s) x 100.")
+    rp.add_argument("inputs", nargs="+", metavar="MODEL_OR_LOG",
+                    help="models (a.pt, a.pt+b.pt an ensemble, constant:0 a control) then driving_log.csv files "
+                         "(or their folders)")
+    rp.add_argument("--out", type=Path, default=Path("runs/replay"), help="folder for the report, plots, videos")
+    rp.add_argument("--rows", default=":", help="START:STOP rows of the log(s) to replay, as a Python slice "
+                                                 "(e.g. 1600: for the held-out end; default all)")
+    group = rp.add_argument_group("Driving and scoring")
+    group.add_argument("--realtime", action="store_true",
+                       help="apply each command after the model's measured latency (default: lock step, at once)")
+    group.add_argument("--max-offset", type=float, default=ReplayConfig.max_offset_m,
+                       help="metres off the recorded path that count as an intervention (PilotNet: 1.0)")
+    group.add_argument("--max-heading", type=float, default=ReplayConfig.max_heading_deg,
+                       help="degrees off the recorded heading that count as an intervention")
+    group.add_argument("--penalty-s", type=float, default=InterventionConfig.penalty_s,
+                       help="seconds each intervention costs in the autonomy score (PilotNet: 6)")
+    group.add_argument("--gap-s", type=float, default=SegmentConfig.gap_s,
+                       help="a pause between frames longer than this starts a new segment")
+    group.add_argument("--video", action="store_true", help="also write <model>.mp4 of the synthesised views")
+    group.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+
+
+def _is_log(text: str) -> bool:
+    path = Path(text)
+    return path.suffix.lower() == ".csv" or (path.is_dir() and (path / "driving_log.csv").is_file())
+
+
+def _row_slice(text: str) -> tuple[int | None, int | None]:
+    start, _, stop = text.partition(":")
+    return (int(start) if start.strip() else None, int(stop) if stop.strip() else None)
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    from steering.checkpoint import CheckpointError
+    from steering.data.reading import DrivingLogError
+    from steering.replay.command import ReplayOptions, replay_models
+
+    logs = [Path(t) / "driving_log.csv" if Path(t).is_dir() else Path(t) for t in args.inputs if _is_log(t)]
+    models = [t for t in args.inputs if not _is_log(t)]
+    if not logs or not models:
+        print("error: give at least one model (a.pt, constant:0) and one driving_log.csv", file=sys.stderr)
+        return 2
+    try:
+        rows = _row_slice(args.rows)
+    except ValueError:
+        print(f"error: --rows takes START:STOP (integers), got {args.rows!r}", file=sys.stderr)
+        return 2
+    loop = ReplayConfig(max_offset_m=args.max_offset, max_heading_deg=args.max_heading, penalty_s=args.penalty_s,
+                        realtime=args.realtime, progress=args.progress)
+    options = ReplayOptions(out_dir=args.out, rows=rows, loop=loop, segments=SegmentConfig(gap_s=args.gap_s),
+                            video=args.video)
+    try:
+        result = replay_models(models, logs, options)
+    except (CheckpointError, DrivingLogError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for name, run in result.runs.items():
+        summary = run.summary()
+        print(f"{name}: autonomy {summary['autonomy_percent']:.1f} %, {summary['interventions']} interventions in "
+              f"{summary['elapsed_s']:.1f} s, mean |offset| {summary['mean_abs_offset_m']:.2f} m, "
+              f"{summary['frames_per_s']:.0f} frames/s")
+        for iv in run.interventions:
+            print(f"  intervention at segment {iv.segment} row {iv.row} (line {iv.line}): {iv.reason}, "
+                  f"offset {iv.offset_m:+.2f} m, heading {iv.heading_deg:+.1f} deg")
+    for kind, path in result.files.items():
+        print(f"{kind + ':':12s} {path}")
+    return 0
 
 
 def _eval_config(args: argparse.Namespace, **overrides) -> EvalConfig:
@@ -198,5 +279,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Dispatch a parsed `evaluate`, `compare` or `suite` command."""
-    return {"evaluate": run_evaluate, "compare": run_compare, "suite": run_suite_command}[args.command](args)
+    """Dispatch a parsed `evaluate`, `compare`, `suite` or `replay` command."""
+    commands = {"evaluate": run_evaluate, "compare": run_compare, "suite": run_suite_command, "replay": run_replay}
+    return commands[args.command](args)
