@@ -10,6 +10,7 @@ import base64
 import datetime as dt
 import http.client
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -239,3 +240,83 @@ def test_headless_simulator_still_drives(drive_server):
     world = World(WorldConfig(track="lake"))
     result = SimClient(world, ClientConfig(port=drive_server.port, double_open=False)).run(max_steps=5)
     assert len(result.steps) == 5 and result.steers_received >= 5, result
+
+
+# ---------------------------------------------------------------------------------------------- in a browser
+
+ATTACK_PAGE = """<!doctype html><title>evil</title><script>
+// What any site can do without a preflight: a "simple" cross-origin POST, response unreadable (no-cors).
+window.attack = fetch(MONITOR + "api/record", {method: "POST", mode: "no-cors",
+    headers: {"Content-Type": "text/plain"}, body: '{"on":false}'}).then(() => "sent", e => "failed: " + e);
+</script>"""
+
+
+@pytest.fixture()
+def attack_site():
+    """A page on another port of this machine; GET /?monitor=URL serves ATTACK_PAGE aimed at that URL."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import parse_qs, urlparse
+
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            target = parse_qs(urlparse(self.path).query)["monitor"][0]
+            body = ATTACK_PAGE.replace("MONITOR", json.dumps(target)).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.slow
+def test_page_on_another_port_cannot_pause_the_recording_from_a_browser(monitor, browser, attack_site, caplog):
+    monitor, drive, _ = monitor
+    caplog.set_level("WARNING", logger="steering.drive.http_guard")
+    browser.get(f"{attack_site}?monitor={monitor.url}")
+    assert browser.execute_async_script("window.attack.then(arguments[0])") == "sent"
+    assert drive.recorder.paused is False, "a page on another port paused the recording"
+    # The browser did send it (a simple request needs no preflight): the monitor refused it.
+    refused = [r.getMessage() for r in caplog.records if "refused POST /api/record" in r.getMessage()]
+    assert refused == [f"monitor: refused POST /api/record: cross-origin request from "
+                       f"'{attack_site.rstrip('/')}' refused; only pages this server serves may call it"]
+
+
+@pytest.mark.slow
+def test_rebound_domain_gets_403_and_the_monitors_own_page_still_switches_recording(monitor, browser):
+    monitor, drive, _ = monitor
+    # DNS rebinding: evil.example now resolves to 127.0.0.1 (the fixture's resolver rule), so its
+    # pages are same-origin with whatever listens there; only the Host header tells them apart.
+    browser.get(f"http://evil.example:{monitor.port}/")
+    assert browser.find_element("tag name", "body").text.startswith(
+        f"Host 'evil.example:{monitor.port}' does not name this server")
+    answers = browser.execute_async_script("""
+        const done = arguments[0];
+        Promise.all(["/api/state", "/frame.jpg?after=0"].map(p => fetch(p).then(r => r.status))).then(done);""")
+    assert answers == [403, 403]
+    # The monitor's own page, opened as drive.py prints it, switches recording off and on.
+    browser.get(monitor.url)
+    toggle = browser.find_element("id", "record-toggle")
+    deadline = time.monotonic() + 10
+    while not toggle.is_enabled() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    toggle.click()
+    while drive.recorder.paused is not True and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert drive.recorder.paused is True, "the page's own JSON POST was refused"
+    toggle.click()
+    while drive.recorder.paused is not False and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert drive.recorder.paused is False
