@@ -20,9 +20,7 @@ naming the file and the reason. A process killed mid-write (SIGKILL, power loss)
 from __future__ import annotations
 
 import os
-import pickle
 import tempfile
-import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,12 +31,41 @@ from torch import nn
 
 from steering.model import ModelConfig, SteeringRegressor, model_from_config
 from steering.preprocess import PreprocessConfig
+from steering.safe_load import SafeLoadError, load_weights_only
 
 FORMAT_VERSION = 1
 
 
 class CheckpointError(RuntimeError):
-    """A checkpoint is missing, truncated, corrupt, unsafe or not one of ours."""
+    """A checkpoint is missing, truncated, corrupt, unsafe or not one of ours.
+
+    `kind` says which: missing, unreadable, corrupt, unsafe, foreign, newer, malformed, mismatch
+    (and "write" for CheckpointWriteError); the message is one sentence that names the file and what to do.
+    """
+
+    def __init__(self, message: str, kind: str = "invalid") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+# One sentence per way a checkpoint fails to load: (path, detail) -> message.
+_ADVICE: dict[str, Callable[[Path, str], str]] = {
+    "missing": lambda path, _: f"{path}: no such checkpoint file; check the path "
+                               "(train.py writes best.pt in its output folder).",
+    "unreadable": lambda path, why: f"{path}: cannot be read ({why}); check that it is a file you may read.",
+    "corrupt": lambda path, why: f"{path}: the file is truncated or corrupt{f' ({why})' if why else ''}; copy it "
+                                 "again from where it was trained (an interrupted copy leaves a short file), "
+                                 "or retrain.",
+    "unsafe": lambda path, name: f"{path}: holds Python objects{f' ({name})' if name else ''} beyond weights and "
+                                 "plain values, which train.py never writes and which are not loaded because "
+                                 "loading them could run code; retrain, or get the file again from whoever "
+                                 "trained it.",
+    "foreign": lambda path, what: f"{path}: not a steering checkpoint ({what or 'no format_version/state_dict'}); "
+                                  "drive with a model.pt written by train.py, or retrain.",
+    "newer": lambda path, version: f"{path}: written by a newer version of steering (checkpoint format {version}; "
+                                   f"this one reads format {FORMAT_VERSION}); update steering, or retrain "
+                                   "with this version.",
+}
 
 
 class CheckpointWriteError(CheckpointError, OSError):
@@ -51,7 +78,7 @@ class CheckpointWriteError(CheckpointError, OSError):
         self.path, self.cause = path, cause
         reason = cause.strerror or str(cause) or type(cause).__name__
         kept = f"the previous {path.name} is unchanged" if existed else "nothing was written there"
-        super().__init__(f"{path}: could not write ({reason}); {kept}")
+        super().__init__(f"{path}: could not write ({reason}); {kept}", kind="write")
         self.errno, self.strerror, self.filename = cause.errno, cause.strerror, str(path)
 
     def __str__(self) -> str:  # OSError would format its own args
@@ -185,26 +212,20 @@ def remove_stale_temp_files(folder: str | Path, names: Iterable[str]) -> list[Pa
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
-    """Read a checkpoint safely (weights_only). Every failure is a CheckpointError naming the file."""
+    """Read a checkpoint safely (weights_only). Every failure is a CheckpointError naming the file,
+    with `kind` (see `_ADVICE`) and one sentence saying what to do; never advice to load it unsafely."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
     try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, EOFError, RuntimeError, ValueError, OSError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(
-            f"{path}: not a readable steering checkpoint (truncated, corrupt, or contains code that "
-            f"weights_only loading refuses to run): {first_line}"
-        ) from exc
+        raw = load_weights_only(path)
+    except SafeLoadError as exc:
+        raise CheckpointError(_ADVICE[exc.kind](path, exc.detail), kind=exc.kind) from None
     if not isinstance(raw, dict) or "format_version" not in raw or "state_dict" not in raw:
-        raise CheckpointError(f"{path}: not a steering checkpoint (no format_version/state_dict); "
-                              "was it written by train.py?")
+        raise CheckpointError(_ADVICE["foreign"](path, ""), kind="foreign")
     version = raw["format_version"]
+    if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
+        raise CheckpointError(_ADVICE["newer"](path, str(version)), kind="newer")
     if version != FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path}: checkpoint format {version} is not supported (this version reads {FORMAT_VERSION})"
-        )
+        raise CheckpointError(_ADVICE["foreign"](path, f"format_version {version!r}"), kind="foreign")
     try:
         return Checkpoint(
             model_config=ModelConfig.from_dict(raw["model"]),
@@ -216,7 +237,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
             path=path,
         )
     except (KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(f"{path}: malformed checkpoint: {exc}") from exc
+        raise CheckpointError(f"{path}: malformed checkpoint: {exc}", kind="malformed") from exc
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[SteeringRegressor, PreprocessConfig]:
@@ -225,5 +246,6 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[St
     try:
         model = ckpt.build_model(device)
     except RuntimeError as exc:  # load_state_dict: keys or shapes differ from the architecture
-        raise CheckpointError(f"{path}: weights do not match model {ckpt.model_config.name!r}: {exc}") from exc
+        raise CheckpointError(f"{path}: weights do not match model {ckpt.model_config.name!r}: {exc}",
+                              kind="mismatch") from exc
     return model, ckpt.preprocess

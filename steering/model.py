@@ -28,6 +28,7 @@ from torch import nn
 
 from steering import efficientnet_lite
 from steering.preprocess import PreprocessConfig, dataclass_from_dict
+from steering.safe_load import SafeLoadError, load_weights_only
 
 log = logging.getLogger(__name__)
 
@@ -376,9 +377,14 @@ def load_backbone_weights(net: nn.Module, path: Path,
     if not path.is_file():
         raise PretrainedWeightsError(f"{path}: no such weights file (expected 'imagenet', 'none' or a file path)")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for corrupt or unsafe files
-        raise PretrainedWeightsError(f"{path}: not a readable weights file: {exc}") from exc
+        state = load_weights_only(path)
+    except SafeLoadError as exc:  # its kinds, in words; never torch's advice to load the file unsafely
+        detail = f" ({exc.detail})" if exc.detail else ""
+        reason = {"unsafe": f"holds Python objects{detail} beyond tensors, which are not loaded because loading "
+                            "them could run code; save the state_dict alone with torch.save",
+                  "corrupt": f"the file is truncated or corrupt{detail}; download or copy it again"}.get(
+                      exc.kind, f"cannot be read{detail}")
+        raise PretrainedWeightsError(f"{path}: not a readable weights file: {reason}") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict):

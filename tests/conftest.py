@@ -1,6 +1,8 @@
-"""Shared fixtures: the real simulator recordings in ../shared and small checkpoints."""
+"""Shared fixtures: the real simulator recordings in ../shared, small checkpoints, headless Chromium."""
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -47,3 +49,35 @@ def make_checkpoint(tmp_path):
         return save_checkpoint(tmp_path / filename, model, ModelConfig(name=name), default_preprocess(name))
 
     return make
+
+
+def _browser_paths() -> tuple[str, str]:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if chromium and driver:
+        return chromium, driver
+    message = "headless Chromium missing: apt-get install -y chromium chromium-driver"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message + " (.ci/run installs them; CI must not skip the browser test)")
+    pytest.skip(message)
+
+
+@pytest.fixture()
+def browser():
+    """Headless Chromium through selenium and Debian's chromium-driver."""
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+
+    chromium, driver_path = _browser_paths()
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1120,880",
+                # evil.example stands for a domain an attacker rebound to this machine (DNS rebinding tests)
+                "--host-resolver-rules=MAP evil.example 127.0.0.1"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()

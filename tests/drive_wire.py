@@ -1,7 +1,7 @@
 """Test helper: a raw WebSocket client that talks to drive servers exactly like the Unity simulator.
 
-No Socket.IO client library: it opens `/socket.io/?EIO=4&transport=websocket` directly, never
-sends a `40` CONNECT, sends `42["telemetry",{...}]` with strings formatted like `ToString("N4")`
+No Socket.IO client library: it opens `/socket.io/?EIO=4&transport=websocket` directly with no
+Origin header, never sends a `40` CONNECT, sends `42["telemetry",{...}]` with strings formatted like `ToString("N4")`
 in the chosen culture, and pings with `2`.
 """
 from __future__ import annotations
@@ -39,8 +39,9 @@ class SimulatorSocket:
     """One simulator connection. `events` collects every `42[...]` the server sent, in order."""
 
     def __init__(self, port: int, timeout: float = 20.0) -> None:
+        # suppress_origin: websocket-client adds an Origin header by default; the Unity simulator sends none.
         self.ws = websocket.create_connection(f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket",
-                                              timeout=timeout)
+                                              timeout=timeout, suppress_origin=True)
         self.pongs = 0
         self.other: list[str] = []  # open packet, namespace connect, ...
 

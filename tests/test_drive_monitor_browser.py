@@ -1,8 +1,9 @@
 """The monitor page in a real browser: drive.py --monitor in a subprocess, real frames over the
 simulator's wire, headless Chromium (selenium + Debian's chromium-driver) reading the DOM.
 
-Skipped only where Chromium is not installed; under CI (CI=true) a missing Chromium fails, since
-.ci/run installs it. STEERING_MONITOR_SCREENSHOT=docs/monitor.png also copies the screenshot there.
+The `browser` fixture (tests/conftest.py) skips only where Chromium is not installed; under CI
+(CI=true) a missing Chromium fails, since .ci/run installs it.
+STEERING_MONITOR_SCREENSHOT=docs/monitor.png also copies the screenshot there.
 """
 from __future__ import annotations
 
@@ -21,35 +22,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from drive_wire import SimulatorSocket, real_center_frames, telemetry  # noqa: E402
 
 pytestmark = pytest.mark.slow
-
-
-def _browser_paths() -> tuple[str, str]:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
-    if chromium and driver:
-        return chromium, driver
-    message = "headless Chromium missing: apt-get install -y chromium chromium-driver"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message + " (.ci/run installs them; CI must not skip the browser test)")
-    pytest.skip(message)
-
-
-@pytest.fixture()
-def browser():
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
-
-    chromium, driver_path = _browser_paths()
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1120,880"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
-    driver.set_page_load_timeout(30)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture()

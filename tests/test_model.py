@@ -162,6 +162,22 @@ def test_mismatched_local_weights_are_reported_by_name(tmp_path):
         create_model("resnet18", pretrained=path)
 
 
+def test_weights_file_with_objects_safe_loading_refuses_never_advises_loading_it_unsafely(tmp_path):
+    import numpy as np
+
+    path = tmp_path / "weights.pth"
+    torch.save({"conv1.weight": np.zeros(3)}, path)
+    with pytest.raises(PretrainedWeightsError) as info:
+        create_model("resnet18", pretrained=path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: not a readable weights file: holds Python objects (")
+    assert "_reconstruct" in message, message
+    assert "weights_only" not in message and "torch.load" not in message and info.value.__cause__ is None
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(PretrainedWeightsError, match="the file is truncated or corrupt; download or copy it again"):
+        create_model("resnet18", pretrained=path)
+
+
 def test_offline_imagenet_download_gives_the_clear_message(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # no cached weights to fall back on
 

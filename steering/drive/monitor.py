@@ -21,6 +21,8 @@ Data path, and why it cannot slow the car:
 
 Endpoints: GET `/` (the page), `/static/<file>`, `/api/state?since=SEQ`, `/frame.jpg?after=SEQ`,
 `/saliency.png`; POST `/api/record` with `{"on": true|false}` pauses or resumes the recording.
+Every request first passes `steering.drive.http_guard` (its Host names this server; a POST is
+JSON from this page or from no page at all); other pages and rebound domains get 403.
 """
 from __future__ import annotations
 
@@ -47,6 +49,7 @@ with warnings.catch_warnings():  # eventlet's maintenance-mode notice; see udaci
     import eventlet.wsgi
 
 from steering.cli import option
+from steering.drive.http_guard import Address, guarded
 from steering.drive.hub import HubThread, close_hub, listen
 from steering.drive.sinks import DriveFrame
 
@@ -158,7 +161,8 @@ class Monitor:
     def _serve(self) -> None:
         green = eventlet.greenio.GreenSocket(self._listener)
         pool = eventlet.GreenPool(64)
-        server = eventlet.spawn(eventlet.wsgi.server, green, self.app, log=logging.getLogger(f"{__name__}.wsgi"),
+        app = guarded(self.app, Address(self.config.host, self.port), "monitor")
+        server = eventlet.spawn(eventlet.wsgi.server, green, app, log=logging.getLogger(f"{__name__}.wsgi"),
                                 log_output=False, custom_pool=pool, socket_timeout=30)
         self._ready.set()
         self._hub.park()

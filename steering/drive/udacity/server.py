@@ -24,6 +24,8 @@ Guarantees, each covered by tests/test_server_*.py:
 - anything malformed (payload, numbers, base64, JPEG, size, model NaN) gets the safe command:
   throttle 0, last good steering; it is counted in `stats["errors"]` and logged rate-limited;
 - replies use the decimal separator the simulator used (comma locales);
+- a handshake whose Host does not name this server, or whose Origin is a web page other than this
+  server, gets 403 (`steering.drive.http_guard`: other pages in the user's browser cannot drive);
 - the model runs in its own OS thread (`steering.drive.worker`) so pings are answered meanwhile;
 - every accepted socket has TCP_NODELAY, and client frames are unmasked at C speed
   (`steering.drive.udacity.wire`, installed when a server is built); the socket's timestamps give the
@@ -54,6 +56,7 @@ with warnings.catch_warnings():
 from eventlet.semaphore import Semaphore
 
 from steering.drive.config import DriveConfig
+from steering.drive.http_guard import Address, guarded
 from steering.drive.hub import HubThread, close_hub, listen
 from steering.drive.pipeline import Command, DrivePipeline, Session, SteeringModel
 from steering.drive.sinks import Recorder, Sink
@@ -160,7 +163,11 @@ class DriveServer:
             self.pipeline.lock = Semaphore(1)  # created in the hub's own thread
             green = wire.NoDelaySocket(self._listener)
             pool = eventlet.GreenPool(1000)
-            server = eventlet.spawn(eventlet.wsgi.server, green, self.app, log=logging.getLogger(f"{__name__}.wsgi"),
+            # engineio refuses a foreign Origin itself, but judges "foreign" against the Host header,
+            # which a rebound domain controls; the guard also checks that Host names this server.
+            # Engine.IO's polling POSTs are text/plain, and need a session id no foreign page can read.
+            app = guarded(self.app, Address(self.config.transport.host, self.port), "drive server", json_only=False)
+            server = eventlet.spawn(eventlet.wsgi.server, green, app, log=logging.getLogger(f"{__name__}.wsgi"),
                                     log_output=False, custom_pool=pool, socket_timeout=None)
             reporter = eventlet.spawn(self._report_loop) if self.config.stats_every > 0 else None
         except Exception as exc:  # noqa: BLE001 - handed to start(), which raises it in the caller
