@@ -26,7 +26,10 @@ def markdown(record: Run, png_name: str) -> str:
     m, v = record.machine, record.machine.versions
     lines = ["# Benchmarks", "",
              f"Regenerate with `{record.command}` (about {record.wall_s / 60:.0f} minutes here); the page and "
-             f"`{png_name}` are rewritten from that run's measurements (raw numbers: `bench/results.json`).",
+             f"`{png_name}` are rewritten from that run's measurements (raw numbers: `bench/results.json`). "
+             "`python -m bench` lists every benchmark and where its figures go; each section below belongs to "
+             "one module of `bench/`; `python -m bench NAME --update` measures one section again and keeps "
+             "the others' results.",
              "", "## Machine", ""]
     lines += table(["", ""], [
         ["CPU", cpu_line(m)], ["cores", str(m.cores)],
