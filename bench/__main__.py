@@ -71,13 +71,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyError as exc:
         print(f"bench: {exc.args[0]}", file=sys.stderr)
         return 2
-    record = registry.run(names, quick=args.quick)
+    # Several benchmarks in one process: those that set process-wide state get a process of their own
+    # (the child, started with --save, runs its one benchmark in place).
+    record = registry.run(names, quick=args.quick, isolate=len(names) > 1 and not args.save)
     whole = args.names == ["all"] and not args.quick
     for name, result in record.results.items():
         entry = registry.BENCHMARKS[name]
         if not (entry.page and whole or args.save):  # the page's sections go to the page; --save: the caller prints
-            print(entry.section(result, **entry.others(record.results)))
-            print("\n".join(entry.findings(result, **entry.others(record.results))))
+            found = entry.findings(result, **entry.others(record.results))
+            print("\n".join([entry.section(result, **entry.others(record.results)), *found, ""]))
         if entry.publish is not None and not (args.no_docs or args.quick):
             print(f"wrote {entry.publish(result)}")
     if args.save:

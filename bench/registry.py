@@ -81,8 +81,9 @@ class Run:
     measured_separately: dict[str, Separately] = field(default_factory=dict)
 
 
-def run(names: list[str], quick: bool = False, command: str = "") -> Run:
-    """Run the named benchmarks in registry order, each with its full (or `quick`) settings."""
+def run(names: list[str], quick: bool = False, command: str = "", isolate: bool = False) -> Run:
+    """Run the named benchmarks in registry order, each with its full (or `quick`) settings; with
+    `isolate`, those marked `own_process` run in a fresh interpreter each (never set it in that one)."""
     record = Run(machine=machine(), command=command or command_line())
     started = time.perf_counter()
     for name in sorted(set(names), key=list(BENCHMARKS).index):
@@ -92,7 +93,7 @@ def run(names: list[str], quick: bool = False, command: str = "") -> Run:
             config = entry.feed(config, record.results)
         start = time.perf_counter()
         log.info("bench: %s ...", name)
-        record.results[name] = _in_own_process(name, quick) if entry.own_process else entry.run(config)
+        record.results[name] = _in_own_process(name, quick) if isolate and entry.own_process else entry.run(config)
         record.sections_s[name] = time.perf_counter() - start
         log.info("bench: %s done in %.0f s (load average %.1f)", name, record.sections_s[name], os.getloadavg()[0])
     record.wall_s = time.perf_counter() - started
