@@ -72,7 +72,7 @@ def check_wire(w, text: str) -> None:
     # without steering.drive.wire the server sees no socket times: only the hand-off is measured
     assert "receive" not in variants[wire.LEGACY].server and "infer" in variants[wire.LEGACY].server
     assert "### pilotnet" in text and "- pilotnet p50 <= 1.5 ms: **" in text and "drive.py's choice" in text
-    assert f"| {wire.DEFAULT} | {backend} | {default.round_trip.median_ms:,.2f} |" in text
+    assert f"| {wire.DEFAULT} | {backend} {precision} | {default.round_trip.median_ms:,.2f} |" in text
 
 
 def check_latency(lat, text: str) -> None:
