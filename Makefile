@@ -29,12 +29,11 @@ demo: $(STAMP)
 demo-ci: $(STAMP)
 	$(BIN)/python -m steering.demo --out demo/ --no-progress --min-autonomy 100
 
-# Every benchmark (about 23 minutes on 2 cores, the soak bounded at 5); rewrites docs/benchmarks.md and
-# docs/benchmarks.png, then prints the input-size table (docs/model.md) and the monitor's cost (docs/drive.md).
+# Every benchmark `python -m bench` lists, in its order: rewrites docs/benchmarks.md and docs/benchmarks.png
+# (the page's sections took about 21 minutes on 2 cores, the soak bounded at 5) and docs/model.md's input-size
+# table, and prints the others' tables (the monitor's cost for docs/drive.md, the tracks' render rates, ...).
 bench: $(STAMP)
-	BENCH_COMMAND="make bench" $(BIN)/python -m bench.run_all
-	$(BIN)/python -m bench.input_size
-	$(BIN)/python -m bench.monitor
+	BENCH_COMMAND="make bench" $(BIN)/python -m bench all
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache demo

@@ -17,11 +17,13 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from bench.report import machine
+from bench.benchmark import Benchmark
+from bench.machine import cpu_line, machine
 from steering.preprocess import FRAME_HEIGHT, FRAME_WIDTH
 from steering.sim.render import CameraConfig, Renderer
 from steering.sim.tracks import get_track
@@ -78,26 +80,69 @@ class HeightFieldPrototype:
         return frame
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.elevation_cost", description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, default=200)
-    args = parser.parse_args(argv)
+@dataclass
+class ElevationConfig:
+    frames: int = 200  # poses over the lap, each rendered by both
+
+
+@dataclass
+class CpuTime:
+    median_ms: float  # the thread's CPU time per frame
+    p99_ms: float
+
+    @property
+    def frames_per_s(self) -> float:
+        return 1000 / self.median_ms
+
+
+@dataclass
+class ElevationResult:
+    cpu: str
+    frames: int
+    variants: dict[str, CpuTime]
+
+
+def run(config: ElevationConfig | None = None) -> ElevationResult:
+    config = config or ElevationConfig()
     cv2.setNumThreads(1)
     track = get_track("lake")
     flat = Renderer(track, CameraConfig())
     hills = HeightFieldPrototype(flat)
-    poses = [track.pose_at(i * track.length_m / args.frames) for i in range(args.frames)]
+    poses = [track.pose_at(i * track.length_m / config.frames) for i in range(config.frames)]
     times: dict[str, list[float]] = {"flat renderer (whole frame)": [], "height-field ground only": []}
-    for block in range(0, args.frames, 10):
+    for block in range(0, config.frames, 10):
         for name, fn in (("flat renderer (whole frame)", flat.render), ("height-field ground only", hills.render)):
             for pose in poses[block : block + 10]:
                 start = time.thread_time()
                 fn(*pose)
                 times[name].append(1000 * (time.thread_time() - start))
-    print(f"CPU: {machine()['cpu']}; 1 thread; {args.frames} frames each, CPU time per frame")
-    for name, ms in times.items():
-        print(f"{name:30s} median {np.median(ms):6.2f} ms  p99 {np.percentile(ms, 99):6.2f} ms  "
-              f"-> {1000 / np.median(ms):5.0f} frames/s")
+    variants = {name: CpuTime(median_ms=float(np.median(ms)), p99_ms=float(np.percentile(ms, 99)))
+                for name, ms in times.items()}
+    return ElevationResult(cpu=cpu_line(machine()), frames=config.frames, variants=variants)
+
+
+def quick_config() -> ElevationConfig:
+    return ElevationConfig(frames=2)
+
+
+def section(result: ElevationResult) -> str:
+    lines = [f"CPU: {result.cpu}; 1 thread; {result.frames} frames each, CPU time per frame"]
+    lines += [f"{name:30s} median {t.median_ms:6.2f} ms  p99 {t.p99_ms:6.2f} ms  -> {t.frames_per_s:5.0f} frames/s"
+              for name, t in result.variants.items()]
+    return "\n".join(lines)
+
+
+BENCHMARK = Benchmark(
+    name="elevation_cost", help="what a height field (hills, crests) would cost the renderer: a measured prototype",
+    config=ElevationConfig, quick=quick_config, run=run, result=ElevationResult, section=section,
+    doc="printed, quoted in docs/tracks.md", own_process=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.elevation_cost", description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=200)
+    args = parser.parse_args(argv)
+    print(section(run(ElevationConfig(frames=args.frames))))
     return 0
 
 

@@ -2,12 +2,12 @@
 
 Every variant processes the same real telemetry messages end to end, the way the drive server's
 telemetry handler does (`parse_telemetry`, `decode_base64_jpeg`, `Predictor.prepare`/`infer`,
-`Controller.run`, `format_command` + the JSON packet), minus the socket (see `bench.simulator` for
+`Controller.run`, `format_command` + the JSON packet), minus the socket (see `bench.closed_loop` for
 the loop through the real socket). Variants run interleaved in short blocks so machine noise hits
 them alike.
 
-Variants: the classic Udacity drive.py path (`bench.naive_drive`) and every runtime of
-`steering.drive.Predictor`, plus two that exist only here to show whether they would pay:
+Variants: the classic Udacity drive.py path (`bench.baselines.naive_drive`) and every runtime of
+`steering.inference.Predictor`, plus two that exist only here to show whether they would pay:
 eager channels_last, and OpenVINO (an optional extra, measured only when it is installed).
 """
 from __future__ import annotations
@@ -22,7 +22,9 @@ import numpy as np
 import torch
 
 from bench import inputs
-from bench.naive_drive import NaiveDriver
+from bench.baselines.naive_drive import NaiveDriver
+from bench.benchmark import Benchmark
+from bench.markdown import num, table, verdict
 from bench.timing import Stats, interleave
 from steering.checkpoint import load_model
 from steering.drive.control import Controller
@@ -35,6 +37,9 @@ log = logging.getLogger(__name__)
 NAIVE = "naive (classic drive.py)"
 DEFAULT = "drive.py default (backend auto)"
 EAGER = "eager fp32"  # the reference every other variant's steering is compared with
+GOAL_P99_MS = 50.0
+GOAL_VS_NAIVE = 2.0
+GOAL_VS_BEST = 1.2
 
 
 @dataclass
@@ -47,6 +52,41 @@ class LatencyConfig:
     openvino: bool = True  # measure OpenVINO when it is importable
     variants: tuple[str, ...] = field(default_factory=tuple)  # empty: all
     budget_s: float = 60.0  # per model: stop interleaving rounds after this (with >= 30 frames each)
+
+
+@dataclass
+class VariantLatency:
+    """One variant's per-frame times; stages are None for the classic path (not separable)."""
+
+    total: Stats
+    build_s: float
+    max_abs_diff_vs_fp32: float
+    decode: Stats | None = None
+    preprocess: Stats | None = None
+    infer: Stats | None = None
+    reply: Stats | None = None
+    note: str | None = None  # what the runtime chose by itself (drive.py's default)
+
+
+@dataclass
+class ModelLatency:
+    variants: dict[str, VariantLatency]
+    reference_steering_scale: float
+
+
+@dataclass
+class PreprocessLatency:
+    variants: dict[str, Stats]
+
+
+@dataclass
+class LatencyResult:
+    threads: int
+    repeats: int
+    frames: str  # where the frames came from
+    openvino_installed: bool
+    models: dict[str, ModelLatency]
+    preprocess: PreprocessLatency | None = None
 
 
 def telemetry_messages(count: int) -> list[dict[str, str]]:
@@ -175,7 +215,7 @@ def _from_predictor(predictor: Predictor, messages: list[dict[str, str]]) -> Pip
     return Pipeline(predictor.prepare, predictor.infer, messages)
 
 
-def run_model(name: str, config: LatencyConfig) -> dict[str, Any]:
+def run_model(name: str, config: LatencyConfig) -> ModelLatency:
     messages = telemetry_messages(config.frames)
     checkpoint = inputs.checkpoint(name)
     torch.set_num_threads(config.threads)
@@ -191,18 +231,14 @@ def run_model(name: str, config: LatencyConfig) -> dict[str, Any]:
                         min_repeats=30)
     variants = {}
     for n, pipeline in pipelines.items():
-        entry: dict[str, Any] = {"total": totals[n].to_dict(), "build_s": meta["build_s"][n],
-                                 "max_abs_diff_vs_fp32": float(diffs[n])}
-        for stage, times in pipeline.stages.items():
-            # warm-up calls recorded stages too; keep the timed ones only
-            entry[stage] = Stats.of(times[-totals[n].n:]).to_dict()
-        if n in meta["notes"]:
-            entry["note"] = meta["notes"][n]
-        variants[n] = entry
-    return {"variants": variants, "reference_steering_scale": float(max(abs(r) for r in reference))}
+        # warm-up calls recorded stages too; keep the timed ones only
+        stages = {stage: Stats.of(times[-totals[n].n:]) for stage, times in pipeline.stages.items()}
+        variants[n] = VariantLatency(total=totals[n], build_s=meta["build_s"][n],
+                                     max_abs_diff_vs_fp32=float(diffs[n]), note=meta["notes"].get(n), **stages)
+    return ModelLatency(variants=variants, reference_steering_scale=float(max(abs(r) for r in reference)))
 
 
-def preprocess_variants(config: LatencyConfig) -> dict[str, Any]:
+def preprocess_variants(config: LatencyConfig) -> PreprocessLatency:
     """`preprocess_frame` with 2 and 1 torch intra-op threads, and its OpenCV part alone, interleaved.
 
     It normalises in numpy so that torch's thread count does not matter (with torch elementwise ops
@@ -225,24 +261,133 @@ def preprocess_variants(config: LatencyConfig) -> dict[str, Any]:
     }
     stats = interleave(variants, repeats=config.repeats, block=config.block, budget_s=config.budget_s / 4)
     torch.set_num_threads(config.threads)
-    return {"variants": {n: s.to_dict() for n, s in stats.items()}}
+    return PreprocessLatency(variants=stats)
 
 
-def run(config: LatencyConfig | None = None) -> dict[str, Any]:
+def run(config: LatencyConfig | None = None) -> LatencyResult:
     config = config or LatencyConfig()
-    results = {"threads": config.threads, "repeats": config.repeats, "frames": inputs.frames_source(),
-               "openvino_installed": openvino_available(), "models": {}}
+    result = LatencyResult(threads=config.threads, repeats=config.repeats, frames=inputs.frames_source(),
+                           openvino_installed=openvino_available(), models={})
     for name in config.models:
         log.info("latency: %s", name)
-        results["models"][name] = run_model(name, config)
-    results["preprocess"] = preprocess_variants(config)
-    return results
+        result.models[name] = run_model(name, config)
+    result.preprocess = preprocess_variants(config)
+    return result
 
 
-if __name__ == "__main__":
-    from steering.cli import setup_logging
+def quick_config() -> LatencyConfig:
+    return LatencyConfig(models=("pilotnet",), repeats=2, block=1, frames=2, openvino=False, variants=(NAIVE, DEFAULT))
 
-    setup_logging()
-    import pprint
 
-    pprint.pprint(run(LatencyConfig(models=("pilotnet",), repeats=20)))
+# ---------------------------------------------------------------- docs/benchmarks.md section 1
+
+def section(lat: LatencyResult) -> str:
+    out = ["## 1. Driving latency per frame", "",
+           f"base64 + JPEG decode, preprocess, inference, controller and the `steer` reply; batch 1, CPU, "
+           f"{lat.threads} threads; {lat.repeats} frames per variant, variants interleaved in blocks of 10; "
+           f"frames from the {lat.frames}. `vs naive` = naive median / variant median; `vs best` = variant "
+           f"median / fastest median; `max |Δ|` = largest steering difference from eager fp32 on 8 frames. "
+           f"All variants share one process, as they must to be interleaved; ONNX Runtime's and OpenVINO's "
+           f"worker threads keep spinning briefly after each call, which can slow the PyTorch variants timed "
+           f"beside them (drive.py runs one runtime per process).", ""]
+    goals: list[str] = []
+    for model, data in lat.models.items():
+        variants = data.variants
+        naive = variants[NAIVE].total.median_ms
+        best_name = min(variants, key=lambda n: variants[n].total.median_ms)
+        best = variants[best_name].total.median_ms
+        rows = []
+        for name, v in sorted(variants.items(), key=lambda kv: kv[1].total.median_ms):
+            t = v.total
+            stage = lambda s: num(s.median_ms, 2) if s is not None else "–"  # noqa: E731
+            rows.append([name + (f" ({v.note})" if v.note is not None else ""), num(t.median_ms), num(t.p99_ms),
+                         f"{naive / t.median_ms:.2f}x", f"{t.median_ms / best:.2f}x", stage(v.decode),
+                         stage(v.preprocess), stage(v.infer), num(v.build_s, 1), f"{v.max_abs_diff_vs_fp32:.1e}"])
+        out += [f"### {model}", ""]
+        out += table(["variant", "p50 ms", "p99 ms", "vs naive", "vs best", "decode", "preprocess", "infer",
+                      "build s", "max |Δ|"], rows)
+        if model == "resnet50":
+            goals += _goals(variants, naive, best_name, best)
+    if lat.preprocess is not None:
+        out += ["### Preprocessing alone (160x320 RGB frame -> float (3, 66, 200))", "",
+                f"Interleaved, {lat.repeats} frames each.", ""]
+        out += table(["variant", "p50 ms", "p99 ms"], [[n, num(v.median_ms, 3), num(v.p99_ms, 3)]
+                                                       for n, v in lat.preprocess.variants.items()])
+    return "\n".join(out + ["### Goals (ResNet-50 pipeline)", ""] + goals + [""])
+
+
+def _goals(variants: dict[str, VariantLatency], naive: float, best_name: str, best: float) -> list[str]:
+    stats = variants[DEFAULT].total
+    label = f"drive.py default ({variants[DEFAULT].note or 'backend auto'})"
+    lines = [f"- p99 <= {GOAL_P99_MS:.0f} ms, {label}: " + verdict(
+        stats.p99_ms <= GOAL_P99_MS, f"p99 {num(stats.p99_ms)} ms"
+        + ("" if stats.p99_ms <= GOAL_P99_MS else f", {num(stats.p99_ms - GOAL_P99_MS)} ms over"))]
+    ratio = naive / stats.median_ms
+    short = "" if ratio >= GOAL_VS_NAIVE else f", {GOAL_VS_NAIVE / ratio:.2f}x short"
+    lines.append(f"- >= {GOAL_VS_NAIVE:.0f}x the naive pipeline, {label}: "
+                 + verdict(ratio >= GOAL_VS_NAIVE, f"{ratio:.2f}x{short}"))
+    gap = stats.median_ms / best
+    why = "" if gap <= GOAL_VS_BEST else f" (the best is {best_name} at {num(best)} ms)"
+    lines.append(f"- within {GOAL_VS_BEST}x of the best runtime measured, {label}: "
+                 + verdict(gap <= GOAL_VS_BEST, f"{gap:.2f}x{why}"))
+    return lines
+
+
+def findings(lat: LatencyResult) -> list[str]:
+    """Which runtime wins and by how much, what decoding costs, whether torch's threads matter."""
+    out = []
+    for model, data in lat.models.items():
+        v = data.variants
+        median = lambda name, part="total": getattr(v[name], part).median_ms  # noqa: E731
+        options = [n for n in v if n not in (NAIVE, "eager channels_last")]  # what drive.py can run
+        fastest = min(options, key=median)
+        runtime = v[DEFAULT].note or ""
+        if fastest != DEFAULT:
+            out.append(
+                f"- {model}: drive.py's default ({runtime}) takes {median(DEFAULT):.1f} ms per frame; "
+                f"`{fastest}` takes {median(fastest):.1f} ms ({median(DEFAULT) / median(fastest):.2f}x "
+                f"faster, max |Δ steering| {v[fastest].max_abs_diff_vs_fp32:.1e})."
+            )
+        else:
+            out.append(
+                f"- {model}: drive.py's default ({runtime}) is the fastest runtime measured: "
+                f"{median(DEFAULT):.1f} ms per frame, {median(EAGER) / median(DEFAULT):.2f}x eager fp32."
+            )
+        if "eager channels_last" in v:
+            ratio = median(EAGER, "infer") / median("eager channels_last", "infer")
+            out.append(f"- {model}: eager channels_last runs inference at {ratio:.2f}x the speed of contiguous "
+                       f"eager fp32 on this CPU.")
+        pre = median(DEFAULT, "decode") + median(DEFAULT, "preprocess")
+        out.append(f"- {model}: decode + preprocess take {pre:.2f} ms of the {median(DEFAULT):.1f} ms default "
+                   f"pipeline ({100 * pre / median(DEFAULT):.0f}%).")
+    if lat.preprocess is not None:
+        pv = lat.preprocess.variants
+        multi = next(n for n in pv if n.startswith("preprocess_frame") and "1 torch thread" not in n)
+        one = pv["preprocess_frame, 1 torch thread"]
+        out.append(f"- preprocessing: `{multi}` takes {pv[multi].median_ms:.2f} ms p50 / {pv[multi].p99_ms:.2f} ms "
+                   f"p99; with 1 torch thread {one.median_ms:.2f} / {one.p99_ms:.2f} ms (the normalisation is numpy, "
+                   f"so torch's thread count should not matter).")
+    return out
+
+
+def plot(lat: LatencyResult, ax: Any) -> None:
+    """ResNet-50's latency per variant, p50 over p99, log scale."""
+    data = lat.models.get("resnet50")
+    if data is None:
+        return
+    items = sorted(data.variants.items(), key=lambda kv: -kv[1].total.median_ms)
+    y = range(len(items))
+    ax.barh(y, [v.total.p99_ms for _, v in items], color="#f4b183", label="p99")
+    ax.barh(y, [v.total.median_ms for _, v in items], color="#2e75b6", label="p50")
+    ax.axvline(GOAL_P99_MS, color="red", linestyle="--", label=f"goal p99 {GOAL_P99_MS:.0f} ms")
+    ax.set_yticks(list(y), [n for n, _ in items], fontsize=8)
+    ax.set_xscale("log")  # one descheduled frame can put a p99 ten times above its median
+    ax.set_xlabel("ms per frame, log (decode + preprocess + infer + reply)")
+    ax.set_title("ResNet-50 driving latency, batch 1, CPU")
+    ax.legend(fontsize=8)
+
+
+BENCHMARK = Benchmark(
+    name="latency", help="per-frame driving latency in one process: decode, preprocess, infer, reply; every runtime",
+    config=LatencyConfig, quick=quick_config, run=run, result=LatencyResult, section=section, findings=findings,
+    page=True, plot=plot)

@@ -38,20 +38,57 @@ import tempfile
 import threading
 import time
 import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-from drive_wire import SimulatorSocket, real_center_frames, telemetry  # noqa: E402
+from bench.benchmark import Benchmark, to_jsonable
+from bench.machine import Machine, cpu_line, machine
 
-from bench.report import machine  # noqa: E402
+if TYPE_CHECKING:
+    from drive_wire import SimulatorSocket
+
+REPO = Path(__file__).resolve().parents[1]
 
 NO_MONITOR, MONITOR_IDLE, MONITOR_PAGE = "no monitor", "monitor, no page", "monitor, page open"
 GOAL_RATIO = 1.05
 SETTLE_S = 1.0  # pause before each block (the page variant spends it loading the page)
+
+
+@dataclass
+class MonitorConfig:
+    model: str = "pilotnet"  # registered model, randomly initialised
+    frames: int = 100  # real frames per block (up to 250 are recorded)
+    rounds: int = 12  # blocks per variant, interleaved
+    page: str = "auto"  # who looks at the page: auto (Chromium when installed), chromium, poller
+    extra: list[str] = field(default_factory=list)  # extra drive.py flags
+
+
+@dataclass
+class MonitorVariant:
+    n: int
+    p50_ms: float
+    p99_ms: float
+    mean_ms: float
+    p50_vs_no_monitor: float
+    paired_ratio_median: float  # median over rounds of (block p50 / that round's no-monitor block p50)
+    server_cpu_ms_per_frame: float
+
+
+@dataclass
+class MonitorResult:
+    machine: Machine
+    model: str
+    runtime: str
+    page: str
+    frames_per_block: int
+    rounds: int
+    variants: dict[str, MonitorVariant]
+    page_frames_per_s: float
+    loadavg: list[float]  # start, end
+    put_ns: float  # MonitorSink.put on the control path
 
 
 def _checkpoint(model: str, folder: Path) -> Path:
@@ -211,8 +248,14 @@ def drive_block(sim: SimulatorSocket, payloads: list[dict]) -> list[float]:
     return times
 
 
-def run(model: str = "pilotnet", frames: int = 100, rounds: int = 12, page: str = "auto",
-        extra: list[str] | None = None) -> dict[str, Any]:
+def run(config: MonitorConfig | None = None) -> MonitorResult:
+    config = config or MonitorConfig()
+    model, frames, rounds, page, extra = config.model, config.frames, config.rounds, config.page, config.extra
+    # The Unity-identical raw client the tests use (tests/drive_wire.py), not part of the package.
+    if str(REPO / "tests") not in sys.path:
+        sys.path.insert(0, str(REPO / "tests"))
+    from drive_wire import SimulatorSocket, real_center_frames, telemetry
+
     payloads = [telemetry(jpeg, speed=10.0) for jpeg in real_center_frames(frames)]
     load_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as folder:
@@ -260,18 +303,20 @@ def run(model: str = "pilotnet", frames: int = 100, rounds: int = 12, page: str 
             watched.close()
     summary = {name: _stats(values) for name, values in times.items()}
     base = summary[NO_MONITOR]["p50_ms"]
+    variants = {}
     for name, values in summary.items():
-        values["p50_vs_no_monitor"] = values["p50_ms"] / base
-        # The same ratio taken within each round, then the median over rounds: robust to load that
-        # drifts over minutes (this machine is shared), since each round's blocks run back to back.
-        values["paired_ratio_median"] = float(np.median(np.divide(block_p50[name], block_p50[NO_MONITOR])))
-        # CPU time hardly depends on how busy the machine is, latency does: the steadier measure of cost.
-        values["server_cpu_ms_per_frame"] = float(np.sum(cpu[name]) / values["n"] * 1000.0)
+        variants[name] = MonitorVariant(
+            **values, p50_vs_no_monitor=values["p50_ms"] / base,
+            # The same ratio taken within each round, then the median over rounds: robust to load that
+            # drifts over minutes (this machine is shared), since each round's blocks run back to back.
+            paired_ratio_median=float(np.median(np.divide(block_p50[name], block_p50[NO_MONITOR]))),
+            # CPU time hardly depends on how busy the machine is, latency does: the steadier measure of cost.
+            server_cpu_ms_per_frame=float(np.sum(cpu[name]) / values["n"] * 1000.0))
     load_end = os.getloadavg()[0]
-    return {"machine": machine(), "model": model, "runtime": plain.describe, "page": viewer.name,
-            "frames_per_block": frames, "rounds": rounds, "variants": summary,
-            "page_frames_per_s": float(np.median(shown)) if shown else 0.0,
-            "loadavg": [load_start, load_end], "put_ns": put_cost_ns()}
+    return MonitorResult(machine=machine(), model=model, runtime=plain.describe, page=viewer.name,
+                         frames_per_block=frames, rounds=rounds, variants=variants,
+                         page_frames_per_s=float(np.median(shown)) if shown else 0.0,
+                         loadavg=[load_start, load_end], put_ns=put_cost_ns())
 
 
 def _stats(seconds: list[float]) -> dict[str, float]:
@@ -280,26 +325,37 @@ def _stats(seconds: list[float]) -> dict[str, float]:
             "mean_ms": float(ms.mean())}
 
 
-def report(result: dict[str, Any], print_fn: Callable[[str], None] = print) -> None:
-    m = result["machine"]
-    print_fn(f"machine: {m['cpu']}, {m['cores']} cores, {m['date']}; model {result['model']} ({result['runtime']})")
-    print_fn(f"page: {result['page']}; {result['rounds']} rounds x {result['frames_per_block']} real frames "
-             "per variant, "
-             "lock step over the wire")
-    print_fn(f"load average {result['loadavg'][0]:.1f} at start, {result['loadavg'][1]:.1f} at end "
-             f"({m['cores']} cores)")
-    print_fn(f"{'variant':<22}{'frames':>8}{'p50 ms':>9}{'p99 ms':>9}{'mean ms':>9}{'p50 vs none':>13}"
-             f"{'per-round':>11}{'server CPU ms/frame':>21}")
-    for name, v in result["variants"].items():
-        print_fn(f"{name:<22}{v['n']:>8}{v['p50_ms']:>9.2f}{v['p99_ms']:>9.2f}{v['mean_ms']:>9.2f}"
-                 f"{v['p50_vs_no_monitor']:>12.3f}x{v['paired_ratio_median']:>10.3f}x"
-                 f"{v['server_cpu_ms_per_frame']:>21.2f}")
-    print_fn("per-round: median over rounds of (block p50 / that round's no-monitor block p50)")
-    print_fn(f"MonitorSink.put on the control path: {result['put_ns']:.0f} ns per frame")
-    ratio = result["variants"][MONITOR_PAGE]["paired_ratio_median"]
+def quick_config() -> MonitorConfig:
+    return MonitorConfig(frames=3, rounds=1, page="poller")
+
+
+def section(result: MonitorResult) -> str:
+    m = result.machine
+    lines = [f"machine: {cpu_line(m)}, {m.cores} cores, {m.date}; model {result.model} ({result.runtime})",
+             f"page: {result.page}; {result.rounds} rounds x {result.frames_per_block} real frames per variant, "
+             "lock step over the wire",
+             f"load average {result.loadavg[0]:.1f} at start, {result.loadavg[1]:.1f} at end ({m.cores} cores)", "",
+             "| variant | frames | p50 ms | p99 ms | mean ms | p50 vs none | per-round | server CPU ms/frame |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += [f"| {name} | {v.n} | {v.p50_ms:.2f} | {v.p99_ms:.2f} | {v.mean_ms:.2f} | {v.p50_vs_no_monitor:.3f}x "
+              f"| {v.paired_ratio_median:.3f}x | {v.server_cpu_ms_per_frame:.2f} |"
+              for name, v in result.variants.items()]
+    lines += ["", "per-round: median over rounds of (block p50 / that round's no-monitor block p50)",
+              f"MonitorSink.put on the control path: {result.put_ns:.0f} ns per frame"]
+    return "\n".join(lines)
+
+
+def findings(result: MonitorResult) -> list[str]:
+    ratio = result.variants[MONITOR_PAGE].paired_ratio_median
     verdict = "within" if ratio <= GOAL_RATIO else "OUTSIDE"
-    print_fn(f"page received {result['page_frames_per_s']:.1f} frames/s; page open p50 (per round) is {verdict} "
-             f"the {(GOAL_RATIO - 1) * 100:.0f} % goal ({(ratio - 1) * 100:+.1f} %)")
+    return [f"- page received {result.page_frames_per_s:.1f} frames/s; page open p50 (per round) is {verdict} "
+            f"the {(GOAL_RATIO - 1) * 100:.0f} % goal ({(ratio - 1) * 100:+.1f} %)"]
+
+
+BENCHMARK = Benchmark(
+    name="monitor", help="what the browser monitor costs the car: wire latency with and without its page open",
+    config=MonitorConfig, quick=quick_config, run=run, result=MonitorResult, section=section, findings=findings,
+    doc="printed, quoted in docs/drive.md", own_process=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -314,10 +370,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="after --: extra drive.py flags (e.g. --backend torch)")
     args = parser.parse_args(argv)
     extra = [a for a in args.drive_args if a != "--"]
-    result = run(args.model, args.frames, args.rounds, args.page, extra)
-    report(result)
+    result = run(MonitorConfig(model=args.model, frames=args.frames, rounds=args.rounds, page=args.page, extra=extra))
+    print(section(result))
+    print("\n".join(findings(result)))
     if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        args.json.write_text(json.dumps(to_jsonable(result), indent=2) + "\n")
     return 0
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gc
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -36,9 +36,6 @@ class Stats:
     def per_second(self) -> float:
         """Calls per second at the median time."""
         return 1000.0 / self.median_ms if self.median_ms > 0 else float("inf")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def interleave(variants: Mapping[str, Callable[[], Any]], repeats: int, block: int = 5,

@@ -22,13 +22,15 @@ import gc
 import json
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import cv2
 import numpy as np
 
-from bench.report import machine
+from bench.benchmark import Benchmark, to_jsonable
+from bench.machine import Machine, cpu_line, machine
 from steering.sim.render import CAMERAS, Renderer
 from steering.sim.tracks import get_track, list_tracks
 
@@ -39,6 +41,30 @@ CHALLENGE_SECTIONS = {
     "trees, evening light": (300.0, 420.0),
     "narrow, wall, poles": (455.0, 530.0),
 }
+
+
+@dataclass
+class TracksConfig:
+    repeats: int = 300  # timed frames per variant
+    budget_s: float = 240.0  # stop early after this long (>= 20 frames each)
+
+
+@dataclass
+class TrackRate:
+    frames: int
+    cpu_median_ms: float  # the thread's CPU time per frame
+    cpu_p99_ms: float
+    wall_median_ms: float
+    wall_p99_ms: float
+    frames_per_s: float  # on one core, at the CPU-time median
+
+
+@dataclass
+class TracksResult:
+    machine: Machine
+    load_average: list[list[float]]  # os.getloadavg() before and after
+    target_fps: float
+    variants: dict[str, TrackRate]
 
 
 def _cycler(renderer: Renderer, poses: list[tuple[float, float, float]], camera: str) -> Callable[[], Any]:
@@ -64,7 +90,9 @@ def _spin(ms: float = 2.5) -> None:
         pass
 
 
-def run(repeats: int = 300, budget_s: float = 240.0) -> dict[str, Any]:
+def run(config: TracksConfig | None = None) -> TracksResult:
+    config = config or TracksConfig()
+    repeats, budget_s = config.repeats, config.budget_s
     cv2.setNumThreads(1)  # one core, as the target is stated
     variants: dict[str, Callable[[], Any]] = {}
     for name in list_tracks():
@@ -82,22 +110,16 @@ def run(repeats: int = 300, budget_s: float = 240.0) -> dict[str, Any]:
     variants["calibration: 2.5 ms CPU spin"] = _spin
     load = os.getloadavg()
     times = _interleave(variants, repeats, budget_s)
-    summary = {}
-    for name, (cpu, wall) in times.items():
-        summary[name] = {
-            "frames": len(cpu),
-            "cpu_median_ms": float(np.median(cpu)),
-            "cpu_p99_ms": float(np.percentile(cpu, 99)),
-            "wall_median_ms": float(np.median(wall)),
-            "wall_p99_ms": float(np.percentile(wall, 99)),
-            "frames_per_s": 1000.0 / float(np.median(cpu)),
-        }
-    return {
-        "machine": machine(),
-        "load_average": [load, os.getloadavg()],
-        "target_fps": TARGET_FPS,
-        "variants": summary,
-    }
+    summary = {name: TrackRate(frames=len(cpu), cpu_median_ms=float(np.median(cpu)),
+                               cpu_p99_ms=float(np.percentile(cpu, 99)), wall_median_ms=float(np.median(wall)),
+                               wall_p99_ms=float(np.percentile(wall, 99)), frames_per_s=1000.0 / float(np.median(cpu)))
+               for name, (cpu, wall) in times.items()}
+    return TracksResult(machine=machine(), load_average=[list(load), list(os.getloadavg())], target_fps=TARGET_FPS,
+                        variants=summary)
+
+
+def quick_config() -> TracksConfig:
+    return TracksConfig(repeats=1, budget_s=0.0)
 
 
 def _interleave(variants: dict[str, Callable[[], Any]], repeats: int, budget_s: float) -> dict[str, tuple[list, list]]:
@@ -121,17 +143,30 @@ def _interleave(variants: dict[str, Callable[[], Any]], repeats: int, budget_s: 
     return times
 
 
-def print_table(results: dict[str, Any]) -> None:
-    m, (before, after) = results["machine"], results["load_average"]
-    print(f"CPU: {m.get('cpu', m)} ({m.get('cores')} cores); 1 thread; load average {before[0]:.1f} before, "
-          f"{after[0]:.1f} after")
-    print(f"| track / camera | CPU ms median | CPU ms p99 | frames/s per core | >= {results['target_fps']:.0f}? "
-          "| wall ms median | wall ms p99 |")
-    print("|---|---:|---:|---:|:---:|---:|---:|")
-    for name, s in results["variants"].items():
-        ok = "-" if name.startswith("calibration") else "yes" if s["frames_per_s"] >= results["target_fps"] else "NO"
-        print(f"| {name} | {s['cpu_median_ms']:.2f} | {s['cpu_p99_ms']:.2f} | {s['frames_per_s']:.0f} | {ok} "
-              f"| {s['wall_median_ms']:.2f} | {s['wall_p99_ms']:.2f} |")
+def section(results: TracksResult) -> str:
+    m, (before, after) = results.machine, results.load_average
+    lines = [f"CPU: {cpu_line(m)} ({m.cores} cores); 1 thread; load average {before[0]:.1f} before, "
+             f"{after[0]:.1f} after",
+             f"| track / camera | CPU ms median | CPU ms p99 | frames/s per core | >= {results.target_fps:.0f}? "
+             "| wall ms median | wall ms p99 |",
+             "|---|---:|---:|---:|:---:|---:|---:|"]
+    for name, s in results.variants.items():
+        ok = "-" if name.startswith("calibration") else "yes" if s.frames_per_s >= results.target_fps else "NO"
+        lines.append(f"| {name} | {s.cpu_median_ms:.2f} | {s.cpu_p99_ms:.2f} | {s.frames_per_s:.0f} | {ok} "
+                     f"| {s.wall_median_ms:.2f} | {s.wall_p99_ms:.2f} |")
+    return "\n".join(lines)
+
+
+def findings(results: TracksResult) -> list[str]:
+    slow = [name for name, s in results.variants.items()
+            if not name.startswith("calibration") and s.frames_per_s < results.target_fps]
+    return [f"- under {results.target_fps:.0f} frames/s on one core: {', '.join(slow)}"] if slow else []
+
+
+BENCHMARK = Benchmark(
+    name="tracks", help="render speed of every built-in track and camera on one core; the challenge track by section",
+    config=TracksConfig, quick=quick_config, run=run, result=TracksResult, section=section, findings=findings,
+    doc="printed, quoted in docs/tracks.md", own_process=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,10 +175,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget-s", type=float, default=240.0, help="stop early after this long (>= 20 frames each)")
     parser.add_argument("--out", type=Path, help="also write the results as JSON")
     args = parser.parse_args(argv)
-    results = run(args.repeats, args.budget_s)
-    print_table(results)
+    results = run(TracksConfig(repeats=args.repeats, budget_s=args.budget_s))
+    print(section(results))
     if args.out:
-        args.out.write_text(json.dumps(results, indent=2))
+        args.out.write_text(json.dumps(to_jsonable(results), indent=2))
     return 0
 
 

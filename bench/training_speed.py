@@ -21,10 +21,12 @@ import os
 import statistics
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable
 
 import torch
 
+from bench.benchmark import Benchmark
+from bench.machine import Machine, machine
 from bench.training import real_samples
 from steering.data import AugmentConfig, SteeringDataset, make_loader
 from steering.model import create_model, default_preprocess
@@ -34,6 +36,45 @@ from steering.training.loop import Precision, choose_precision, cpu_has_native_b
 from steering.training.strategies import build_optimizer
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainingSpeedConfig:
+    models: tuple[str, ...] = ("resnet50", "efficientnet_lite0", "pilotnet")
+    only: str | None = None  # "steps" or "loader": one of the two measurements
+    repeats: int = 12  # timed steps per fast variant
+    bf16_steps: int = 2  # timed steps of the bf16 variant where bf16 is emulated (0 = skip it)
+    rounds: int = 4  # timed epochs per loader variant
+    batch_size: int = 16
+    images: int = 64  # samples per loader epoch
+
+
+@dataclass
+class StepRate:
+    images_per_s: float  # at the median step's wall time
+    cpu_s_per_image: float
+    steps: int
+    vs_fp32: float
+    cpu_vs_fp32: float
+
+
+@dataclass
+class LoaderEpochRate:
+    images_per_s: float  # median over `runs`
+    vs_default: float
+    runs: list[float]
+
+
+@dataclass
+class TrainingSpeedResult:
+    config: TrainingSpeedConfig
+    machine: Machine
+    native_bf16: bool
+    omp_wait_policy: str
+    channels_last: bool  # the trainer's layout on this CPU
+    steps: dict[str, dict[str, StepRate]] | None  # model -> variant -> rate
+    loader: dict[str, dict[str, LoaderEpochRate]] | None
+    loadavg_end: float
 
 
 def cores() -> int:
@@ -97,14 +138,14 @@ def _timed_steps(steps: dict[str, Callable[[], None]], repeats: int, warmup: int
 
 
 def step_speed(models: tuple[str, ...], batch_size: int = 16, repeats: int = 10, slow_repeats: int = 2,
-               budget_s: float = 240.0) -> dict[str, dict[str, dict[str, float]]]:
+               budget_s: float = 240.0) -> dict[str, dict[str, StepRate]]:
     """Per model and variant: images/s at the median step's wall time, and CPU seconds per image.
 
     Where the CPU has no native bf16 the bf16 variant takes `slow_repeats` steps on its own (it runs
     ~10x slower; the ratio, not the last digit, is what matters there).
     """
     samples = real_samples(batch_size)
-    results: dict[str, dict[str, dict[str, float]]] = {}
+    results: dict[str, dict[str, StepRate]] = {}
     for model_name in models:
         dataset = SteeringDataset(samples, default_preprocess(model_name))
         batch = torch.stack([dataset[i][0] for i in range(len(dataset))])
@@ -115,15 +156,14 @@ def step_speed(models: tuple[str, ...], batch_size: int = 16, repeats: int = 10,
         times = _timed_steps({k: f for k, f in steps.items() if k not in slow}, repeats, warmup=2, budget_s=budget_s)
         if slow and slow_repeats:
             times.update(_timed_steps({k: f for k, f in steps.items() if k in slow}, slow_repeats, warmup=1))
-        rows = {label: {"images_per_s": batch_size / statistics.median(t["wall"]),
-                        "cpu_s_per_image": statistics.median(t["cpu"]) / batch_size, "steps": len(t["wall"])}
-                for label, t in times.items()}
-        base = rows[STEP_VARIANTS[0].label]
+        raw = {label: (batch_size / statistics.median(t["wall"]), statistics.median(t["cpu"]) / batch_size,
+                       len(t["wall"])) for label, t in times.items()}
+        base_rate, base_cpu, _ = raw[STEP_VARIANTS[0].label]
+        rows = {label: StepRate(images_per_s=rate, cpu_s_per_image=cpu, steps=steps, vs_fp32=rate / base_rate,
+                                cpu_vs_fp32=base_cpu / cpu) for label, (rate, cpu, steps) in raw.items()}
         for label, row in rows.items():
-            row["vs_fp32"] = row["images_per_s"] / base["images_per_s"]
-            row["cpu_vs_fp32"] = base["cpu_s_per_image"] / row["cpu_s_per_image"]
             log.info("steps: %s, %s: %.1f images/s (%.2fx), %.3f CPU s/image (%.2fx)", model_name, label,
-                     row["images_per_s"], row["vs_fp32"], row["cpu_s_per_image"], row["cpu_vs_fp32"])
+                     row.images_per_s, row.vs_fp32, row.cpu_s_per_image, row.cpu_vs_fp32)
         results[model_name] = rows
     return results
 
@@ -171,11 +211,11 @@ def _epoch(model_name: str, variant: LoaderVariant, samples, batch_size: int) ->
 
 
 def loader_speed(models: tuple[str, ...], images: int = 64, batch_size: int = 16, rounds: int = 4,
-                 budget_s: float = 180.0) -> dict[str, dict[str, dict[str, Any]]]:
+                 budget_s: float = 180.0) -> dict[str, dict[str, LoaderEpochRate]]:
     """Full fine-tuning epochs (real JPEG decode + full augmentation) per loader variant; the first
     epoch of each variant (persistent workers' start, oneDNN kernel choice) is not timed."""
     samples = real_samples(images)
-    results: dict[str, dict[str, dict[str, Any]]] = {}
+    results: dict[str, dict[str, LoaderEpochRate]] = {}
     for model_name in models:
         runners = {v.label: _epoch(model_name, v, samples, batch_size) for v in LOADER_VARIANTS}
         for run_epoch in runners.values():
@@ -190,26 +230,60 @@ def loader_speed(models: tuple[str, ...], images: int = 64, batch_size: int = 16
             log.info("loader: %s, round %d: %s", model_name, round_index + 1,
                      ", ".join(f"{label} {r[-1]:.1f}" for label, r in rates.items()))
         base = statistics.median(rates[LOADER_VARIANTS[0].label])
-        results[model_name] = {label: {"images_per_s": statistics.median(r), "vs_default": statistics.median(r) / base,
-                                       "runs": r} for label, r in rates.items()}
+        results[model_name] = {label: LoaderEpochRate(images_per_s=statistics.median(r),
+                                                      vs_default=statistics.median(r) / base, runs=r)
+                               for label, r in rates.items()}
     return results
 
 
-def _print(title: str, results: dict[str, dict[str, dict[str, Any]]], ratio: str) -> None:
-    print(f"\n{title}")
-    for model_name, variants in results.items():
-        print(f"  {model_name}")
-        for label, v in variants.items():
-            if "runs" in v:
-                extra = f"runs: {', '.join(f'{r:.1f}' for r in v['runs'])}"
-            else:
-                extra = f"{v['cpu_s_per_image']:.3f} CPU s/image, {v['cpu_vs_fp32']:.2f}x; {v['steps']} steps"
-            print(f"    {label:<42} {v['images_per_s']:7.1f} images/s  {v[ratio]:5.2f}x  ({extra})")
+def run(config: TrainingSpeedConfig | None = None) -> TrainingSpeedResult:
+    config = config or TrainingSpeedConfig()
+    torch.set_num_threads(cores())
+    m = machine()
+    steps = loader = None
+    if config.only in (None, "steps"):
+        steps = step_speed(config.models, batch_size=config.batch_size, repeats=config.repeats,
+                           slow_repeats=config.bf16_steps)
+    if config.only in (None, "loader"):
+        loader = loader_speed(config.models, images=config.images, batch_size=config.batch_size, rounds=config.rounds)
+    return TrainingSpeedResult(config=config, machine=m, native_bf16=cpu_has_native_bf16(),
+                               omp_wait_policy=os.environ.get("OMP_WAIT_POLICY", "unset"),
+                               channels_last=choose_precision(torch.device("cpu"), False).channels_last,
+                               steps=steps, loader=loader, loadavg_end=os.getloadavg()[0])
 
 
-def main(argv: list[str] | None = None) -> None:
-    from bench.report import machine
+def quick_config() -> TrainingSpeedConfig:
+    return TrainingSpeedConfig(models=("pilotnet",), repeats=1, bf16_steps=1, rounds=1, batch_size=4, images=8)
 
+
+def section(result: TrainingSpeedResult) -> str:
+    m, c = result.machine, result.config
+    lines = [f"CPU: {m.cpu}, {m.cores} cores; flags: {', '.join(m.bf16_flags) or 'no avx512/avx512_bf16/amx'}; "
+             f"native bf16: {result.native_bf16}; torch {m.versions['torch']}; load average {m.loadavg_start:.2f}; "
+             f"OMP_WAIT_POLICY={result.omp_wait_policy}"]
+    if result.steps is not None:
+        lines += ["", f"fine-tuning step on a ready batch of {c.batch_size} real frames, 66x200 (model side only)"]
+        for model_name, variants in result.steps.items():
+            lines.append(f"  {model_name}")
+            lines += [f"    {label:<42} {v.images_per_s:7.1f} images/s  {v.vs_fp32:5.2f}x  ({v.cpu_s_per_image:.3f} "
+                      f"CPU s/image, {v.cpu_vs_fp32:.2f}x; {v.steps} steps)" for label, v in variants.items()]
+    if result.loader is not None:
+        lines += ["", f"fine-tuning epochs of {c.images} real samples, batch {c.batch_size}, full augmentation, "
+                      f"trainer's layout (channels_last: {result.channels_last})"]
+        for model_name, variants in result.loader.items():
+            lines.append(f"  {model_name}")
+            lines += [f"    {label:<42} {v.images_per_s:7.1f} images/s  {v.vs_default:5.2f}x  "
+                      f"(runs: {', '.join(f'{r:.1f}' for r in v.runs)})" for label, v in variants.items()]
+    return "\n".join(lines + [f"load average at the end: {result.loadavg_end:.2f}"])
+
+
+BENCHMARK = Benchmark(
+    name="training_speed", help="fine-tuning speed on CPU: fp32 vs bf16, memory layout, loader workers and threads",
+    config=TrainingSpeedConfig, quick=quick_config, run=run, result=TrainingSpeedResult, section=section,
+    doc="printed", own_process=True)
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="resnet50,efficientnet_lite0,pilotnet", help="comma-separated models")
     parser.add_argument("--only", choices=("steps", "loader"), help="run one of the two measurements")
@@ -219,23 +293,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=4, help="timed epochs per loader variant")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    torch.set_num_threads(cores())
-    m = machine()
-    print(
-        f"CPU: {m['cpu']}, {m['cores']} cores; flags: {', '.join(m['bf16_flags']) or 'no avx512/avx512_bf16/amx'}; "
-        f"native bf16: {cpu_has_native_bf16()}; torch {m['versions']['torch']}; load average {m['loadavg_start']:.2f}; "
-        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}"
-    )
-    models = tuple(args.models.split(","))
-    if args.only in (None, "steps"):
-        _print("fine-tuning step on a ready batch of 16 real frames, 66x200 (model side only)",
-               step_speed(models, repeats=args.repeats, slow_repeats=args.bf16_steps), "vs_fp32")
-    if args.only in (None, "loader"):
-        _print(f"fine-tuning epochs of 64 real samples, batch 16, full augmentation, trainer's layout "
-               f"(channels_last: {choose_precision(torch.device('cpu'), False).channels_last})",
-               loader_speed(models, rounds=args.rounds), "vs_default")
-    print(f"load average at the end: {os.getloadavg()[0]:.2f}")
+    config = TrainingSpeedConfig(models=tuple(args.models.split(",")), only=args.only, repeats=args.repeats,
+                                 bf16_steps=args.bf16_steps, rounds=args.rounds)
+    print(section(run(config)))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -4,7 +4,7 @@ The A/B baseline for bench/wire.py: the same server, pipeline and runtime choice
 only `steering.drive.udacity.wire` taken out, so the round-trip difference is what the socket fixes bring.
 Never used to drive.
 
-    python -m bench.legacy_drive CHECKPOINT --port 0 [drive.py flags]
+    python -m bench.baselines.legacy_drive CHECKPOINT --port 0 [drive.py flags]
 """
 from __future__ import annotations
 

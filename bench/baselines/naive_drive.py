@@ -95,7 +95,8 @@ def serve(checkpoint: str | Path, port: int = 4567) -> None:
 if __name__ == "__main__":
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m bench.naive_drive", description=serve.__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.baselines.naive_drive",
+                                     description=serve.__doc__.splitlines()[0])
     parser.add_argument("checkpoint")
     parser.add_argument("--port", type=int, default=4567, help="0 picks a free port")
     args = parser.parse_args()
