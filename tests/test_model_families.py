@@ -26,7 +26,8 @@ from steering.udacity import FRAME_HEIGHT, FRAME_WIDTH
 
 # name -> (H, W) its entry asks for, feature width computed by hand (what the seed head's first Linear takes)
 FAMILIES = {
-    "lenet5": ((32, 128), 120 * 1 * 25),  # 32x128 -conv5-> 28x124 -pool-> 14x62 -conv5-> 10x58 -pool-> 5x29 -conv5-> 1x25
+    # 32x128 -conv5-> 28x124 -pool-> 14x62 -conv5-> 10x58 -pool-> 5x29 -conv5-> 1x25 (x120 channels)
+    "lenet5": ((32, 128), 120 * 1 * 25),
     "alexnet": ((66, 200), 256 * 6 * 6),  # torchvision's adaptive average pool to 6x6
     "vgg16_bn": ((66, 200), 512 * 7 * 7),  # adaptive average pool to 7x7
     "inception_v3": ((75, 320), 2048),  # Mixed_7c's channels, globally pooled
