@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 STRATEGY_ORDER = ("frozen", "two-phase", "gradual", "finetune")
+# The seeds' other CNN families (steering.model_families), each from scratch on the study's budget.
+SEED_FAMILIES = ("lenet5", "alexnet", "vgg16_bn", "inception_v3", "xception", "vit_b_16")
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,7 @@ class StudyEntry:
 
 def full_plan() -> list[StudyEntry]:
     """The seeds' questions: the seed ResNet-50 under every strategy, smaller backbones, PilotNet,
-    each pretrained backbone also from scratch."""
+    each pretrained backbone also from scratch, the seeds' other families from scratch."""
     entries = [StudyEntry("resnet50", "imagenet", s) for s in STRATEGY_ORDER]
     entries.append(StudyEntry("resnet50", "none", "finetune"))
     for model in ("resnet18", "efficientnet_b0", "mobilenet_v3_large"):
@@ -62,6 +64,7 @@ def full_plan() -> list[StudyEntry]:
     entries += [StudyEntry("efficientnet_lite0", "imagenet", s) for s in STRATEGY_ORDER]
     entries.append(StudyEntry("efficientnet_lite0", "none", "finetune"))
     entries.append(StudyEntry("pilotnet", "none", "finetune"))
+    entries += [StudyEntry(model, "none", "finetune") for model in SEED_FAMILIES]
     return entries
 
 
