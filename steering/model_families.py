@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import torch
 from torch import nn
 
 from steering.model_weights import (
@@ -64,9 +65,14 @@ def _children_features(drop: tuple[str, ...], stages: tuple[str, ...]) -> Featur
 
 
 def _convnet_features(pre: PreprocessConfig, net: nn.Module | None) -> tuple[nn.Module, tuple[str, ...]]:
-    """AlexNet, VGG: `features` and `avgpool` (the classifier dropped); every conv is a stage."""
+    """AlexNet, VGG: the convolutional `features`, flattened; every conv is a stage.
+
+    torchvision's `avgpool` (adaptive, to the 6x6 or 7x7 of a 224x224 input) is dropped with the
+    classifier: at 66x200 the map is 1x5 (AlexNet) or 2x6 (VGG), which it would only replicate, and
+    ONNX (the export, OpenVINO and ONNX Runtime drive paths) cannot export a pool that does not divide.
+    """
     stages = tuple(f"features.{i}" for i, m in reversed(list(enumerate(net.features))) if isinstance(m, nn.Conv2d))
-    return _children_features(("classifier",), stages)(pre, net)
+    return nn.Sequential(OrderedDict([("features", net.features), ("flatten", nn.Flatten())])), stages
 
 
 # ---------------------------------------------------------------------------------------------
@@ -132,13 +138,33 @@ def _xception_features(pre: PreprocessConfig, net: nn.Module | None) -> tuple[nn
 # ViT-B/16 (torchvision)
 
 
+class ViTFeatures(nn.Module):
+    """torchvision's VisionTransformer with its heads removed: (B, 3, 224, 224) -> (B, 768), the class token."""
+
+    def __init__(self, vit: nn.Module):
+        super().__init__()
+        vit.heads = nn.Identity()
+        self.vit = vit
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not torch.onnx.is_in_onnx_export():
+            return self.vit(x)  # (B, 768)
+        # Eager inference takes PyTorch's fused attention kernel, which ONNX has no operator for: the
+        # export (and OpenVINO/ONNX Runtime behind it) records the plain attention instead.
+        enabled = torch.backends.mha.get_fastpath_enabled()
+        torch.backends.mha.set_fastpath_enabled(False)
+        try:
+            return self.vit(x)
+        finally:
+            torch.backends.mha.set_fastpath_enabled(enabled)
+
+
 def _vit_features(pre: PreprocessConfig, net: nn.Module | None) -> tuple[nn.Module, tuple[str, ...]]:
     if (pre.height, pre.width) != (net.image_size, net.image_size):
         raise ValueError(f"vit_b_16 takes {net.image_size}x{net.image_size} input (its position embeddings "
                          f"are learnt for that grid), got {pre.height}x{pre.width}")
-    net.heads = nn.Identity()  # forward then returns the class token's features: (B, 768)
-    layers = tuple(f"encoder.layers.encoder_layer_{i}" for i in range(len(net.encoder.layers) - 1, -1, -1))
-    return net, ("encoder.ln", *layers, "conv_proj")
+    layers = tuple(f"vit.encoder.layers.encoder_layer_{i}" for i in range(len(net.encoder.layers) - 1, -1, -1))
+    return ViTFeatures(net), ("vit.encoder.ln", *layers, "vit.conv_proj")
 
 
 FAMILIES: tuple[Family, ...] = (

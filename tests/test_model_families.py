@@ -1,7 +1,9 @@
-"""The seeds' CNN families in the registry: each builds, runs at its own input size, and round-trips.
+"""The seeds' CNN families in the registry: each builds, runs at its own input size, round-trips
+through a checkpoint and exports to ONNX (what drive.py's OpenVINO and ONNX Runtime paths and
+`python -m steering.export` run).
 
 Each family is built once per module (VGG-16 and ViT-B/16 take seconds to initialise on a CPU). The
-checkpoint round trips of the four big ones write 85-345 MB and rebuild the network: marked slow.
+checkpoint round trips and ONNX exports of the four big ones (85-345 MB each) are marked slow.
 """
 from __future__ import annotations
 
@@ -28,8 +30,10 @@ from steering.udacity import FRAME_HEIGHT, FRAME_WIDTH
 FAMILIES = {
     # 32x128 -conv5-> 28x124 -pool-> 14x62 -conv5-> 10x58 -pool-> 5x29 -conv5-> 1x25 (x120 channels)
     "lenet5": ((32, 128), 120 * 1 * 25),
-    "alexnet": ((66, 200), 256 * 6 * 6),  # torchvision's adaptive average pool to 6x6
-    "vgg16_bn": ((66, 200), 512 * 7 * 7),  # adaptive average pool to 7x7
+    # rows 66 -conv11/4 pad 2-> 15 -pool3/2-> 7 -conv5-> 7 -pool-> 3 -conv3 x3-> 3 -pool-> 1;
+    # columns 200 -> 49 -> 24 -> 24 -> 11 -> 11 -> 5
+    "alexnet": ((66, 200), 256 * 1 * 5),
+    "vgg16_bn": ((66, 200), 512 * 2 * 6),  # five 2x2 pools: 66 -> 33 -> 16 -> 8 -> 4 -> 2, 200 -> ... -> 6
     "inception_v3": ((75, 320), 2048),  # Mixed_7c's channels, globally pooled
     "xception": ((75, 320), 2048),  # conv4's channels, globally pooled
     "vit_b_16": ((224, 224), 768),  # the class token's hidden width
@@ -105,6 +109,24 @@ def test_family_checkpoint_round_trip_gives_identical_outputs(name, tmp_path):
     x = torch.randn(2, *pre.input_shape)
     with torch.inference_mode():
         assert torch.equal(loaded(x), model(x))
+
+
+@pytest.mark.parametrize("name", [_param(n, slow_if_big=True) for n in FAMILIES])
+def test_family_exports_to_onnx_and_steers_as_in_torch(name):
+    onnxruntime = pytest.importorskip("onnxruntime")
+    from steering.drive.runtimes.onnx import onnx_bytes
+
+    model, pre = built(name), default_preprocess(name)
+    torch.manual_seed(4)
+    x = torch.randn(1, *pre.input_shape)
+    session = onnxruntime.InferenceSession(onnx_bytes(model, x), providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, {"image": x.numpy()})
+    with torch.inference_mode():
+        expected = model(x).numpy()
+    assert got.shape == expected.shape == (1,)
+    # relative: a randomly initialised Inception-v3 steers in the millions (its BatchNorm running
+    # statistics are still the initial 0 and 1); trained models steer in [-1, 1]
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
 
 
 def test_lenet5_is_the_seeds_three_convolutions():
