@@ -166,7 +166,8 @@ class ModelSpec:
     preprocess: PreprocessConfig
     weights: str | None = None  # torchvision weights enum entry, e.g. "ResNet50_Weights.IMAGENET1K_V2"
     torchvision_name: str | None = None
-    # Networks from outside torchvision: pretrained ("none" | "imagenet" | path) -> the full network
+    # Networks built by their own function (timm, a package, torchvision with extra arguments):
+    # pretrained ("none" | "imagenet" | path) -> the full network
     network: Callable[[str | Path | None], nn.Module] | None = None
 
 
@@ -290,6 +291,8 @@ _REGISTRY["pilotnet"] = ModelSpec(
 
 
 def _with_seed_head(features: model_families.Features):
+    """A family's feature extractor + the seed's head sized to its width at the entry's input."""
+
     def build(pre: PreprocessConfig, net: nn.Module | None) -> tuple[nn.Module, nn.Module, tuple[str, ...]]:
         backbone, stages = features(pre, net)
         return backbone, regression_head(_feature_width(backbone, pre)), stages
