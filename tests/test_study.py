@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from steering.demo import DemoConfig
+from steering.model import list_models
 from steering.study import StudyConfig, full_plan, run_study
 from steering.study.metrics import confusion, direction, mae_by_bin, per_class
 from steering.study.plan import StudyEntry, select
@@ -56,7 +57,15 @@ def test_plan_covers_the_seeds_questions_and_names_are_unique():
         assert needed in names
     assert [e.name for e in select(full_plan(), ["resnet18-*"])] == ["resnet18-imagenet-finetune", "resnet18-scratch"]
     with pytest.raises(ValueError, match="no study entry matches"):
-        select(full_plan(), ["vgg*"])
+        select(full_plan(), ["densenet*"])
+
+
+def test_plan_trains_each_seed_family_from_scratch_once():
+    families = ("lenet5", "alexnet", "vgg16_bn", "inception_v3", "xception", "vit_b_16")
+    chosen = select(full_plan(), [f"{name}-*" for name in families])
+    assert [e.name for e in chosen] == [f"{name}-scratch" for name in families]
+    assert all(e.pretrained == "none" and e.strategy == "finetune" and e.availability() is None for e in chosen)
+    assert set(families) <= set(list_models())  # every entry names a registered model
 
 
 def test_missing_imagenet_weights_are_a_stated_skip(monkeypatch, tmp_path):

@@ -18,12 +18,16 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass
 
+from steering import efficientnet_lite
+from steering.training.model_setup import imagenet_weights_file
+from steering.training.strategies import study_strategies
+
+# The seeds' other CNN families (steering.model_families), each from scratch on the study's budget.
+SEED_FAMILIES = ("lenet5", "alexnet", "vgg16_bn", "inception_v3", "xception", "vit_b_16")
+
 
 def strategy_order() -> tuple[str, ...]:
     """The registered transfer strategies in the study's order (frozen, two-phase, gradual, finetune, new ones)."""
-    # start-up time: steering.training loads torch, which `python -m steering.study --help` need not wait for
-    from steering.training.strategies import study_strategies
-
     return study_strategies()
 
 
@@ -47,12 +51,8 @@ class StudyEntry:
         if self.pretrained != "imagenet":
             return None
         if self.model == "efficientnet_lite0":
-            from steering import efficientnet_lite
-
             return None if efficientnet_lite.weights_package_installed() else (
                 f"ImageNet weights package not installed ({efficientnet_lite.INSTALL_HINT})")
-        from steering.training.model_setup import imagenet_weights_file
-
         cached = imagenet_weights_file(self.model)
         if cached is not None and cached.is_file():
             return None
@@ -62,7 +62,7 @@ class StudyEntry:
 
 def full_plan() -> list[StudyEntry]:
     """The seeds' questions: the seed ResNet-50 under every strategy, smaller backbones, PilotNet,
-    each pretrained backbone also from scratch."""
+    each pretrained backbone also from scratch, the seeds' other families from scratch."""
     strategies = strategy_order()
     entries = [StudyEntry("resnet50", "imagenet", s) for s in strategies]
     entries.append(StudyEntry("resnet50", "none", "finetune"))
@@ -71,6 +71,7 @@ def full_plan() -> list[StudyEntry]:
     entries += [StudyEntry("efficientnet_lite0", "imagenet", s) for s in strategies]
     entries.append(StudyEntry("efficientnet_lite0", "none", "finetune"))
     entries.append(StudyEntry("pilotnet", "none", "finetune"))
+    entries += [StudyEntry(model, "none", "finetune") for model in SEED_FAMILIES]
     return entries
 
 
