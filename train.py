@@ -62,6 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger().setLevel(logging.WARNING)
         config = dataclasses.replace(config, progress=False)
 
+    # start-up time: torch and the training stack load only after the flags parsed (`--help`, flag errors)
     from steering.checkpoint import CheckpointError
     from steering.model import PretrainedWeightsError
     from steering.training import NonFiniteLossError, train

@@ -45,7 +45,7 @@ def jpeg_frames(count: int = 32) -> tuple[bytes, ...]:
     if real:
         step = max(1, len(real) // count)
         return tuple(p.read_bytes() for p in real[::step][:count])
-    from steering.sim import World
+    from steering.sim import World  # the renderer only when the real recording is missing
 
     world = World()
     frames = []

@@ -46,6 +46,10 @@ import numpy as np
 
 from bench.benchmark import Benchmark, to_jsonable
 from bench.machine import Machine, cpu_line, machine
+from steering.checkpoint import save_checkpoint
+from steering.drive.monitor import MonitorSink
+from steering.drive.sinks import DriveFrame
+from steering.model import ModelConfig, create_model, default_preprocess
 
 if TYPE_CHECKING:
     from drive_wire import SimulatorSocket
@@ -93,9 +97,6 @@ class MonitorResult:
 
 def _checkpoint(model: str, folder: Path) -> Path:
     import torch
-
-    from steering.checkpoint import save_checkpoint
-    from steering.model import ModelConfig, create_model, default_preprocess
 
     torch.manual_seed(0)
     return save_checkpoint(folder / f"{model}.pt", create_model(model).eval(), ModelConfig(name=model),
@@ -219,9 +220,6 @@ def cpu_seconds(pid: int) -> float:
 def put_cost_ns(calls: int = 200_000) -> float:
     """Nanoseconds per `MonitorSink.put` (all the control path pays for the monitor), median of 5 runs."""
     import datetime as dt
-
-    from steering.drive.monitor import MonitorSink
-    from steering.drive.sinks import DriveFrame
 
     frame = DriveFrame("x" * 40_000, dt.datetime.now(), 0.1, 0.2, 10.0)
     runs = []

@@ -204,11 +204,20 @@ def check_elevation_cost(result, text: str) -> None:
     assert f"median {flat.median_ms:6.2f} ms" in text and text.startswith(f"CPU: {result.cpu}; 1 thread; 2 frames")
 
 
+def check_replay(result, text: str) -> None:
+    assert result.calibration == [] and result.fidelity == [], "quick settings measure speed only"
+    assert len(result.speed) == 3 and all(_positive(rate) for rate in result.speed.values())
+    for name, rate in result.speed.items():
+        assert f"| {name} | {rate:.0f} |" in text
+    assert text.startswith(f"CPU: {result.cpu}")
+
+
 CHECKS: dict[str, Callable[[Any, str], None]] = {
     "limits": check_limits, "wire": check_wire, "latency": check_latency, "training": check_training,
     "data": check_data, "render": check_render, "closed_loop": check_closed_loop, "soak": check_soak,
     "input_size": check_input_size, "monitor": check_monitor, "ensemble": check_ensemble,
     "training_speed": check_training_speed, "tracks": check_tracks, "elevation_cost": check_elevation_cost,
+    "replay": check_replay,
 }
 
 

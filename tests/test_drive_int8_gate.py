@@ -13,11 +13,11 @@ from typing import Callable
 import numpy as np
 import pytest
 import torch
-from steering.drive.runtimes import Runtime, RuntimeSpec
-from steering.drive.runtimes.torch_eager import SPEC as TORCH
 
 from steering.checkpoint import load_model
-from steering.drive import InferenceConfig, Predictor, choice, runtimes
+from steering.inference import InferenceConfig, Predictor, runtimes
+from steering.inference.runtimes import Runtime, RuntimeSpec
+from steering.inference.runtimes.torch_eager import SPEC as TORCH
 from steering.preprocess import preprocess_frame
 
 # (the input, how many calls came before) -> what the broken int8 forward adds to the steering
@@ -76,7 +76,7 @@ def gate_frames() -> list[np.ndarray]:
 def test_explicit_int8_off_by_0_02_is_refused_and_the_drive_steers_fp32(make_checkpoint, register, caplog):
     built = register(lambda x, call: 0.02)
     path = make_checkpoint("pilotnet")
-    with caplog.at_level(logging.WARNING, logger="steering.drive.choice"):
+    with caplog.at_level(logging.WARNING, logger="steering.inference.gate"):
         predictor = Predictor(path, int8("quant"))
     assert built == ["int8", "fp32"], "int8 first, then the same backend at fp32"
     assert (predictor.backend, predictor.precision) == ("quant", "fp32")

@@ -77,7 +77,8 @@ def _imports_of(name: str, path: Path, modules: dict[str, Path]) -> list[Import]
         above = lineno - 2
         while above >= 0 and lines[above].strip().startswith(("from ", "import ")):
             above -= 1
-        return above >= 0 and lines[above].strip().startswith("#")
+        line = lines[above].strip() if above >= 0 else ""
+        return line.startswith("#") or (line.startswith("if TYPE_CHECKING") and "#" in line)
 
     def add(module: str, node: ast.stmt, hidden: bool) -> None:
         target = _resolve(module, modules)

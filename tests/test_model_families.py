@@ -114,7 +114,7 @@ def test_family_checkpoint_round_trip_gives_identical_outputs(name, tmp_path):
 @pytest.mark.parametrize("name", [_param(n, slow_if_big=True) for n in FAMILIES])
 def test_family_exports_to_onnx_and_steers_as_in_torch(name):
     onnxruntime = pytest.importorskip("onnxruntime")
-    from steering.drive.runtimes.onnx import onnx_bytes
+    from steering.inference.runtimes.onnx import onnx_bytes
 
     model, pre = built(name), default_preprocess(name)
     torch.manual_seed(4)

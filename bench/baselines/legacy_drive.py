@@ -17,7 +17,7 @@ from steering.drive.udacity.wire import GreenSocket
 def main(argv: list[str]) -> int:
     wire.install = lambda: None  # eventlet keeps its RFC6455WebSocket (byte-loop unmasking)
     wire.NoDelaySocket = GreenSocket  # the listener eventlet would use: no TCP_NODELAY
-    import drive
+    import drive  # after the patches above: its server must start with eventlet's own socket
 
     return drive.main(argv)
 

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from torch.utils.data import Dataset
 
+from steering.data import AugmentConfig, SteeringDataset, balance, read_logs, samples_from_log, split_by_blocks
 from steering.preprocess import PreprocessConfig
 from steering.training.config import TrainConfig
 
@@ -48,8 +49,6 @@ def resolve_augment_mode(config: TrainConfig, backbone_frozen: bool) -> str:
 
 def bundle_from_logs(config: TrainConfig, preprocess: PreprocessConfig) -> DataBundle:
     """Read the logs, make samples per camera, split in blocks, optionally balance; wrap as datasets."""
-    from steering.data import AugmentConfig, SteeringDataset, balance, read_logs, samples_from_log, split_by_blocks
-
     if not config.logs:
         raise ValueError("no driving logs given: pass at least one driving_log.csv")
     driving_log = read_logs(config.logs, lenient=config.lenient)
