@@ -70,7 +70,7 @@ def eager_fp32(path, frames: list[np.ndarray]) -> np.ndarray:
 
 def gate_frames() -> list[np.ndarray]:
     """What the gate compares on: a fresh checkpoint records no training logs, so the shipped frames."""
-    return choice.shipped_frames()[0]
+    return gate.shipped_frames()[0]
 
 
 def test_explicit_int8_off_by_0_02_is_refused_and_the_drive_steers_fp32(make_checkpoint, register, caplog):
@@ -102,7 +102,7 @@ def test_one_bad_frame_among_eight_is_enough_to_refuse_int8(make_checkpoint, reg
     # the gate's maximum must not.
     register(lambda x, call: 0.05 if call == 3 else 0.0)
     path = make_checkpoint("pilotnet")
-    assert len(gate_frames()) == choice.GATE_FRAMES == 8
+    assert len(gate_frames()) == gate.GATE_FRAMES == 8
     predictor = Predictor(path, int8("quant"))
     assert predictor.precision == "fp32"
     assert "quant int8 missed the gate (max |Δ| 0.05)" in predictor.choice
