@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from steering.checkpoint import load_model
-from steering.inference import InferenceConfig, Predictor, runtimes
+from steering.inference import InferenceConfig, Predictor, gate, runtimes
 from steering.inference.runtimes import Runtime, RuntimeSpec
 from steering.inference.runtimes.torch_eager import SPEC as TORCH
 from steering.preprocess import preprocess_frame
