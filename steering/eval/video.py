@@ -23,8 +23,8 @@ log = logging.getLogger(__name__)
 SCALE = 2  # 320x160 -> 640x320
 
 
-class DriveVideo:
-    """Writes one frame per applied command to `path` (created with its folder)."""
+class Mp4Writer:
+    """RGB frames appended to an MP4 at `path` (created with its folder), opened at the first frame's size."""
 
     def __init__(self, path: str | Path, fps: float = RECORD_HZ):
         self.path = Path(path)
@@ -33,17 +33,13 @@ class DriveVideo:
         self._writer: cv2.VideoWriter | None = None
         self.frames = 0
 
-    def _open(self, width: int, height: int) -> cv2.VideoWriter:
-        writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (width, height))
-        if not writer.isOpened():
-            raise OSError(f"{self.path}: OpenCV cannot write an mp4v video here; check the folder is writable")
-        return writer
-
-    def on_step(self, world: World, info: StepInfo, command: Command) -> None:
-        frame = overlay(world.render("center"), command.steering, info, world.off_road)
+    def write(self, frame_rgb: np.ndarray) -> None:
         if self._writer is None:
-            self._writer = self._open(frame.shape[1], frame.shape[0])
-        self._writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+            height, width = frame_rgb.shape[:2]
+            self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (width, height))
+            if not self._writer.isOpened():
+                raise OSError(f"{self.path}: OpenCV cannot write an mp4v video here; check the folder is writable")
+        self._writer.write(cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR))
         self.frames += 1
 
     def close(self) -> None:
@@ -51,6 +47,13 @@ class DriveVideo:
             self._writer.release()
             self._writer = None
             log.info("wrote %d frames to %s", self.frames, self.path)
+
+
+class DriveVideo(Mp4Writer):
+    """Writes one frame per applied command to `path` (created with its folder)."""
+
+    def on_step(self, world: World, info: StepInfo, command: Command) -> None:
+        self.write(overlay(world.render("center"), command.steering, info, world.off_road))
 
 
 def overlay(frame_rgb: np.ndarray, steering: float, info: StepInfo, off_road: bool) -> np.ndarray:

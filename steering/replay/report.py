@@ -16,9 +16,9 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from steering.eval.video import Mp4Writer
 from steering.replay.loop import ReplayRun, ReplayStep
 from steering.replay.reference import Segment
-from steering.udacity import RECORD_HZ
 
 log = logging.getLogger(__name__)
 SCALE = 2
@@ -66,15 +66,8 @@ def plot_trajectory(path: Path, run: ReplayRun, segments: Sequence[Segment], tit
     return path
 
 
-class ReplayVideo:
+class ReplayVideo(Mp4Writer):
     """Observer for `loop.replay`: appends each synthesised frame with the steering overlaid."""
-
-    def __init__(self, path: Path, fps: float = RECORD_HZ):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.fps = fps
-        self._writer: cv2.VideoWriter | None = None
-        self.frames = 0
 
     def __call__(self, frame: np.ndarray, step: ReplayStep, intervened: bool) -> None:
         image = cv2.resize(frame, None, fx=SCALE, fy=SCALE, interpolation=cv2.INTER_LINEAR)
@@ -87,15 +80,4 @@ class ReplayVideo:
         cv2.putText(image, text, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
         if intervened:
             cv2.rectangle(image, (0, 0), (width - 1, height - 1), (255, 0, 0), 6)
-        if self._writer is None:
-            self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (width, height))
-            if not self._writer.isOpened():
-                raise OSError(f"{self.path}: OpenCV cannot write an mp4v video here; check the folder is writable")
-        self._writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-        self.frames += 1
-
-    def close(self) -> None:
-        if self._writer is not None:
-            self._writer.release()
-            self._writer = None
-            log.info("wrote %d frames to %s", self.frames, self.path)
+        self.write(image)
