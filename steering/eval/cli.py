@@ -6,6 +6,8 @@
     python -m steering.eval compare a.pt b.pt --tracks lake mountain --laps 1 --out cmp/
     python -m steering.eval suite a.pt b.pt --out runs/suite [--quick]
     python -m steering.eval evaluate a.pt --tta flip                         # mean of the frame and its mirror
+    python -m steering.eval evaluate a.pt --perturb night:3 --perturb-schedule distance_fog:4@200-350
+    python -m steering.eval evaluate --perturb list                          # every perturbation's name
     python -m steering.eval compare a.pt a.pt+b.pt                           # a.pt+b.pt: one ensemble
 
 `python -m steering.sim evaluate|compare|suite` is the same (the simulator's CLI registers these).
@@ -20,6 +22,7 @@ from pathlib import Path
 from steering.eval.config import EvalConfig
 from steering.eval.evaluate import ModelEntry, entry_name, entry_paths, evaluate
 from steering.eval.scoring import InterventionConfig
+from steering.perturb import PerturbError, PerturbPlan, describe
 from steering.sim.client import ClientConfig
 from steering.sim.tracks import list_tracks
 
@@ -32,6 +35,37 @@ def model_argument(text: str) -> ModelEntry:
     if "+" not in text or Path(text).is_file():
         return Path(text)
     return tuple(Path(part) for part in text.split("+") if part)
+
+
+class _PerturbAction(argparse.Action):
+    """Checks a `--perturb`/`--perturb-schedule` text as it is parsed (a bad name fails with its close matches);
+    `--perturb list` prints every perturbation and exits, as --help does (before positionals are required)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if values == "list" and self.dest == "perturb":
+            print(describe())
+            parser.exit(0)
+        try:
+            PerturbPlan.parse(**{"schedule" if self.dest == "perturb_schedule" else "perturb": values})
+        except PerturbError as exc:
+            parser.error(str(exc))
+        setattr(namespace, self.dest, values)
+
+
+def add_perturb_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--perturb` and `--perturb-schedule` (steering.perturb.plan documents the syntax)."""
+    group = parser.add_argument_group("Camera perturbations (steering.perturb; docs/robustness.md)")
+    group.add_argument("--perturb", default="", action=_PerturbAction, metavar="NAME:SEV[,NAME:SEV...]",
+                       help="corrupt every camera frame for the whole drive, severity 1-5, e.g. gaussian_noise:3,"
+                            "night:2; `--perturb list` prints every name")
+    group.add_argument("--perturb-schedule", default="", action=_PerturbAction, metavar="NAME:SEV@FROM-TO[,...]",
+                       help="conditions along the drive, in metres driven from the start (TO excluded; FROM- = to "
+                            "the end), e.g. distance_fog:4@200-350")
+
+
+def perturb_plan(args: argparse.Namespace) -> PerturbPlan:
+    """The parsed `--perturb`/`--perturb-schedule` of `args` (checked while parsing)."""
+    return PerturbPlan.parse(getattr(args, "perturb", ""), getattr(args, "perturb_schedule", ""))
 
 
 def _common_arguments(group: "argparse._ArgumentGroup") -> None:
@@ -89,6 +123,7 @@ def add_commands(commands: "argparse._SubParsersAction") -> None:
                          "(http://127.0.0.1:MONITOR_PORT/); add --wallclock to see it in real time")
     ev.add_argument("--monitor-port", type=int, default=8887, help="port of the monitor page; 0 picks a free port")
     _scoring_arguments(ev)
+    add_perturb_arguments(ev)
 
     cmp = commands.add_parser("compare", help="several models on the same tracks: one markdown table, one plot",
                               description="Evaluate each model on each track and write compare.md + compare.png.")
@@ -97,6 +132,7 @@ def add_commands(commands: "argparse._SubParsersAction") -> None:
     cmp.add_argument("--laps", type=float, default=1.0)
     cmp.add_argument("--out", type=Path, default=Path("runs/compare"), help="folder for the table, plot and each run")
     _scoring_arguments(cmp)
+    add_perturb_arguments(cmp)
 
     suite = commands.add_parser("suite", help="the fixed evaluation suite: every model on every row, one table, "
                                               "one plot, one score",
@@ -113,13 +149,14 @@ def add_commands(commands: "argparse._SubParsersAction") -> None:
     suite.add_argument("--realtime-only", action="store_true", help="only the real-time rows")
     suite.add_argument("--labels", nargs="+", default=None, help="names in the table (default: the file names)")
     _scoring_arguments(suite, speed=False, pacing=False)
+    add_perturb_arguments(suite)
 
 
 def _eval_config(args: argparse.Namespace, **overrides) -> EvalConfig:
     speed = {"speed_mph": args.speed} if hasattr(args, "speed") else {}
     pacing = {"pacing": args.pacing} if hasattr(args, "pacing") else {}
     return EvalConfig(**speed, **pacing, frame_s=1.0 / args.frame_rate, video=args.video, seed=args.seed,
-                      progress=args.progress, tta=args.tta,
+                      progress=args.progress, tta=args.tta, perturb=perturb_plan(args),
                       interventions=InterventionConfig(stall_s=args.stall_s, penalty_s=args.penalty_s), **overrides)
 
 

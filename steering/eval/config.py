@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from steering.eval.scoring import InterventionConfig
+from steering.perturb import PerturbPlan
 from steering.sim.client import PACINGS, ClientConfig
 
 
@@ -33,6 +34,7 @@ class EvalConfig:
     monitor_port: int = 8887  # its port on 127.0.0.1; 0 picks a free one
     # in-process server's test-time augmentation: "none" or "flip" (steering.drive.ensemble; InferenceConfig checks it)
     tta: str = "none"
+    perturb: PerturbPlan = field(default_factory=PerturbPlan)  # camera corruptions and weather (steering.perturb)
 
     def __post_init__(self) -> None:
         if self.pacing not in PACINGS:
