@@ -150,3 +150,13 @@ def test_bad_perturb_name_fails_the_command_with_close_matches(capsys):
         eval_cli.main(["evaluate", "model.pt", "--perturb", "jpeg_compresion:2"])
     assert exit_.value.code == 2
     assert "did you mean jpeg_compression" in capsys.readouterr().err
+
+
+def test_bench_times_the_clean_render_and_each_requested_perturbation():
+    from bench import perturb as bench_perturb  # the benchmark imports torch (machine facts): only here
+
+    rows = bench_perturb.measure(["contrast", "night"], severity=2, repeats=3, budget_s=5.0)
+    assert [row["name"] for row in rows] == ["clean", "contrast", "night"]
+    assert rows[0]["alone"] is None and all(row["alone"] > 0 for row in rows[1:])
+    assert all(row["render"] > 0 for row in rows)
+    assert "| night | render | renderer depth |" in bench_perturb.table(rows, 2)
