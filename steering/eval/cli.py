@@ -8,6 +8,7 @@
     python -m steering.eval evaluate a.pt --tta flip                         # mean of the frame and its mirror
     python -m steering.eval evaluate a.pt --perturb night:3 --perturb-schedule distance_fog:4@200-350
     python -m steering.eval evaluate --perturb list                          # every perturbation's name
+    python -m steering.eval robustness a.pt b.pt --out runs/robustness       # every perturbation x severity
     python -m steering.eval compare a.pt a.pt+b.pt                           # a.pt+b.pt: one ensemble
 
 `python -m steering.sim evaluate|compare|suite` is the same (the simulator's CLI registers these).
@@ -26,7 +27,7 @@ from steering.perturb import PerturbError, PerturbPlan, describe
 from steering.sim.client import ClientConfig
 from steering.sim.tracks import list_tracks
 
-COMMANDS = ("evaluate", "compare", "suite")
+COMMANDS = ("evaluate", "compare", "suite", "robustness")
 MODEL_HELP = "; A.pt+B.pt is one ensemble (the mean of their steering; same preprocessing required)"
 
 
@@ -150,6 +151,62 @@ def add_commands(commands: "argparse._SubParsersAction") -> None:
     suite.add_argument("--labels", nargs="+", default=None, help="names in the table (default: the file names)")
     _scoring_arguments(suite, speed=False, pacing=False)
     add_perturb_arguments(suite)
+    _add_robustness(commands)
+
+
+def _add_robustness(commands: "argparse._SubParsersAction") -> None:
+    rob = commands.add_parser(
+        "robustness", help="every model under every perturbation and severity: clean vs corruption score, mCE",
+        description="Each model drives the held-out and challenge tracks clean and under every perturbation at "
+                    "every severity (one lap, 20 mph, real time); resumable; writes robustness.md, "
+                    "robustness.json and a heat map per model (docs/robustness.md).")
+    rob.add_argument("models", nargs="+", type=model_argument, help="checkpoints to score" + MODEL_HELP)
+    rob.add_argument("--out", type=Path, default=Path("runs/robustness"), help="folder for the report and each run")
+    rob.add_argument("--tracks", nargs="+", default=["mountain", "challenge"], choices=list_tracks())
+    rob.add_argument("--perturbations", nargs="+", default=None, metavar="NAME",
+                     help="default: every one (`--perturb list`)")
+    rob.add_argument("--severities", nargs="+", type=int, default=[1, 2, 3, 4, 5], choices=range(1, 6))
+    rob.add_argument("--laps", type=float, default=1.0)
+    rob.add_argument("--speed", type=float, default=20.0, help="target speed of the in-process drive server, mph")
+    rob.add_argument("--lockstep", dest="pacing", action="store_const", const="fixed", default="realtime",
+                     help="lock step instead of real time (scores then do not depend on the machine)")
+    rob.add_argument("--baseline", default="", help="label of the model corruption errors are relative to "
+                                                    "(default: the first)")
+    rob.add_argument("--jobs", type=int, default=2, help="drives at once, one process each (default: 2)")
+    rob.add_argument("--labels", nargs="+", default=None, help="names in the table (default: the file names)")
+    group = rob.add_argument_group("Driving and scoring")
+    group.add_argument("--stall-s", type=float, default=InterventionConfig.stall_s)
+    group.add_argument("--penalty-s", type=float, default=InterventionConfig.penalty_s)
+    group.add_argument("--video", action="store_true", help="also write drive.mp4 for every run")
+    group.add_argument("--tta", choices=["none", "flip"], default="none")
+    _common_arguments(group)
+
+
+def run_robustness_command(args: argparse.Namespace) -> int:
+    from steering.checkpoint import CheckpointError
+    from steering.eval.robustness import RobustnessConfig, run_robustness
+    from steering.perturb import get_perturbation
+    from steering.sim.client import SimClientError
+
+    try:
+        for name in args.perturbations or ():
+            get_perturbation(name)
+    except PerturbError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    base = _eval_config(args, laps=args.laps)
+    config = RobustnessConfig(tracks=tuple(args.tracks), perturbations=tuple(args.perturbations or ()),
+                              severities=tuple(args.severities), out_dir=args.out, baseline=args.baseline,
+                              jobs=args.jobs, base=base)
+    try:
+        result = run_robustness(args.models, config, labels=args.labels)
+    except (SimClientError, CheckpointError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(result.table)
+    for kind, path in result.files.items():
+        print(f"{kind + ':':16s}{path}")
+    return 0
 
 
 def _eval_config(args: argparse.Namespace, **overrides) -> EvalConfig:
@@ -235,5 +292,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Dispatch a parsed `evaluate`, `compare` or `suite` command."""
-    return {"evaluate": run_evaluate, "compare": run_compare, "suite": run_suite_command}[args.command](args)
+    """Dispatch a parsed `evaluate`, `compare`, `suite` or `robustness` command."""
+    return {"evaluate": run_evaluate, "compare": run_compare, "suite": run_suite_command,
+            "robustness": run_robustness_command}[args.command](args)
