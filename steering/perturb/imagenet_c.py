@@ -95,7 +95,7 @@ def shot_noise(frame: np.ndarray, severity: int, context: FrameContext) -> np.nd
 def speckle_noise(frame: np.ndarray, severity: int, context: FrameContext) -> np.ndarray:
     c = _at([.15, .2, .35, .45, .6], severity)
     x = _float(frame)
-    return _uint8(x + x * context.rng.normal(scale=c, size=x.shape).astype(np.float32))
+    return _uint8(x + x * (context.rng.standard_normal(x.shape, dtype=np.float32) * np.float32(c)))
 
 
 def contrast(frame: np.ndarray, severity: int, context: FrameContext) -> np.ndarray:
