@@ -9,10 +9,10 @@ returns.
 Why not that package itself: imagecorruptions 1.1.2 (the latest, 2020) does not import with setuptools
 >= 81 (`pkg_resources` is gone), three of its functions fail on NumPy 2 / scikit-image >= 0.19 (fog:
 `np.float_`; glass_blur and gaussian_blur: `multichannel=`), impulse_noise cannot be seeded (scikit-image
-draws from its own generator), it requires `opencv-python` (which clashes with our headless OpenCV), and
-at 320x160 most functions take 10-470 ms a frame (docs/robustness.md). So each corruption is either the
-albumentations transform that implements the same operation (given ImageNet-C's parameters) or a
-numpy/OpenCV port of the package's function; `source` says which, and docs/robustness.md measures both.
+draws from its own generator), and it requires `opencv-python` (which clashes with our headless
+OpenCV). So each corruption is either the albumentations transform that implements the same operation
+(given ImageNet-C's parameters) or a numpy/OpenCV port of the package's function; `source` says which,
+and docs/robustness.md measures their speed.
 Two differ on purpose: frost blends a procedural ice texture (the package's six frost photos are not
 shipped anywhere we can install from) and elastic_transform is albumentations' elastic field without
 ImageNet-C's extra affine jitter (which imagecorruptions 1.1.2 also dropped).
