@@ -25,7 +25,7 @@ LAYERS = {
     "steering.explain": 2,
     "steering.training": 3, "steering.inference": 3,
     "steering.drive": 4, "steering.export": 4,
-    "steering.sim": 5,
+    "steering.sim": 5, "steering.perturb": 5,
     "steering.replay": 6,
     "steering.eval": 6,
     "steering.study": 7,

@@ -6,6 +6,9 @@
     python -m steering.eval compare a.pt b.pt --tracks lake mountain --laps 1 --out cmp/
     python -m steering.eval suite a.pt b.pt --out runs/suite [--quick]
     python -m steering.eval evaluate a.pt --tta flip                         # mean of the frame and its mirror
+    python -m steering.eval evaluate a.pt --perturb night:3 --perturb-schedule distance_fog:4@200-350
+    python -m steering.eval evaluate --perturb list                          # every perturbation's name
+    python -m steering.eval robustness a.pt b.pt --out runs/robustness       # every perturbation x severity
     python -m steering.eval compare a.pt a.pt+b.pt                           # a.pt+b.pt: one ensemble
     python -m steering.eval replay a.pt constant:0 data/driving_log.csv --rows 1600: --video   # recorded logs
 
@@ -22,12 +25,13 @@ from pathlib import Path
 from steering.eval.config import EvalConfig
 from steering.eval.evaluate import ModelEntry, entry_name, entry_paths, evaluate
 from steering.eval.scoring import InterventionConfig
+from steering.perturb import PerturbError, PerturbPlan, describe
 from steering.replay.loop import ReplayConfig
 from steering.replay.reference import SegmentConfig
 from steering.sim.client import ClientConfig
 from steering.sim.tracks import list_tracks
 
-COMMANDS = ("evaluate", "compare", "suite", "replay")
+COMMANDS = ("evaluate", "compare", "suite", "replay", "robustness")
 MODEL_HELP = "; A.pt+B.pt is one ensemble (the mean of their steering; same preprocessing required)"
 
 
@@ -36,6 +40,37 @@ def model_argument(text: str) -> ModelEntry:
     if "+" not in text or Path(text).is_file():
         return Path(text)
     return tuple(Path(part) for part in text.split("+") if part)
+
+
+class _PerturbAction(argparse.Action):
+    """Checks a `--perturb`/`--perturb-schedule` text as it is parsed (a bad name fails with its close matches);
+    `--perturb list` prints every perturbation and exits, as --help does (before positionals are required)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if values == "list" and self.dest == "perturb":
+            print(describe())
+            parser.exit(0)
+        try:
+            PerturbPlan.parse(**{"schedule" if self.dest == "perturb_schedule" else "perturb": values})
+        except PerturbError as exc:
+            parser.error(str(exc))
+        setattr(namespace, self.dest, values)
+
+
+def add_perturb_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--perturb` and `--perturb-schedule` (steering.perturb.plan documents the syntax)."""
+    group = parser.add_argument_group("Camera perturbations (steering.perturb; docs/robustness.md)")
+    group.add_argument("--perturb", default="", action=_PerturbAction, metavar="NAME:SEV[,NAME:SEV...]",
+                       help="corrupt every camera frame for the whole drive, severity 1-5, e.g. gaussian_noise:3,"
+                            "night:2; `--perturb list` prints every name")
+    group.add_argument("--perturb-schedule", default="", action=_PerturbAction, metavar="NAME:SEV@FROM-TO[,...]",
+                       help="conditions along the drive, in metres driven from the start (TO excluded; FROM- = to "
+                            "the end), e.g. distance_fog:4@200-350")
+
+
+def perturb_plan(args: argparse.Namespace) -> PerturbPlan:
+    """The parsed `--perturb`/`--perturb-schedule` of `args` (checked while parsing)."""
+    return PerturbPlan.parse(getattr(args, "perturb", ""), getattr(args, "perturb_schedule", ""))
 
 
 def _common_arguments(group: "argparse._ArgumentGroup") -> None:
@@ -93,6 +128,7 @@ def add_commands(commands: "argparse._SubParsersAction") -> None:
                          "(http://127.0.0.1:MONITOR_PORT/); add --wallclock to see it in real time")
     ev.add_argument("--monitor-port", type=int, default=8887, help="port of the monitor page; 0 picks a free port")
     _scoring_arguments(ev)
+    add_perturb_arguments(ev)
 
     cmp = commands.add_parser("compare", help="several models on the same tracks: one markdown table, one plot",
                               description="Evaluate each model on each track and write compare.md + compare.png.")
@@ -101,6 +137,7 @@ def add_commands(commands: "argparse._SubParsersAction") -> None:
     cmp.add_argument("--laps", type=float, default=1.0)
     cmp.add_argument("--out", type=Path, default=Path("runs/compare"), help="folder for the table, plot and each run")
     _scoring_arguments(cmp)
+    add_perturb_arguments(cmp)
 
     suite = commands.add_parser("suite", help="the fixed evaluation suite: every model on every row, one table, "
                                               "one plot, one score",
@@ -117,7 +154,9 @@ def add_commands(commands: "argparse._SubParsersAction") -> None:
     suite.add_argument("--realtime-only", action="store_true", help="only the real-time rows")
     suite.add_argument("--labels", nargs="+", default=None, help="names in the table (default: the file names)")
     _scoring_arguments(suite, speed=False, pacing=False)
+    add_perturb_arguments(suite)
     _add_replay(commands)
+    _add_robustness(commands)
 
 
 def _add_replay(commands: "argparse._SubParsersAction") -> None:
@@ -193,6 +232,60 @@ def run_replay(args: argparse.Namespace) -> int:
                   f"offset {iv.offset_m:+.2f} m, heading {iv.heading_deg:+.1f} deg")
     for kind, path in result.files.items():
         print(f"{kind + ':':12s} {path}")
+
+
+def _add_robustness(commands: "argparse._SubParsersAction") -> None:
+    rob = commands.add_parser(
+        "robustness", help="every model under every perturbation and severity: clean vs corruption score, mCE",
+        description="Each model drives the held-out and challenge tracks clean and under every perturbation at "
+                    "every severity (one lap, 20 mph, real time); resumable; writes robustness.md, "
+                    "robustness.json and a heat map per model (docs/robustness.md).")
+    rob.add_argument("models", nargs="+", type=model_argument, help="checkpoints to score" + MODEL_HELP)
+    rob.add_argument("--out", type=Path, default=Path("runs/robustness"), help="folder for the report and each run")
+    rob.add_argument("--tracks", nargs="+", default=["mountain", "challenge"], choices=list_tracks())
+    rob.add_argument("--perturbations", nargs="+", default=None, metavar="NAME",
+                     help="default: every one (`--perturb list`)")
+    rob.add_argument("--severities", nargs="+", type=int, default=[1, 2, 3, 4, 5], choices=range(1, 6))
+    rob.add_argument("--laps", type=float, default=1.0)
+    rob.add_argument("--speed", type=float, default=20.0, help="target speed of the in-process drive server, mph")
+    rob.add_argument("--lockstep", dest="pacing", action="store_const", const="fixed", default="realtime",
+                     help="lock step instead of real time (scores then do not depend on the machine)")
+    rob.add_argument("--baseline", default="", help="label of the model corruption errors are relative to "
+                                                    "(default: the first)")
+    rob.add_argument("--jobs", type=int, default=2, help="drives at once, one process each (default: 2)")
+    rob.add_argument("--labels", nargs="+", default=None, help="names in the table (default: the file names)")
+    group = rob.add_argument_group("Driving and scoring")
+    group.add_argument("--stall-s", type=float, default=InterventionConfig.stall_s)
+    group.add_argument("--penalty-s", type=float, default=InterventionConfig.penalty_s)
+    group.add_argument("--video", action="store_true", help="also write drive.mp4 for every run")
+    group.add_argument("--tta", choices=["none", "flip"], default="none")
+    _common_arguments(group)
+
+
+def run_robustness_command(args: argparse.Namespace) -> int:
+    from steering.checkpoint import CheckpointError
+    from steering.eval.robustness import RobustnessConfig, run_robustness
+    from steering.perturb import get_perturbation
+    from steering.sim.client import SimClientError
+
+    try:
+        for name in args.perturbations or ():
+            get_perturbation(name)
+    except PerturbError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    base = _eval_config(args, laps=args.laps)
+    config = RobustnessConfig(tracks=tuple(args.tracks), perturbations=tuple(args.perturbations or ()),
+                              severities=tuple(args.severities), out_dir=args.out, baseline=args.baseline,
+                              jobs=args.jobs, base=base)
+    try:
+        result = run_robustness(args.models, config, labels=args.labels)
+    except (SimClientError, CheckpointError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(result.table)
+    for kind, path in result.files.items():
+        print(f"{kind + ':':16s}{path}")
     return 0
 
 
@@ -200,7 +293,7 @@ def _eval_config(args: argparse.Namespace, **overrides) -> EvalConfig:
     speed = {"speed_mph": args.speed} if hasattr(args, "speed") else {}
     pacing = {"pacing": args.pacing} if hasattr(args, "pacing") else {}
     return EvalConfig(**speed, **pacing, frame_s=1.0 / args.frame_rate, video=args.video, seed=args.seed,
-                      progress=args.progress, tta=args.tta,
+                      progress=args.progress, tta=args.tta, perturb=perturb_plan(args),
                       interventions=InterventionConfig(stall_s=args.stall_s, penalty_s=args.penalty_s), **overrides)
 
 
@@ -279,6 +372,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Dispatch a parsed `evaluate`, `compare`, `suite` or `replay` command."""
-    commands = {"evaluate": run_evaluate, "compare": run_compare, "suite": run_suite_command, "replay": run_replay}
-    return commands[args.command](args)
+    """Dispatch a parsed `evaluate`, `compare`, `suite`, `replay` or `robustness` command."""
+    return {"evaluate": run_evaluate, "compare": run_compare, "suite": run_suite_command, "replay": run_replay,
+            "robustness": run_robustness_command}[args.command](args)

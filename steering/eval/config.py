@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from steering.eval.scoring import InterventionConfig
+from steering.perturb import PerturbPlan
 from steering.sim.client import PACINGS, ClientConfig
 
 
@@ -34,6 +35,7 @@ class EvalConfig:
     # in-process server's test-time augmentation: "none" or "flip" (steering.inference.ensemble;
     # InferenceConfig checks it)
     tta: str = "none"
+    perturb: PerturbPlan = field(default_factory=PerturbPlan)  # camera corruptions and weather (steering.perturb)
 
     def __post_init__(self) -> None:
         if self.pacing not in PACINGS:

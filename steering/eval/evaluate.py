@@ -169,7 +169,7 @@ def evaluate(checkpoint: ModelEntry | None, config: EvalConfig | None = None,
         config = dataclasses.replace(config, label=label)
     if config.video and config.out_dir is None:
         raise ValueError("evaluate: --video needs an output folder (--out DIR)")
-    world = World(WorldConfig(track=config.track, seed=config.seed))
+    world = World(WorldConfig(track=config.track, seed=config.seed, perturb=config.perturb))
     observers = [*observers, *([DriveVideo(Path(config.out_dir) / "drive.mp4")] if config.video else [])]
     scorer = _Scorer(world, config, observers)
     try:
@@ -194,7 +194,7 @@ def drive_locally(pilot: Callable[[World], tuple[float, float]], config: EvalCon
     scoring itself. Models are evaluated through `evaluate`, over the wire."""
     config = config or EvalConfig()
     config = dataclasses.replace(config, label=config.label or "local pilot")
-    world = World(WorldConfig(track=config.track, seed=config.seed))
+    world = World(WorldConfig(track=config.track, seed=config.seed, perturb=config.perturb))
     scorer = _Scorer(world, config)
     drive = DriveResult(stop_reason="")
     started = time.perf_counter()

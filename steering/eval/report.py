@@ -57,6 +57,7 @@ class EvalReport:
     round_trip_p50_ms: float | None = None  # wall time from telemetry to reply (the server's latency); None = none
     round_trip_p99_ms: float | None = None
     machine: str = ""  # CPU model and cores: real-time scores depend on them
+    perturb: str = "none"  # the camera perturbations driven under (steering.perturb.PerturbPlan), "none" = clean
     intervention_list: list[dict[str, Any]] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)
     version: int = REPORT_VERSION
@@ -78,7 +79,8 @@ class EvalReport:
                 f"{self.mean_abs_cte_m:.2f} m (max {self.max_abs_cte_m:.2f}), {self.mean_speed_mph:.1f} mph, "
                 f"smoothness {self.steering_smoothness:.4f}, {self.frames_per_s:.0f} frames/s, {self.pacing} pacing: "
                 f"{fmt(self.control_hz)} replies per simulated s, round trip p50 {fmt(self.round_trip_p50_ms)} ms "
-                f"p99 {fmt(self.round_trip_p99_ms)} ms")
+                f"p99 {fmt(self.round_trip_p99_ms)} ms"
+                + (f", camera under {self.perturb}" if self.perturb != "none" else ""))
 
 
 def fmt(value: float | None, digits: int = 1) -> str:
@@ -138,6 +140,7 @@ def build_report(config: EvalConfig, world: World, drive: DriveResult, intervent
         penalty_s=penalty,
         road_half_width_m=world.track.half_width_m,
         stop_reason=drive.stop_reason,
+        perturb=str(config.perturb),
         checkpoint=str(checkpoint) if checkpoint is not None else "",
         server=server,
         intervention_list=[dataclasses.asdict(iv) for iv in interventions],

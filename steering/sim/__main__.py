@@ -1,6 +1,7 @@
 """`python -m steering.sim`: record expert laps, drive through a drive server, list tracks, benchmark.
 
     python -m steering.sim record --track lake --laps 2 --out data/ [--randomize-style]
+    python -m steering.sim record --track lake --out data_rain/ --perturb rain:3 --perturb-schedule night:2@300-
     python -m steering.sim drive --port 4567 --track mountain --laps 1      # drive.py must be running
     python -m steering.sim tracks
     python -m steering.sim bench --frames 500
@@ -47,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     rec.add_argument("--randomize-style", action="store_true",
                      help="domain randomisation: every lap a new random look of the track (colours, light, shadows)")
     rec.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    eval_cli.add_perturb_arguments(rec)
 
     drive = commands.add_parser("drive", help="be the simulator for a running drive server (drive.py)")
     drive.add_argument("--host", default="127.0.0.1")
@@ -61,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="run the world in real time (server latency matters)")
     clock.add_argument("--realtime", dest="pacing", action="store_const", const="realtime",
                        help="the world moves by the server's measured round trip in whole frames of 1/60 s")
+    drive.add_argument("--seed", type=int, default=0, help="the world's textures and the perturbations' randomness")
+    eval_cli.add_perturb_arguments(drive)
 
     commands.add_parser("tracks", help="list the tracks")
 
@@ -76,12 +80,14 @@ def _record(args: argparse.Namespace) -> int:
     start = dt.datetime.fromisoformat(args.start_time) if args.start_time else None
     summary = record(
         args.out,
-        WorldConfig(track=args.track, seed=args.seed),
+        WorldConfig(track=args.track, seed=args.seed, perturb=eval_cli.perturb_plan(args)),
         ExpertConfig(cruise_speed_mph=args.speed, recoveries=not args.no_recoveries, seed=args.seed),
         RecordConfig(laps=args.laps, record_drift=args.record_drift, decimal=args.decimal, start_time=start,
                      randomize_style=args.randomize_style, progress=args.progress),
     )
     profile = steering_profile(summary.steering)
+    if args.perturb or args.perturb_schedule:
+        print(f"camera frames under {eval_cli.perturb_plan(args)}")
     print(
         f"wrote {summary.rows} rows ({summary.laps} laps, max |CTE| {summary.max_abs_cte_m:.2f} m) "
         f"to {summary.log_path}"
@@ -95,7 +101,7 @@ def _record(args: argparse.Namespace) -> int:
 
 
 def _drive(args: argparse.Namespace) -> int:
-    world = World(WorldConfig(track=args.track))
+    world = World(WorldConfig(track=args.track, seed=args.seed, perturb=eval_cli.perturb_plan(args)))
     config = ClientConfig(host=args.host, port=args.port, decimal=args.decimal, double_open=not args.single_open,
                           pacing=args.pacing)
     try:

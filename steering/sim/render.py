@@ -108,6 +108,9 @@ class Renderer:
                     _Band(slice(self.horizon_row + start, self.horizon_row + r), int(level_per_row[start]), pts)
                 )
                 start = r
+        # Distance of what each pixel shows, for effects that need it (steering.perturb): sky = inf.
+        self._depth = np.full((FRAME_HEIGHT, FRAME_WIDTH), np.inf, np.float32)
+        self._depth[ground] = distance
         haze = np.clip((distance - cam.haze_start_m) / (cam.max_distance_m - cam.haze_start_m), 0, 1) ** 0.8
         hazy_rows = np.nonzero(haze.max(axis=1) > 0.01)[0]
         self._haze_rows = slice(
@@ -125,9 +128,16 @@ class Renderer:
         row = np.clip((1 - elevation / tex.panorama_top_deg) * PANO_H, 0, PANO_H - 1)
         self._sky_map = np.stack([col, row], axis=-1).astype(np.float32)  # (horizon_row, W, 2)
 
+    @property
+    def focal_px(self) -> float:
+        return self._focal
+
     # -- per frame --------------------------------------------------------------------------------
-    def render(self, x: float, y: float, heading: float, camera: str = "center") -> np.ndarray:
-        """uint8 (160, 320, 3) RGB frame seen by `camera` with the car at (x, y), heading in radians."""
+    def render(self, x: float, y: float, heading: float, camera: str = "center",
+               depth: np.ndarray | None = None) -> np.ndarray:
+        """uint8 (160, 320, 3) RGB frame seen by `camera` with the car at (x, y), heading in radians.
+        With `depth` (float32 (160, 320)), also fills it with each pixel's distance in metres along the
+        ground (0 = the car's own hood, inf = sky), roadside objects included."""
         cam, tex = self.camera, self.texture
         frame = np.empty((FRAME_HEIGHT, FRAME_WIDTH, 3), np.uint8)
         c, s = math.cos(heading), math.sin(heading)
@@ -151,11 +161,15 @@ class Renderer:
         cv2.remap(
             tex.panorama, sky_map, None, cv2.INTER_LINEAR, dst=frame[: self.horizon_row], borderMode=cv2.BORDER_WRAP
         )
+        if depth is not None:
+            np.copyto(depth, self._depth)
         if self._sprites is not None:
-            self._sprites.draw(frame, x + c * fx - s * fy, y + s * fx + c * fy, heading)
+            self._sprites.draw(frame, x + c * fx - s * fy, y + s * fx + c * fy, heading, depth)
         if camera in self._hoods:
             hood, mask = self._hoods[camera]
             np.copyto(frame, hood, where=mask)
+            if depth is not None:
+                depth[mask[..., 0]] = 0.0
         if self._light is not None:
             gain = self._light[self.track.project(x, y).index]  # the whole projection: a pure function of the pose
             if np.any(np.abs(gain - 1) > 1e-3):  # a lookup table per channel: cheaper than a multiply

@@ -119,9 +119,11 @@ class SpriteLayer:
             -forward * self.sin_p - up * self.cos_p
         ) / z
 
-    def draw(self, frame: np.ndarray, cam_x: float, cam_y: float, heading: float) -> None:
+    def draw(self, frame: np.ndarray, cam_x: float, cam_y: float, heading: float,
+             depth: np.ndarray | None = None) -> None:
         """Paint every visible object into `frame` (uint8, in place), far ones first. The geometry of all
-        objects is computed at once; only the drawing calls loop (numpy calls per object cost more than cv2's)."""
+        objects is computed at once; only the drawing calls loop (numpy calls per object cost more than cv2's).
+        With `depth` (float32 (H, W)), each object also writes its distance (m) where it covers the frame."""
         c, s = math.cos(heading), math.sin(heading)
         depths, draws = [], []
         for part in (self._billboards(cam_x, cam_y, c, s), self._panels(cam_x, cam_y, c, s)):
@@ -132,10 +134,12 @@ class SpriteLayer:
             return
         for k in np.argsort(-np.concatenate(depths), kind="stable"):
             item = draws[k]
-            if len(item) == 2:
+            if len(item) == 3:
                 cv2.fillConvexPoly(frame, item[0], item[1], cv2.LINE_AA, SHIFT)
+                if depth is not None:
+                    cv2.fillConvexPoly(depth, item[0], float(item[2]), cv2.LINE_8, SHIFT)
             else:
-                self._paint_billboard(frame, *item)
+                self._paint_billboard(frame, *item[:-1], depth=depth, distance=item[-1])
 
     def _billboards(self, cam_x: float, cam_y: float, c: float, s: float):
         sc = self.scenery
@@ -165,17 +169,19 @@ class SpriteLayer:
                 np.searchsorted(self._heights[kind], (y1 - y0)[mine]), len(self._heights[kind]) - 1
             )
         draws = list(zip(sprite[keep].tolist(), haze[keep].tolist(), level[keep].tolist(), x0[keep].tolist(),
-                         x1[keep].tolist(), y0[keep].tolist(), y1[keep].tolist()))
+                         x1[keep].tolist(), y0[keep].tolist(), y1[keep].tolist(), np.hypot(fwd, left)[keep].tolist()))
         return fwd[keep], draws
 
     def _paint_billboard(self, frame: np.ndarray, sprite: int, haze: int, level: int, x0: int, x1: int, y0: int,
-                         y1: int) -> None:
+                         y1: int, depth: np.ndarray | None = None, distance: float = 0.0) -> None:
         image = cv2.resize(self._ready[sprite][haze][level], (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
         cx0, cx1, cy0, cy1 = max(0, x0), min(FRAME_WIDTH, x1), max(0, y0), min(FRAME_HEIGHT, y1)
         if cx0 != x0 or cx1 != x1 or cy0 != y0 or cy1 != y1:
             image = image[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
         roi = frame[cy0:cy1, cx0:cx1]
         roi[:] = roi * image[..., 3:] + image[..., :3]
+        if depth is not None:  # where the object is more than half opaque (channel 3 holds 1 - alpha)
+            depth[cy0:cy1, cx0:cx1][image[..., 3] < 0.5] = distance
 
     def _panels(self, cam_x: float, cam_y: float, c: float, s: float):
         sc = self.scenery
@@ -201,4 +207,5 @@ class SpriteLayer:
         points = np.round(np.stack([cols, rows], 2) * (1 << SHIFT)).astype(np.int32)  # (K, 4, 2)
         haze = self._haze(np.hypot((f0 + f1) / 2, (l0 + l1) / 2))[:, None]
         colours = (sc.panel_colour[seen] + haze * (self.haze_colour - sc.panel_colour[seen])).tolist()
-        return (f0 + f1) / 2, list(zip(points, colours))
+        distances = np.hypot((f0 + f1) / 2, (l0 + l1) / 2).tolist()
+        return (f0 + f1) / 2, list(zip(points, colours, distances))

@@ -6,6 +6,11 @@ read `cte_m`, `progress_m`, `laps_completed`, `off_road`, or `render(camera)`. I
 its own beyond `time_s`, which advances by exactly `dt` per step, so results never depend on how
 fast the machine is. `reset_to_centre()` puts the car back on the centre line (an intervention).
 
+Perturbations (`WorldConfig.perturb`, a `steering.perturb.PerturbPlan`): `render` applies the ones in
+force at the distance driven to every camera frame, so whatever encodes a frame (the wire client, the
+recorder, the video) sees the same perturbed frame. Each frame's randomness is seeded by the world's
+seed, the step and the camera: rendering the same step twice gives the same pixels.
+
 Lap counting: progress along the centre line is unwrapped every step (the car moves far less than
 half a lap per step), so `distance_along_m` grows by one track length per lap driven forwards and
 shrinks when driving backwards; `laps_completed` is its whole number of laps.
@@ -17,10 +22,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from steering.perturb import PerturbPlan, Scene
 from steering.sim.car import MPH, Car, CarConfig, CarState
 from steering.sim.render import CameraConfig, Renderer
 from steering.sim.tracks import Projection, Track, get_track
-from steering.udacity import RECORD_PERIOD_S
+from steering.udacity import CAMERAS, FRAME_HEIGHT, FRAME_WIDTH, RECORD_PERIOD_S
 
 SIM_DT = RECORD_PERIOD_S  # one step per telemetry frame the simulator sends (and records)
 
@@ -38,6 +44,7 @@ class WorldConfig:
     seed: int = 0  # paints the textures; the same seed gives the same frames
     car: CarConfig = field(default_factory=CarConfig)
     camera: CameraConfig = field(default_factory=CameraConfig)
+    perturb: PerturbPlan = field(default_factory=PerturbPlan)  # corruptions and weather; empty = clean frames
 
 
 @dataclass(frozen=True)
@@ -155,10 +162,17 @@ class World:
         self._renderer = None
 
     def render(self, camera: str = "center") -> np.ndarray:
-        """uint8 (160, 320, 3) RGB frame from `camera` ("center", "left" or "right")."""
-        st = self.car.state
-        return self.renderer.render(st.x, st.y, st.heading, camera)
+        """uint8 (160, 320, 3) RGB frame from `camera` ("center", "left" or "right"), perturbed as configured."""
+        st, plan, renderer = self.car.state, self.config.perturb, self.renderer
+        if not plan:
+            return renderer.render(st.x, st.y, st.heading, camera)
+        distance = self.distance_along_m
+        depth = np.empty((FRAME_HEIGHT, FRAME_WIDTH), np.float32) if plan.needs_scene(distance) else None
+        frame = renderer.render(st.x, st.y, st.heading, camera, depth=depth)
+        scene = None if depth is None else Scene(depth, renderer.horizon_row, renderer.focal_px,
+                                                 renderer.camera.pitch_deg, st.heading)
+        return plan.apply(frame, distance, self.steps, CAMERAS.index(camera), self.config.seed, scene)
 
     def render_all(self) -> dict[str, np.ndarray]:
-        st = self.car.state
-        return self.renderer.render_all(st.x, st.y, st.heading)
+        """The three frames the simulator records: {"center", "left", "right"}."""
+        return {name: self.render(name) for name in CAMERAS}
