@@ -22,12 +22,14 @@ import importlib.util
 import os
 import sys
 import types
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from bench.report import cpu_line, machine
+from bench.benchmark import Benchmark
+from bench.machine import cpu_line, machine
 from bench.timing import interleave
 from steering.perturb import FrameContext, PerturbPlan, Scene, get_perturbation, list_perturbations
 from steering.sim.world import World, WorldConfig
@@ -91,18 +93,77 @@ def imagecorruptions_rates(names: list[str], severity: int, repeats: int, budget
     return results
 
 
-def table(rows: list[dict], severity: int, library: dict[str, str] | None = None) -> str:
-    extra = " imagecorruptions 1.1.2 alone, frames/s |" if library is not None else ""
-    lines = [f"| perturbation (severity {severity}) | kind | implementation | alone, frames/s |{extra} render + it, "
-             "frames/s per camera per core | >= 200 |",
-             "|---|---|---|---:|" + ("---:|" if extra else "") + "---:|:---:|"]
-    for row in rows:
-        alone = "-" if row["alone"] is None else f"{row['alone']:,.0f}"
-        theirs = f" {library.get(row['name'], '-')} |" if library is not None else ""
-        ok = "yes" if row["render"] >= GOAL_FRAMES_PER_S else "no"
-        lines.append(f"| {row['name']} | {row['kind']} | {row['source']} | {alone} |{theirs} {row['render']:,.0f} "
-                     f"| {ok} |")
+@dataclass(frozen=True)
+class PerturbBenchConfig:
+    severity: int = 3
+    names: tuple[str, ...] = ()  # empty: every registered perturbation
+    repeats: int = 60  # timed calls per variant (fewer under budget_s)
+    budget_s: float = 120.0  # stop timing after this long (at least 10 calls each)
+    imagecorruptions: bool = False  # also time the imagecorruptions package, where it is installed and runs
+
+
+@dataclass
+class PerturbRow:
+    name: str
+    kind: str
+    source: str
+    alone: float | None  # frames/s of the perturbation alone (None: the clean render's row)
+    render: float  # frames/s of World.render with it, per camera per core
+
+
+@dataclass
+class PerturbBenchResult:
+    cpu: str
+    cores: int
+    date: str
+    load_start: float
+    load_end: float
+    severity: int
+    rows: list[PerturbRow] = field(default_factory=list)
+    library: dict[str, str] | None = None  # name -> imagecorruptions' own frames/s, or its error
+
+
+def run(config: PerturbBenchConfig) -> PerturbBenchResult:
+    cv2.setNumThreads(1)  # per core, as the goal is stated
+    names = list(config.names) or list_perturbations()
+    m = machine()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    rows = [PerturbRow(**row) for row in measure(names, config.severity, config.repeats, config.budget_s)]
+    library = (imagecorruptions_rates(names, config.severity, max(5, config.repeats // 4), config.budget_s / 2)
+               if config.imagecorruptions else None)
+    return PerturbBenchResult(cpu_line(m), m.cores, m.date, load, os.getloadavg()[0], config.severity, rows, library)
+
+
+def section(result: PerturbBenchResult) -> str:
+    lines = [f"CPU: {result.cpu}; {result.cores} cores, OpenCV on 1 thread; load average {result.load_start:.1f} "
+             f"at the start, {result.load_end:.1f} at the end; {result.date}", table(result)]
+    slow = [r.name for r in result.rows if r.render < GOAL_FRAMES_PER_S]
+    lines.append(f"below {GOAL_FRAMES_PER_S:.0f} frames/s with the render: {', '.join(slow) or 'none'}")
     return "\n".join(lines)
+
+
+def table(result: PerturbBenchResult) -> str:
+    library = result.library
+    extra = " imagecorruptions 1.1.2 alone, frames/s |" if library is not None else ""
+    lines = [f"| perturbation (severity {result.severity}) | kind | implementation | alone, frames/s |{extra} "
+             "render + it, frames/s per camera per core | >= 200 |",
+             "|---|---|---|---:|" + ("---:|" if extra else "") + "---:|:---:|"]
+    for row in result.rows:
+        alone = "-" if row.alone is None else f"{row.alone:,.0f}"
+        theirs = f" {library.get(row.name, '-')} |" if library is not None else ""
+        ok = "yes" if row.render >= GOAL_FRAMES_PER_S else "no"
+        lines.append(f"| {row.name} | {row.kind} | {row.source} | {alone} |{theirs} {row.render:,.0f} | {ok} |")
+    return "\n".join(lines)
+
+
+def quick_config() -> PerturbBenchConfig:
+    return PerturbBenchConfig(names=("gaussian_noise", "distance_fog"), repeats=10, budget_s=5.0)
+
+
+BENCHMARK = Benchmark(
+    name="perturb", help="renderer + camera perturbation frames/s per camera per core, every perturbation",
+    config=PerturbBenchConfig, quick=quick_config, run=run, result=PerturbBenchResult, section=section,
+    doc="printed, quoted in docs/robustness.md", own_process=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,18 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--imagecorruptions", action="store_true",
                         help="also time the imagecorruptions package (installed by hand), where it runs")
     args = parser.parse_args(argv)
-    cv2.setNumThreads(1)  # per core, as the goal is stated
-    names = args.names or list_perturbations()
-    m = machine()
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    rows = measure(names, args.severity, args.repeats, args.budget_s)
-    library = (imagecorruptions_rates(names, args.severity, max(5, args.repeats // 4), args.budget_s / 2)
-               if args.imagecorruptions else None)
-    print(f"CPU: {cpu_line(m)}; {m['cores']} cores, OpenCV on 1 thread; load average {load:.1f} at the start, "
-          f"{os.getloadavg()[0]:.1f} at the end; {m['date']}")
-    print(table(rows, args.severity, library))
-    slow = [r["name"] for r in rows if r["render"] < GOAL_FRAMES_PER_S]
-    print(f"below {GOAL_FRAMES_PER_S:.0f} frames/s with the render: {', '.join(slow) or 'none'}")
+    print(section(run(PerturbBenchConfig(args.severity, tuple(args.names or ()), args.repeats, args.budget_s,
+                                         args.imagecorruptions))))
     return 0
 
 

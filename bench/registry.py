@@ -29,6 +29,7 @@ from bench import (
     latency,
     limits,
     monitor,
+    perturb,
     render,
     replay,
     soak,
@@ -45,7 +46,7 @@ log = logging.getLogger(__name__)
 # Run order: the page's sections first, as `make bench` always ran them (data reads training's rates);
 # then the figures that go to docs of their own, then the ones printed for docs written by hand.
 _MODULES = (limits, wire, latency, training, data_pipeline, render, closed_loop, soak, input_size, monitor,
-            ensemble, training_speed, tracks, elevation_cost, replay)
+            ensemble, training_speed, tracks, elevation_cost, replay, perturb)
 BENCHMARKS: dict[str, Benchmark] = {module.BENCHMARK.name: module.BENCHMARK for module in _MODULES}
 
 

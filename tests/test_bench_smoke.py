@@ -212,12 +212,21 @@ def check_replay(result, text: str) -> None:
     assert text.startswith(f"CPU: {result.cpu}")
 
 
+def check_perturb(result, text: str) -> None:
+    assert [row.name for row in result.rows] == ["clean", "gaussian_noise", "distance_fog"]
+    assert result.rows[0].alone is None and all(_positive(row.render) for row in result.rows)
+    assert all(_positive(row.alone) for row in result.rows[1:])
+    for row in result.rows:
+        assert f"| {row.name} |" in text and f"{row.render:,.0f} | {'yes' if row.render >= 200 else 'no'} |" in text
+    assert text.startswith(f"CPU: {result.cpu}")
+
+
 CHECKS: dict[str, Callable[[Any, str], None]] = {
     "limits": check_limits, "wire": check_wire, "latency": check_latency, "training": check_training,
     "data": check_data, "render": check_render, "closed_loop": check_closed_loop, "soak": check_soak,
     "input_size": check_input_size, "monitor": check_monitor, "ensemble": check_ensemble,
     "training_speed": check_training_speed, "tracks": check_tracks, "elevation_cost": check_elevation_cost,
-    "replay": check_replay,
+    "replay": check_replay, "perturb": check_perturb,
 }
 
 

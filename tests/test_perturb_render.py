@@ -155,8 +155,10 @@ def test_bad_perturb_name_fails_the_command_with_close_matches(capsys):
 def test_bench_times_the_clean_render_and_each_requested_perturbation():
     from bench import perturb as bench_perturb  # the benchmark imports torch (machine facts): only here
 
-    rows = bench_perturb.measure(["contrast", "night"], severity=2, repeats=3, budget_s=5.0)
-    assert [row["name"] for row in rows] == ["clean", "contrast", "night"]
-    assert rows[0]["alone"] is None and all(row["alone"] > 0 for row in rows[1:])
-    assert all(row["render"] > 0 for row in rows)
-    assert "| night | render | renderer depth |" in bench_perturb.table(rows, 2)
+    result = bench_perturb.run(bench_perturb.PerturbBenchConfig(severity=2, names=("contrast", "night"), repeats=3,
+                                                                budget_s=5.0))
+    rows = result.rows
+    assert [row.name for row in rows] == ["clean", "contrast", "night"]
+    assert rows[0].alone is None and all(row.alone > 0 for row in rows[1:])
+    assert all(row.render > 0 for row in rows)
+    assert "| night | render | renderer depth |" in bench_perturb.table(result)
