@@ -19,7 +19,7 @@ import dataclasses
 import logging
 import os
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from steering.cli import add_config_flags, given_values, setup_logging
 from steering.training.config import ConfigError, TrainConfig, load_config_file

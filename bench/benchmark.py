@@ -11,9 +11,10 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 
 def no_findings(result: Any, **_: Any) -> list[str]:
@@ -75,7 +76,7 @@ def from_jsonable(kind: Any, data: Any) -> Any:
     if origin is tuple:
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(from_jsonable(args[0], value) for value in data)
-        return tuple(from_jsonable(a, value) for a, value in zip(args, data))
+        return tuple(from_jsonable(a, value) for a, value in zip(args, data, strict=False))
     if kind is float:
         return float(data)  # JSON writes 2.0 as 2
     return data

@@ -99,7 +99,7 @@ def section(sim: ClosedLoopResult) -> str:
     rows = []
     for loop in sim.loops:
         lat = loop.server_latency_ms
-        get = lambda s, p: num(getattr(lat[s], p)) if s in lat else "–"  # noqa: E731
+        get = lambda s, p, lat=lat: num(getattr(lat[s], p)) if s in lat else "–"  # noqa: E731
         rows.append([loop.model, f"{loop.backend} / {loop.precision}", num(loop.frames_per_s),
                      str(loop.steps), get("total", "p50"), get("total", "p99"), get("infer", "p50"),
                      get("decode", "p50"), get("preprocess", "p50"), str(loop.superseded)])

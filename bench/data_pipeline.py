@@ -14,8 +14,9 @@ from __future__ import annotations
 import logging
 import statistics
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 

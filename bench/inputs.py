@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import tempfile
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import torch
@@ -30,7 +30,7 @@ def workdir() -> Path:
     return _WORKDIR
 
 
-@lru_cache(maxsize=None)
+@cache
 def checkpoint(name: str, seed: int = 0) -> Path:
     """A checkpoint of registered model `name` with seeded random weights, as train.py writes one."""
     torch.manual_seed(seed)
@@ -38,7 +38,7 @@ def checkpoint(name: str, seed: int = 0) -> Path:
     return save_checkpoint(_WORKDIR / f"{name}-{seed}.pt", model, ModelConfig(name=name), default_preprocess(name))
 
 
-@lru_cache(maxsize=None)
+@cache
 def jpeg_frames(count: int = 32) -> tuple[bytes, ...]:
     """`count` 320x160 JPEG frames: real center-camera frames if present, else simulator renders."""
     real = sorted((REAL_DATA / "self-recorded-windows-paths" / "IMG").glob("center_*.jpg"))

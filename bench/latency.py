@@ -15,8 +15,9 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -119,7 +120,7 @@ class Pipeline:
         steering, throttle = self.controller.run(steering_raw, telemetry.speed)
         packet = "42" + json.dumps(["steer", format_command(steering, throttle, telemetry.decimal or ".")])
         t4 = time.perf_counter()
-        for stage, seconds in zip(self.stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+        for stage, seconds in zip(self.stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=False):
             self.stages[stage].append(seconds)
         return packet
 
@@ -223,7 +224,8 @@ def run_model(name: str, config: LatencyConfig) -> ModelLatency:
     torch.set_num_threads(config.threads)  # a Predictor may have set its own count
     # Agreement with the fp32 reference on the first frames (bf16 and fused runtimes round differently).
     reference = [pipelines[EAGER].steering_of(m) for m in messages[:8]]
-    diffs = {n: max(abs(p.steering_of(m) - r) for m, r in zip(messages[:8], reference)) for n, p in pipelines.items()}
+    diffs = {n: max(abs(p.steering_of(m) - r) for m, r in zip(messages[:8], reference, strict=False))
+             for n, p in pipelines.items()}
     for pipeline in pipelines.values():
         for stage in pipeline.stages.values():
             stage.clear()
@@ -338,7 +340,7 @@ def findings(lat: LatencyResult) -> list[str]:
     out = []
     for model, data in lat.models.items():
         v = data.variants
-        median = lambda name, part="total": getattr(v[name], part).median_ms  # noqa: E731
+        median = lambda name, part="total", v=v: getattr(v[name], part).median_ms  # noqa: E731
         options = [n for n in v if n not in (NAIVE, "eager channels_last")]  # what drive.py can run
         fastest = min(options, key=median)
         runtime = v[DEFAULT].note or ""

@@ -68,7 +68,7 @@ def chart(record: Run, path: Path) -> None:
 
     panels = [n for n in page_names(record) if BENCHMARKS[n].plot is not None]
     fig, axes = plt.subplots(1, max(3, len(panels)), figsize=(6 * max(3, len(panels)), 5.5))
-    for ax, name in zip(axes, panels):
+    for ax, name in zip(axes, panels, strict=False):
         BENCHMARKS[name].plot(record.results[name], ax)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

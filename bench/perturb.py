@@ -55,7 +55,7 @@ def measure(names: list[str], severity: int, repeats: int, budget_s: float, trac
         world._renderer = renderer  # the same painted world: only the perturbation differs
         world.car.place(state.x, state.y, state.heading, state.speed_mph * 0.44704)
         counter = iter(range(10**9))
-        context = (lambda: FrameContext(np.random.default_rng([0, next(counter)]), 0, scene))
+        context = (lambda counter=counter: FrameContext(np.random.default_rng([0, next(counter)]), 0, scene))
         perturbation.apply(frame, severity, context())  # caches (plasma bank, streak layers) outside the clock
         rows.append({"name": name, "kind": perturbation.kind, "source": perturbation.source,
                      "alone": (lambda p=perturbation, c=context: p.apply(frame, severity, c())),

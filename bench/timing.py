@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import gc
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -25,7 +26,7 @@ class Stats:
     mean_ms: float
 
     @classmethod
-    def of(cls, seconds: list[float] | np.ndarray) -> "Stats":
+    def of(cls, seconds: list[float] | np.ndarray) -> Stats:
         ms = np.asarray(seconds, dtype=np.float64) * 1000.0
         if ms.size == 0:
             raise ValueError("Stats.of needs at least one timing")

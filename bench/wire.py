@@ -348,7 +348,7 @@ def section(w: WireResult) -> str:
         rows = []
         for name, v in sorted(variants.items(), key=lambda kv: kv[1].round_trip.median_ms):
             rt, srv = v.round_trip, v.server
-            stage = lambda k: num(srv[k].p50, 2) if k in srv else "–"  # noqa: E731
+            stage = lambda k, srv=srv: num(srv[k].p50, 2) if k in srv else "–"  # noqa: E731
             runtime = v.runtime.split(":")[0].split(" as asked")[0] or "–"
             rows.append([name, runtime, num(rt.median_ms, 2), num(rt.p99_ms, 2),
                          f"{classic / rt.median_ms:.2f}x" if classic else "–", stage("server"), stage("receive"),

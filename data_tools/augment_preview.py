@@ -9,7 +9,7 @@ import argparse
 import dataclasses
 import logging
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from data_tools.cli import add_common, add_logs_input, log_paths, run_tool
 from steering.data import AugmentConfig, preview_grid, read_logs, samples_from_log

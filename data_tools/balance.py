@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from data_tools.cli import add_common, add_logs_input, log_paths, output_log, run_tool
 from steering.data import balance, read_logs, write_log

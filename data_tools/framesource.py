@@ -30,7 +30,7 @@ def frames_from(source: str | Path, camera: str = "center", lenient: bool = Fals
     if csv.is_file() and csv.suffix.lower() == ".csv":
         rows = read_logs(csv, lenient=lenient).rows
         rows = rows[rows[camera] != ""]
-        return [FrameItem(p, float(s)) for p, s in zip(rows[camera], rows["steering"])]
+        return [FrameItem(p, float(s)) for p, s in zip(rows[camera], rows["steering"], strict=False)]
     if not source.is_dir():
         raise FileNotFoundError(f"{source}: not a driving_log.csv, recording folder or frames folder")
     folder = source / IMAGE_DIR if (source / IMAGE_DIR).is_dir() else source

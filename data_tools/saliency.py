@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import cv2
 from tqdm import tqdm
@@ -69,7 +69,7 @@ def _run(args: argparse.Namespace) -> str:
             for chunk in batched(items, args.batch_size):
                 frames = [read_frame(item.path) for item in chunk]
                 maps, predicted = frame_saliency(model, config, frames, method=args.method)
-                for item, frame, values, pred in zip(chunk, frames, maps, predicted):
+                for item, frame, values, pred in zip(chunk, frames, maps, predicted, strict=False):
                     drawn = (overlay_signed(frame, values, args.alpha) if args.method == "gradcam"
                              else overlay(frame, values, args.alpha))
                     drawn = draw_steering(drawn, item.steering, float(pred))

@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import cv2
 import numpy as np
@@ -51,7 +51,7 @@ class Mp4Writer:
     def close(self) -> None:
         self._writer.release()
 
-    def __enter__(self) -> "Mp4Writer":
+    def __enter__(self) -> Mp4Writer:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -106,7 +106,7 @@ def render_video(items: Sequence[FrameItem], out: Path, fps: float, show_true: b
         for chunk in batched(items, batch_size):
             frames = [read_frame(item.path) for item in chunk]
             predicted = predict(model, config, frames) if model is not None else [None] * len(frames)
-            for item, frame, pred in zip(chunk, frames, predicted):
+            for item, frame, pred in zip(chunk, frames, predicted, strict=False):
                 if scale != 1.0:
                     frame = cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR)
                 truth = item.steering if show_true else None

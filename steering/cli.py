@@ -13,8 +13,9 @@ import dataclasses
 import logging
 import types
 import typing
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 _KEY = "steering.cli"

@@ -28,9 +28,9 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from steering.cli import setup_logging
 from steering.eval import EvalConfig
@@ -90,7 +90,7 @@ class DemoResult:
 
     def gate_rows(self) -> list[tuple[SuiteRow, EvalReport]]:
         """The rows `--min-autonomy` checks: the training track in lock step (the same on any machine)."""
-        return [(row, rep) for row, rep in zip(self.suite.rows, self.reports)
+        return [(row, rep) for row, rep in zip(self.suite.rows, self.reports, strict=False)
                 if row.role == "training" and row.pacing == "fixed"]
 
 

@@ -44,7 +44,7 @@ class Conv2dSame(nn.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pads = []
-        for size, k, s in zip(x.shape[-2:], self.kernel_size, self.stride):
+        for size, k, s in zip(x.shape[-2:], self.kernel_size, self.stride, strict=False):
             total = max((math.ceil(size / s) - 1) * s + k - size, 0)
             pads.append((total // 2, total - total // 2))
         (top, bottom), (left, right) = pads

@@ -20,8 +20,8 @@ Reading logs, models and writing files is left to `data_tools.saliency`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import cv2
 import numpy as np
@@ -70,7 +70,7 @@ class _Grid:
     offset_x: float = 0.5
 
     def then(self, kernel: tuple[int, int], stride: tuple[int, int], padding: tuple[float, float],
-             dilation: tuple[int, int]) -> "_Grid":
+             dilation: tuple[int, int]) -> _Grid:
         # Output cell i of a conv/pool covers input cells s*i - p + [0, d*(k-1)]; its centre is the middle.
         def axis(scale: float, offset: float, k: int, s: int, p: float, d: int) -> tuple[float, float]:
             return scale * s, scale * (d * (k - 1) / 2 - p) + offset
@@ -90,7 +90,7 @@ def _layer_grid(grid: _Grid, module: nn.Module) -> _Grid:
     kernel, stride = _pair(module.kernel_size), _pair(module.stride or module.kernel_size)
     dilation = _pair(getattr(module, "dilation", 1))
     if module.padding == "same":
-        padding = tuple(d * (k - 1) / 2 for k, d in zip(kernel, dilation))
+        padding = tuple(d * (k - 1) / 2 for k, d in zip(kernel, dilation, strict=False))
     elif module.padding == "valid":
         padding = (0, 0)
     else:
@@ -229,7 +229,7 @@ def visual_backprop(model: SteeringRegressor, x: torch.Tensor, stages: Sequence[
     # bilinear sampling at the shallower stage's receptive-field centres keeps the same geometry.
     grids = stage_grids(model, names)
     mask = means[-1]
-    for deep, shallow, shallower in zip(reversed(names), reversed(names[:-1]), reversed(means[:-1])):
+    for deep, shallow, shallower in zip(reversed(names), reversed(names[:-1]), reversed(means[:-1]), strict=False):
         mask = _resample(mask, grids[deep], grids[shallow], tuple(shallower.shape[-2:])) * shallower
     mask = _resample(mask, grids[names[0]], _Grid(), tuple(x.shape[-2:]))[:, 0]  # (B, H, W)
     mask = mask.clamp_min(0.0)  # bilinear sampling of non-negative values stays >= 0; guard rounding

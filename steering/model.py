@@ -23,9 +23,10 @@ import difflib
 import fnmatch
 import logging
 from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -99,7 +100,7 @@ class SteeringRegressor(nn.Module):
                 p.requires_grad_(trainable)
         self.train(self.training)  # re-apply the BatchNorm rule below
 
-    def train(self, mode: bool = True) -> "SteeringRegressor":
+    def train(self, mode: bool = True) -> SteeringRegressor:
         super().train(mode)
         # A frozen layer's BatchNorm must stay in eval mode: in train mode it would keep updating its
         # running statistics from our batches even though no gradient touches it, silently drifting
@@ -185,7 +186,7 @@ class ModelConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> "ModelConfig":
+    def from_dict(cls, values: Mapping[str, Any]) -> ModelConfig:
         return dataclass_from_dict(cls, values)
 
 

@@ -20,9 +20,9 @@ Input sizes (the camera crop is 75x320 rows x columns):
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn

@@ -7,8 +7,9 @@ instead (offline: `--pretrained none` or `--pretrained PATH`). `steering.model` 
 from __future__ import annotations
 
 import urllib.error
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn

@@ -17,9 +17,10 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import cv2
 import numpy as np
@@ -76,7 +77,7 @@ class PreprocessConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> "PreprocessConfig":
+    def from_dict(cls, values: Mapping[str, Any]) -> PreprocessConfig:
         return dataclass_from_dict(cls, values)
 
 

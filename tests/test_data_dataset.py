@@ -48,10 +48,10 @@ def _epoch_items(dataset, epoch, indices=range(8)):
 def test_augmentation_is_reproducible_per_epoch_and_differs_between_epochs(samples):
     dataset = SteeringDataset(samples, PreprocessConfig(), AugmentConfig(), seed=5)
     first, again, other = _epoch_items(dataset, 0), _epoch_items(dataset, 0), _epoch_items(dataset, 1)
-    assert all(torch.equal(a[0], b[0]) and a[1] == b[1] for a, b in zip(first, again))
-    assert sum(not torch.equal(a[0], b[0]) for a, b in zip(first, other)) >= 6
+    assert all(torch.equal(a[0], b[0]) and a[1] == b[1] for a, b in zip(first, again, strict=False))
+    assert sum(not torch.equal(a[0], b[0]) for a, b in zip(first, other, strict=False)) >= 6
     reseeded = _epoch_items(SteeringDataset(samples, PreprocessConfig(), AugmentConfig(), seed=6), 0)
-    assert any(not torch.equal(a[0], b[0]) for a, b in zip(first, reseeded))
+    assert any(not torch.equal(a[0], b[0]) for a, b in zip(first, reseeded, strict=False))
 
 
 def test_set_epoch_reaches_persistent_workers(samples):

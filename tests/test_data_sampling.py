@@ -64,7 +64,8 @@ def test_no_validation_frame_within_the_gap_of_a_training_frame(seed):
             closest = np.abs(t[:, None] - v[None, :]).min()
             assert closest > gap, f"session {session}: train and val frames {closest} apart"
     # All cameras of a frame go to one side; validation blocks are whole blocks of 20 frames.
-    assert not set(zip(train["session"], train["frame"])) & set(zip(val["session"], val["frame"]))
+    train_frames = set(zip(train["session"], train["frame"], strict=True))
+    assert not train_frames & set(zip(val["session"], val["frame"], strict=True))
     assert (val.groupby(["session", val["frame"] // 20]).size() % 3 == 0).all()
     assert abs(len(val) / len(samples) - 0.25) < 0.1
 

@@ -40,7 +40,7 @@ def resnet50() -> nn.Module:
 def test_head_matches_the_seed_layer_by_layer(resnet50):
     layers = list(resnet50.head)
     assert len(layers) == len(SEED_HEAD)
-    for i, (layer, (kind, arg)) in enumerate(zip(layers, SEED_HEAD)):
+    for i, (layer, (kind, arg)) in enumerate(zip(layers, SEED_HEAD, strict=False)):
         assert type(layer) is kind, f"head[{i}] is {type(layer).__name__}, expected {kind.__name__}"
         if kind is nn.Dropout:
             assert layer.p == arg, f"head[{i}] dropout p={layer.p}"

@@ -69,7 +69,7 @@ def test_thicker_fog_at_each_severity(lake):
     _, clean, scene = lake
     change = [np.abs(effect("distance_fog", clean, scene, s).astype(float) - clean)[FAR_ROWS].mean()
               for s in range(1, 6)]
-    assert all(a < b for a, b in zip(change, change[1:])), change
+    assert all(a < b for a, b in zip(change, change[1:], strict=False)), change
 
 
 def test_night_leaves_the_road_lit_by_the_headlights_and_the_rest_dark(lake):

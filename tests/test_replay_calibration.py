@@ -11,7 +11,7 @@ from steering.replay.camera import unity_camera
 def test_warping_the_centre_frame_to_each_side_camera_matches_its_frame(lake_log):
     rows = read_logs(lake_log).rows
     picks = rows.iloc[np.linspace(0, len(rows) - 1, 30).astype(int)]
-    triples = list(zip(picks["center"], picks["left"], picks["right"]))
+    triples = list(zip(picks["center"], picks["left"], picks["right"], strict=False))
     for side in ("left", "right"):
         fit = side_camera_fit(unity_camera(), triples, side)
         # Measured: left 29.7 -> 11.5, right 29.7 -> 12.0 (the prefab's 9.445 deg pitch gives 18.8).

@@ -84,7 +84,7 @@ def _numeric_facts() -> dict[str, float]:
 def _named_values(target: ast.expr, value: ast.expr) -> list[tuple[str, object]]:
     """`A, B = 1, 2` -> [("A", 1), ("B", 2)]; values that are no literal come back as None."""
     if isinstance(target, ast.Tuple) and isinstance(value, ast.Tuple):
-        return [pair for t, v in zip(target.elts, value.elts) for pair in _named_values(t, v)]
+        return [pair for t, v in zip(target.elts, value.elts, strict=False) for pair in _named_values(t, v)]
     if not isinstance(target, ast.Name):
         return []
     if isinstance(value, ast.UnaryOp) and isinstance(value.op, ast.USub) and isinstance(value.operand, ast.Constant):

@@ -49,7 +49,7 @@ class AugmentConfig:
             raise ValueError("AugmentConfig ranges (translate_x, translate_y, brightness, contrast) must be >= 0")
 
     @classmethod
-    def none(cls) -> "AugmentConfig":
+    def none(cls) -> AugmentConfig:
         """No augmentation (validation, or a baseline run)."""
         return cls(enabled=False)
 
@@ -132,7 +132,7 @@ def preview_grid(samples: pd.DataFrame, config: AugmentConfig, path: str | Path,
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 1.9 * rows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    for ax, i in zip(axes.flat, chosen):
+    for ax, i in zip(axes.flat, chosen, strict=False):
         sample = samples.iloc[int(i)]
         frame, steering = augment(read_frame(sample["path"]), float(sample["steering"]), config, rng)
         ax.imshow(frame)

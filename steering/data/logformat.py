@@ -7,8 +7,9 @@ back through the one reader.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 from steering.udacity import CAMERA_COLUMNS, format_log_row
 
 
-def write_log(rows: "pd.DataFrame", path: str | Path, rewrite: Callable[[str], str] | None = None) -> Path:
+def write_log(rows: pd.DataFrame, path: str | Path, rewrite: Callable[[str], str] | None = None) -> Path:
     """Write `rows` (a `read_logs(...).rows` table) to `path` as a simulator `driving_log.csv`.
 
     `rewrite` maps each non-empty frame path to what the log should say (e.g. `IMG/<name>` after

@@ -79,7 +79,7 @@ def parse_row(line: str) -> ParsedRow:
     center, left, right = (t.strip() for t in raw[:N_PATHS])
     number_tokens = raw[N_PATHS:]
     if len(number_tokens) == N_NUMBERS:
-        values = tuple(_parse_number(name, tok.strip()) for name, tok in zip(NUMBER_NAMES, number_tokens))
+        values = tuple(_parse_number(name, tok.strip()) for name, tok in zip(NUMBER_NAMES, number_tokens, strict=False))
         comma_decimal = False
     else:
         # "path, path, path, n, ..." marks every field start with a space; decimal commas never have one.
@@ -157,9 +157,10 @@ def _groupings(tokens: list[str], spaced: bool, start: int, done: tuple[float, .
 
 def _in_ranges(values: tuple[float, ...]) -> bool:
     return all(
-        math.isfinite(v) and RANGES[name][0] <= v <= RANGES[name][1] for name, v in zip(NUMBER_NAMES, values)
+        math.isfinite(v) and RANGES[name][0] <= v <= RANGES[name][1]
+        for name, v in zip(NUMBER_NAMES, values, strict=False)
     )
 
 
 def _describe(values: tuple[float, ...]) -> str:
-    return ", ".join(f"{name}={value:g}" for name, value in zip(NUMBER_NAMES, values))
+    return ", ".join(f"{name}={value:g}" for name, value in zip(NUMBER_NAMES, values, strict=False))

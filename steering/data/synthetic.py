@@ -13,10 +13,10 @@ writes a whole recording of the second kind for training checks.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np

@@ -47,7 +47,7 @@ class ExportRecord:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "ExportRecord":
+    def from_dict(cls, values: dict[str, Any]) -> ExportRecord:
         values = dict(values)
         version = values.pop("steering_export", None)
         if version != RECORD_VERSION:

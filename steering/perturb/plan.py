@@ -85,7 +85,7 @@ class PerturbPlan:
     conditions: tuple[Condition, ...] = ()
 
     @classmethod
-    def parse(cls, perturb: str = "", schedule: str = "") -> "PerturbPlan":
+    def parse(cls, perturb: str = "", schedule: str = "") -> PerturbPlan:
         """From the `--perturb` and `--perturb-schedule` texts; raises PerturbError naming the bad entry."""
         return cls(_parse(perturb or "", False) + _parse(schedule or "", True))
 

@@ -8,8 +8,8 @@ JPEG noise and what is not flat ground (kerbs). `steering.udacity` states the ri
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

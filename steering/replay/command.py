@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from steering.data.reading import read_logs
 from steering.inference.ensemble import load_model

@@ -13,8 +13,8 @@ of gravity): `renderer_camera` states it as a `CameraModel` from `steering.sim.r
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import cv2
 import numpy as np

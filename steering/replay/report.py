@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import cv2
 import numpy as np
@@ -45,7 +45,7 @@ def plot_trajectory(path: Path, run: ReplayRun, segments: Sequence[Segment], tit
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(segments), figsize=(6 * len(segments), 6), squeeze=False)
-    for number, (segment, ax) in enumerate(zip(segments, axes[0])):
+    for number, (segment, ax) in enumerate(zip(segments, axes[0], strict=False)):
         steps = [s for s in run.steps if s.segment == number]
         ax.plot(segment.poses[:, 0], segment.poses[:, 1], color="0.6", lw=3, label="reference (recorded)")
         ax.plot([s.x for s in steps], [s.y for s in steps], color="tab:blue", lw=1, label="replayed car")

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from steering.cli import setup_logging
 from steering.study import StudyConfig, full_plan, quick_plan, run_study

@@ -11,7 +11,7 @@ analysis asks:
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -53,7 +53,7 @@ def mae_by_bin(predicted: np.ndarray, target: np.ndarray,
     predicted, target = _pair(predicted, target)
     magnitude, error = np.abs(target), np.abs(predicted - target)
     bins = []
-    for low, high in zip(edges, edges[1:]):
+    for low, high in zip(edges, edges[1:], strict=False):
         inside = (magnitude >= low) & (magnitude < high)
         bins.append({"low": float(low), "high": float(high), "count": int(inside.sum()),
                      "mae": float(error[inside].mean()) if inside.any() else float("nan")})

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import matplotlib
 
@@ -85,7 +86,7 @@ def plot_confusions(done: Sequence[dict[str, Any]], path: Path) -> Path:
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.0 * rows), squeeze=False)
     for ax in axes.flat[len(done):]:
         ax.axis("off")
-    for ax, e in zip(axes.flat, done):
+    for ax, e in zip(axes.flat, done, strict=False):
         counts = np.array(e["confusion"], dtype=float)
         recall = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
         ax.imshow(recall, vmin=0, vmax=1, cmap="Blues")

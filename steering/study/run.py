@@ -11,9 +11,10 @@ import datetime as dt
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -64,11 +65,11 @@ def suite_summary(suite: Any) -> dict[str, Any]:
     reports = next(iter(suite.reports.values()))
     rows = {row.name: {"role": row.role, "track": row.track, "pacing": row.pacing, "autonomy_pct": rep.autonomy_pct,
                        "interventions": rep.interventions, "round_trip_p50_ms": rep.round_trip_p50_ms}
-            for row, rep in zip(suite.rows, reports)}
-    realtime = [rep.round_trip_p50_ms for row, rep in zip(suite.rows, reports)
+            for row, rep in zip(suite.rows, reports, strict=False)}
+    realtime = [rep.round_trip_p50_ms for row, rep in zip(suite.rows, reports, strict=False)
                 if row.pacing == "realtime" and rep.round_trip_p50_ms is not None]
     by_role: dict[str, list[float]] = {}
-    for row, rep in zip(suite.rows, reports):
+    for row, rep in zip(suite.rows, reports, strict=False):
         by_role.setdefault(row.role, []).append(rep.autonomy_pct)
     return {"score": next(iter(suite.scores.values())), "rows": rows,
             "autonomy_by_role": {role: float(np.mean(v)) for role, v in by_role.items()},

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -133,7 +134,7 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_given(cls, values: Mapping[str, Any]) -> "TrainConfig":
+    def from_given(cls, values: Mapping[str, Any]) -> TrainConfig:
         """A config from the settings a user gave, filling the rest with defaults that fit them.
 
         A backbone trained from scratch (`pretrained: none`) has no ImageNet features to protect:
@@ -155,7 +156,7 @@ class TrainConfig:
         return dataclasses.replace(pre, height=height, width=width)
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> "TrainConfig":
+    def from_dict(cls, values: Mapping[str, Any]) -> TrainConfig:
         try:
             return dataclass_from_dict(cls, values)
         except TypeError as exc:

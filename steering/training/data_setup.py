@@ -7,8 +7,8 @@ builds one from `driving_log.csv` files; tests build one from in-memory tensors.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -89,4 +89,4 @@ def bundle_from_logs(config: TrainConfig, preprocess: PreprocessConfig) -> DataB
 
 def _sample_ids(samples: pd.DataFrame) -> list[str]:
     camera = samples["camera"] if "camera" in samples.columns else pd.Series([""] * len(samples))
-    return [f"{p}|{c}|{s:.6f}" for p, c, s in zip(samples["path"], camera, samples["steering"])]
+    return [f"{p}|{c}|{s:.6f}" for p, c, s in zip(samples["path"], camera, samples["steering"], strict=False)]

@@ -20,9 +20,9 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -145,7 +145,7 @@ def compute_features(backbone: nn.Module, dataset: Dataset, device: torch.device
                         build_seconds=time.perf_counter() - started)
 
 
-def load_or_build(path: Path, build: "callable[[], FeatureCache]", write: bool = True) -> FeatureCache:
+def load_or_build(path: Path, build: callable[[], FeatureCache], write: bool = True) -> FeatureCache:
     """Read the cache at `path`, or build it (and, when `write`, store it atomically)."""
     if path.is_file():
         stored = torch.load(path, map_location="cpu", weights_only=True)

@@ -19,7 +19,7 @@ def plot_loss_curve(history: list[dict[str, Any]], path: Path) -> Path:
     ax.plot(epochs, [h["val_loss"] for h in history], marker="o", label="validation")
     if history:
         ax.axhline(history[-1]["baseline_mse"], color="grey", linestyle="--", label="mean baseline (val MSE)")
-    for previous, current in zip(history, history[1:]):
+    for previous, current in zip(history, history[1:], strict=False):
         if current["phase"] != previous["phase"]:
             ax.axvline(current["epoch"] - 0.5, color="black", alpha=0.3)
             ax.text(current["epoch"] - 0.45, ax.get_ylim()[1], current["phase"], fontsize=7, va="top")
@@ -62,7 +62,7 @@ def plot_steering_histograms(
     return _save(fig, path)
 
 
-def _save(fig: "plt.Figure", path: Path) -> Path:
+def _save(fig: plt.Figure, path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()

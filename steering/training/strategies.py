@@ -19,8 +19,9 @@ gradient. So one optimizer (and one state_dict to resume) covers every phase.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Protocol
 
 import torch
 from torch import nn

@@ -17,8 +17,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import cv2
 import numpy as np
@@ -174,5 +175,5 @@ def validation_grid(model: nn.Module, val: Dataset, preprocess: PreprocessConfig
     with _eval_mode(model):
         predicted = model(x.to(device)).float().reshape(-1).cpu().tolist()
     tiles = [torch.from_numpy(draw_steering(to_display(xi, preprocess), t, p)).permute(2, 0, 1)
-             for xi, t, p in zip(x, truth, predicted)]
+             for xi, t, p in zip(x, truth, predicted, strict=False)]
     return make_grid(torch.stack(tiles), nrow=4, padding=2)
