@@ -30,6 +30,7 @@ from steering.replay.loop import ReplayConfig
 from steering.replay.reference import SegmentConfig
 from steering.sim.client import ClientConfig
 from steering.sim.tracks import list_tracks
+from steering.udacity import LOG_NAME
 
 COMMANDS = ("evaluate", "compare", "suite", "replay", "robustness")
 MODEL_HELP = "; A.pt+B.pt is one ensemble (the mean of their steering; same preprocessing required)"
@@ -190,7 +191,7 @@ def _add_replay(commands: "argparse._SubParsersAction") -> None:
 
 def _is_log(text: str) -> bool:
     path = Path(text)
-    return path.suffix.lower() == ".csv" or (path.is_dir() and (path / "driving_log.csv").is_file())
+    return path.suffix.lower() == ".csv" or (path.is_dir() and (path / LOG_NAME).is_file())
 
 
 def _row_slice(text: str) -> tuple[int | None, int | None]:
@@ -203,7 +204,7 @@ def run_replay(args: argparse.Namespace) -> int:
     from steering.data.reading import DrivingLogError
     from steering.replay.command import ReplayOptions, replay_models
 
-    logs = [Path(t) / "driving_log.csv" if Path(t).is_dir() else Path(t) for t in args.inputs if _is_log(t)]
+    logs = [Path(t) / LOG_NAME if Path(t).is_dir() else Path(t) for t in args.inputs if _is_log(t)]
     models = [t for t in args.inputs if not _is_log(t)]
     if not logs or not models:
         print("error: give at least one model (a.pt, constant:0) and one driving_log.csv", file=sys.stderr)

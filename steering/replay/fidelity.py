@@ -24,6 +24,7 @@ from steering.replay.synthesis import Pose, ViewSynthesiser, ground_to_image, sk
 from steering.sim.car import CarConfig
 from steering.sim.render import CameraConfig, Renderer
 from steering.sim.tracks import Track
+from steering.udacity import CAMERAS
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ def renderer_camera(camera: CameraConfig | None = None, car: CarConfig | None = 
     """The headless renderer's rig as a CameraModel (mounts measured from the rear axle)."""
     camera, car = camera or CameraConfig(), car or CarConfig()
     forward = car.cg_to_rear_m + camera.forward_m
-    mounts = {name: (forward, camera.lateral_m(name)) for name in ("center", "left", "right")}
+    mounts = {name: (forward, camera.lateral_m(name)) for name in CAMERAS}
     return CameraModel(height_m=camera.height_m, pitch_deg=camera.pitch_deg, vfov_deg=camera.vfov_deg,
                        mounts=mounts, hood_top_row=hood_top_row(camera) if camera.hood else None)
 
