@@ -19,7 +19,7 @@ from steering.sim.render import Renderer
 from steering.sim.scenery import POST, Scenery, build_scenery
 from steering.sim.sprites import SpriteLayer
 from steering.sim.tracks import Track, check_geometry, get_track
-from steering.sim.trackspec import Bridge, Light, Objects, RunOff, Shadows, TrackSpec, TrackStyle, Width
+from steering.sim.tracks.spec import Bridge, Light, Objects, RunOff, Shadows, TrackSpec, TrackStyle, Width
 from steering.sim.world import World, WorldConfig
 
 # A stadium: the bottom side runs straight east along y = 0 from about 6 m to 112 m of progress.

@@ -14,9 +14,9 @@ from steering.sim.__main__ import main
 from steering.sim.car import CarConfig
 from steering.sim.expert import Expert, ExpertConfig
 from steering.sim.render import CAMERAS, Renderer
-from steering.sim.trackfile import TrackFileError, content_hash, read_spec, spec_to_dict, write_spec
 from steering.sim.tracks import TRACKS, get_track, list_tracks, load_track, min_turning_radius_m
-from steering.sim.trackspec import Bridge, RunOff, Shadows, Width
+from steering.sim.tracks.file_format import TrackFileError, content_hash, read_spec, spec_to_dict, write_spec
+from steering.sim.tracks.spec import Bridge, RunOff, Shadows, Width
 from steering.sim.world import World, WorldConfig
 
 

@@ -29,7 +29,7 @@ from steering.perturb import PerturbError, PerturbPlan, describe
 from steering.replay.loop import ReplayConfig
 from steering.replay.reference import SegmentConfig
 from steering.sim.client import ClientConfig
-from steering.sim.tracks import list_tracks
+from steering.sim.tracks import list_tracks, track_help
 from steering.udacity import LOG_NAME
 
 COMMANDS = ("evaluate", "compare", "suite", "replay", "robustness")
@@ -116,7 +116,7 @@ def add_commands(commands: "argparse._SubParsersAction") -> None:
     )
     ev.add_argument("model", nargs="?", type=model_argument,
                     help="checkpoint to drive (optional with --port)" + MODEL_HELP)
-    ev.add_argument("--track", default="lake", choices=list_tracks())
+    ev.add_argument("--track", default="lake", choices=list_tracks(), help=track_help())
     ev.add_argument("--laps", type=float, default=1.0)
     ev.add_argument(
         "--port", type=int, default=None, help="use the drive server (drive.py) already running on this port"
@@ -134,7 +134,7 @@ def add_commands(commands: "argparse._SubParsersAction") -> None:
     cmp = commands.add_parser("compare", help="several models on the same tracks: one markdown table, one plot",
                               description="Evaluate each model on each track and write compare.md + compare.png.")
     cmp.add_argument("models", nargs="+", type=model_argument, help="checkpoints to compare" + MODEL_HELP)
-    cmp.add_argument("--tracks", nargs="+", default=["lake", "mountain"], choices=list_tracks())
+    cmp.add_argument("--tracks", nargs="+", default=["lake", "mountain"], choices=list_tracks(), help=track_help())
     cmp.add_argument("--laps", type=float, default=1.0)
     cmp.add_argument("--out", type=Path, default=Path("runs/compare"), help="folder for the table, plot and each run")
     _scoring_arguments(cmp)

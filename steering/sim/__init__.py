@@ -1,6 +1,7 @@
 """The headless simulator: a wire- and disk-compatible stand-in for the Udacity Unity simulator.
 
-- `tracks`   closed centre lines, road width and look; CTE/progress projection (CTE > 0 = right of centre)
+- `tracks/`  the track registry (`get_track(NAME|PATH.json)`; a new track is one JSON file), the file format,
+             the spec (centre line, road width, look, sections) and geometry (CTE > 0 = right of centre)
 - `texture`  paints a track's top-down ground texture and sky panorama
 - `render`   320x160 RGB frames from the car's center/left/right cameras (cv2.remap of the texture)
 - `car`      kinematic bicycle with the Unity car's limits (`steering.udacity`: 25 degree lock, 30 mph)

@@ -23,7 +23,7 @@ from steering.preprocess import encode_jpeg
 from steering.sim.client import ClientConfig, SimClient, SimClientError
 from steering.sim.expert import ExpertConfig
 from steering.sim.recorder import RecordConfig, record, steering_profile
-from steering.sim.tracks import TRACKS, get_track, list_tracks
+from steering.sim.tracks import TRACKS, get_track, list_tracks, track_help
 from steering.sim.world import World, WorldConfig
 from steering.udacity import CAMERAS, PORT
 
@@ -34,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     rec = commands.add_parser("record", help="drive the expert and write driving_log.csv + IMG/ like Record mode")
-    rec.add_argument("--track", default="lake", choices=list_tracks())
+    rec.add_argument("--track", default="lake", choices=list_tracks(), help=track_help())
     rec.add_argument("--laps", type=float, default=1.0)
     rec.add_argument("--out", type=Path, required=True, help="folder for driving_log.csv and IMG/ (appended to)")
     rec.add_argument("--seed", type=int, default=0, help="expert's manoeuvres and the world's textures")
@@ -53,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     drive = commands.add_parser("drive", help="be the simulator for a running drive server (drive.py)")
     drive.add_argument("--host", default="127.0.0.1")
     drive.add_argument("--port", type=int, default=PORT)
-    drive.add_argument("--track", default="lake", choices=list_tracks())
+    drive.add_argument("--track", default="lake", choices=list_tracks(), help=track_help())
     drive.add_argument("--laps", type=float, default=1.0)
     drive.add_argument("--max-steps", type=int, default=None)
     drive.add_argument("--decimal", choices=[".", ","], default=".", help="',' behaves like a comma-decimal machine")
@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("tracks", help="list the tracks")
 
     bench = commands.add_parser("bench", help="render speed per camera on one core")
-    bench.add_argument("--track", default="lake", choices=list_tracks())
+    bench.add_argument("--track", default="lake", choices=list_tracks(), help=track_help())
     bench.add_argument("--frames", type=int, default=500)
 
     eval_cli.add_commands(commands)  # evaluate, compare, suite (steering.eval)

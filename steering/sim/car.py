@@ -61,7 +61,7 @@ class CarState:
 class Car:
     """Integrates the bicycle model. `step` is deterministic: same inputs, same trajectory."""
 
-    def __init__(self, config: CarConfig | None = None, state: CarState | None = None):
+    def __init__(self, config: CarConfig | None = None, state: CarState | None = None) -> None:
         self.config = config or CarConfig()
         self.state = state or CarState()
 

@@ -127,10 +127,31 @@ def parse_command(kind: str, data: dict, decimal: str = ".") -> Command:
 StepCallback = Callable[[World, StepInfo, Command], bool | None]
 
 
+@dataclass
+class _Drive:
+    """One drive's socket, goal and wire bookkeeping: the state the steps of `SimClient.run` share."""
+
+    ws: websocket.WebSocket
+    result: DriveResult
+    max_steps: int | None
+    target_m: float | None  # distance along the track that ends the drive (from `laps`)
+    on_step: StepCallback | None
+    ping_interval: float = PING_INTERVAL_S
+    next_ping: float = 0.0
+    # Only a reply to telemetry is a sign of life: a server whose telemetry handler fails can
+    # still answer pings for ever. The clock restarts at each reply and each telemetry sent.
+    last_life: float = 0.0
+    last_telemetry: float = 0.0
+    last_packet: str = ""
+    since_reply: int = 0  # other messages (pongs, ...) received since the last reply
+    opened: bool = False  # the server's Engine.IO open packet arrived
+    in_flight: int = 0  # telemetry sent and not answered yet
+
+
 class SimClient:
     """Drives `world` from a drive server's replies. One thread, one socket, no background work."""
 
-    def __init__(self, world: World, config: ClientConfig | None = None):
+    def __init__(self, world: World, config: ClientConfig | None = None) -> None:
         self.world = world
         self.config = config or ClientConfig()
         self._command = Command(0.0, 0.0, "steer")
@@ -142,115 +163,151 @@ class SimClient:
         returns True; then close the socket. `on_step(world, info, command)` may also reset the world
         (an intervention). Raises SimClientError if the server cannot be reached or stops answering telemetry
         (pongs and other packets are no sign of life: a broken telemetry handler can still answer pings)."""
-        cfg, result = self.config, DriveResult()
-        target_m = None if laps is None else laps * self.world.track.length_m
         started = time.perf_counter()
+        drive = self._connect(max_steps, laps, on_step)
+        try:
+            if self.config.double_open:
+                self._send_telemetry(drive)  # the WebSocket "open" event
+            while not self._finished(drive):
+                now = time.monotonic()
+                self._ping_when_due(drive, now)
+                self._check_alive(drive, now)
+                received = self._receive(drive, now)
+                if received is not None:
+                    self._dispatch(drive, *received)
+        finally:
+            drive.ws.close()
+            drive.result.wall_s = time.perf_counter() - started
+        result = drive.result
+        log.info("drive ended (%s): %d steps, %d telemetry, %d chains, %.1f s", result.stop_reason,
+                 len(result.steps), result.telemetry_sent, result.max_in_flight, result.wall_s)
+        return result
+
+    # -- the steps of a drive, in the order `run` takes them ----------------------------------------
+
+    def _connect(self, max_steps: int | None, laps: float | None, on_step: StepCallback | None) -> _Drive:
+        """Open the raw WebSocket (no polling handshake, no CONNECT packet: as Unity does) and start the clocks."""
+        cfg = self.config
         try:
             ws = websocket.create_connection(cfg.url, timeout=cfg.connect_timeout_s, enable_multithread=False)
         except (OSError, websocket.WebSocketException) as exc:
             raise SimClientError(f"cannot connect to the drive server at {cfg.url}: {exc}; is drive.py running "
                                  f"on port {cfg.port}?") from exc
-        ping_interval = PING_INTERVAL_S
-        next_ping = time.monotonic() + ping_interval
-        # Only a reply to telemetry is a sign of life: a server whose telemetry handler fails can
-        # still answer pings for ever. The clock restarts at each reply and each telemetry sent.
-        last_life = time.monotonic()
-        last_telemetry = time.monotonic()
-        last_packet = ""
-        since_reply = 0  # other messages (pongs, ...) received since the last reply
-        opened = False
-        in_flight = 0
+        target_m = None if laps is None else laps * self.world.track.length_m
+        drive = _Drive(ws, DriveResult(), max_steps, target_m, on_step)
+        drive.next_ping = time.monotonic() + drive.ping_interval
+        drive.last_life = time.monotonic()
+        drive.last_telemetry = time.monotonic()
+        return drive
 
-        def send_telemetry() -> None:
-            nonlocal in_flight, last_telemetry, last_life, last_packet
-            if cfg.pacing == "wallclock":
-                wait = self.world.config.dt - (time.monotonic() - last_telemetry)
-                if wait > 0:
-                    time.sleep(wait)
-            st = self.world.car.state
-            frame = self.world.render(cfg.camera)
-            steering_deg = st.steering * self.world.car.config.max_steer_deg
-            packet = telemetry_packet(steering_deg, self._command.throttle, st.speed_mph,
-                                      encode_jpeg(frame, cfg.jpeg_quality), cfg.decimal)
-            last_telemetry = time.monotonic()  # before sending: a busy machine may pause us right after the send
-            ws.send(packet)
-            last_life = time.monotonic()
-            last_packet = packet
-            result.telemetry_sent += 1
-            if result.steers_received + result.manual_received == 0:
-                result.opening_telemetry += 1
-            in_flight += 1
-            result.max_in_flight = max(result.max_in_flight, in_flight)
+    def _send_telemetry(self, drive: _Drive) -> None:
+        """Render, encode and send one telemetry (after `dt` since the last one with wall-clock pacing)."""
+        cfg, result = self.config, drive.result
+        if cfg.pacing == "wallclock":
+            wait = self.world.config.dt - (time.monotonic() - drive.last_telemetry)
+            if wait > 0:
+                time.sleep(wait)
+        st = self.world.car.state
+        frame = self.world.render(cfg.camera)
+        steering_deg = st.steering * self.world.car.config.max_steer_deg
+        packet = telemetry_packet(steering_deg, self._command.throttle, st.speed_mph,
+                                  encode_jpeg(frame, cfg.jpeg_quality), cfg.decimal)
+        drive.last_telemetry = time.monotonic()  # before sending: a busy machine may pause us right after the send
+        drive.ws.send(packet)
+        drive.last_life = time.monotonic()
+        drive.last_packet = packet
+        result.telemetry_sent += 1
+        if result.steers_received + result.manual_received == 0:
+            result.opening_telemetry += 1
+        drive.in_flight += 1
+        result.max_in_flight = max(result.max_in_flight, drive.in_flight)
 
-        def done() -> str:
-            if max_steps is not None and len(result.steps) >= max_steps:
-                return "max_steps"
-            if target_m is not None and self.world.distance_along_m >= target_m:
-                return "laps"
-            return ""
+    def _finished(self, drive: _Drive) -> bool:
+        """Whether the drive is over: stopped for a reason already, or (once the server opened) at its goal."""
+        result = drive.result
+        if drive.opened and not result.stop_reason:
+            result.stop_reason = self._goal_reached(drive)
+        return bool(result.stop_reason)
 
+    def _goal_reached(self, drive: _Drive) -> str:
+        """"max_steps" or "laps" when that goal is reached, else ""."""
+        if drive.max_steps is not None and len(drive.result.steps) >= drive.max_steps:
+            return "max_steps"
+        if drive.target_m is not None and self.world.distance_along_m >= drive.target_m:
+            return "laps"
+        return ""
+
+    def _ping_when_due(self, drive: _Drive, now: float) -> None:
+        """Send the Engine.IO ping `2` every ping interval, as the simulator does."""
+        if now >= drive.next_ping:
+            drive.ws.send("2")
+            drive.result.pings_sent += 1
+            drive.next_ping = now + drive.ping_interval
+
+    def _check_alive(self, drive: _Drive, now: float) -> None:
+        """Raise SimClientError when no telemetry was answered for `reply_timeout_s`, saying what was going on."""
+        cfg, result = self.config, drive.result
+        if now - drive.last_life > cfg.reply_timeout_s:
+            raise SimClientError(
+                f"drive server at {cfg.url} answered no telemetry for {cfg.reply_timeout_s:g} s; last sent: "
+                f"{describe_packet(drive.last_packet, result.telemetry_sent)}; {drive.in_flight} telemetry "
+                f"unanswered, {drive.since_reply} other messages received meanwhile ({result.pongs_received} pongs "
+                f"in all), {result.parse_errors} unreadable replies")
+
+    def _receive(self, drive: _Drive, now: float) -> tuple[str, float] | None:
+        """The next message and when it arrived; None when the wait ran out before the next ping or the
+        stall deadline, or when the server closed the connection (then `stop_reason` says so)."""
+        drive.ws.settimeout(max(0.01, min(drive.next_ping, drive.last_life + self.config.reply_timeout_s) - now))
         try:
-            if cfg.double_open:
-                send_telemetry()  # the WebSocket "open" event
-            while True:
-                if opened and not result.stop_reason:
-                    result.stop_reason = done()
-                if result.stop_reason:
-                    break
-                now = time.monotonic()
-                if now >= next_ping:
-                    ws.send("2")
-                    result.pings_sent += 1
-                    next_ping = now + ping_interval
-                if now - last_life > cfg.reply_timeout_s:
-                    raise SimClientError(
-                        f"drive server at {cfg.url} answered no telemetry for {cfg.reply_timeout_s:g} s; last sent: "
-                        f"{describe_packet(last_packet, result.telemetry_sent)}; {in_flight} telemetry unanswered, "
-                        f"{since_reply} other messages received meanwhile ({result.pongs_received} pongs in all), "
-                        f"{result.parse_errors} unreadable replies")
-                ws.settimeout(max(0.01, min(next_ping, last_life + cfg.reply_timeout_s) - now))
-                try:
-                    message = ws.recv()
-                except websocket.WebSocketTimeoutException:
-                    continue
-                except websocket.WebSocketConnectionClosedException:
-                    result.stop_reason = "server closed the connection"
-                    break
-                received = time.monotonic()
-                since_reply += 1
-                if isinstance(message, bytes):
-                    message = message.decode("utf-8", "replace")
-                if message.startswith("0"):  # Engine.IO open: the second "open" event
-                    ping_interval = json.loads(message[1:] or "{}").get("pingInterval", PING_INTERVAL_S * 1000) / 1000.0
-                    next_ping = time.monotonic() + ping_interval
-                    opened = True
-                    send_telemetry()
-                elif message == "3":
-                    result.pongs_received += 1
-                elif message == "2":  # a server-side ping (Engine.IO 4 servers): answer it
-                    ws.send("3")
-                elif message.startswith("42"):
-                    outcome = self._on_event(message, result, on_step, received - last_telemetry)
-                    if outcome != "ignored":
-                        in_flight = max(0, in_flight - 1)  # this chain's telemetry was answered
-                        last_life, since_reply = time.monotonic(), 0
-                    if outcome == "applied":
-                        result.stop_reason = result.stop_reason or done()
-                        if not result.stop_reason:
-                            send_telemetry()
-                elif message.startswith("41") or message.startswith("1"):
-                    result.stop_reason = "server disconnected"
-                # "40" (Socket.IO CONNECT from python-socketio 4) and anything else: tolerated, ignored.
-        finally:
-            ws.close()
-            result.wall_s = time.perf_counter() - started
-        log.info("drive ended (%s): %d steps, %d telemetry, %d chains, %.1f s", result.stop_reason,
-                 len(result.steps), result.telemetry_sent, result.max_in_flight, result.wall_s)
-        return result
+            message = drive.ws.recv()
+        except websocket.WebSocketTimeoutException:
+            return None
+        except websocket.WebSocketConnectionClosedException:
+            drive.result.stop_reason = "server closed the connection"
+            return None
+        received = time.monotonic()
+        drive.since_reply += 1
+        if isinstance(message, bytes):
+            message = message.decode("utf-8", "replace")
+        return message, received
 
-    def _on_event(self, message: str, result: DriveResult, on_step: StepCallback | None, waited_s: float) -> str:
+    def _dispatch(self, drive: _Drive, message: str, received: float) -> None:
+        """Act on one Engine.IO / Socket.IO message as the simulator does."""
+        if message.startswith("0"):  # Engine.IO open: the second "open" event
+            self._on_open(drive, message)
+        elif message == "3":
+            drive.result.pongs_received += 1
+        elif message == "2":  # a server-side ping (Engine.IO 4 servers): answer it
+            drive.ws.send("3")
+        elif message.startswith("42"):
+            self._on_reply(drive, message, received)
+        elif message.startswith("41") or message.startswith("1"):
+            drive.result.stop_reason = "server disconnected"
+        # "40" (Socket.IO CONNECT from python-socketio 4) and anything else: tolerated, ignored.
+
+    def _on_open(self, drive: _Drive, message: str) -> None:
+        """The Engine.IO open packet: take its ping interval and send telemetry (the second "open" event)."""
+        drive.ping_interval = json.loads(message[1:] or "{}").get("pingInterval", PING_INTERVAL_S * 1000) / 1000.0
+        drive.next_ping = time.monotonic() + drive.ping_interval
+        drive.opened = True
+        self._send_telemetry(drive)
+
+    def _on_reply(self, drive: _Drive, message: str, received: float) -> None:
+        """A Socket.IO event: a reply ends its chain's wait; an applied one sends the next telemetry (lock step)."""
+        result = drive.result
+        outcome = self._apply_event(drive, message, received - drive.last_telemetry)
+        if outcome != "ignored":
+            drive.in_flight = max(0, drive.in_flight - 1)  # this chain's telemetry was answered
+            drive.last_life, drive.since_reply = time.monotonic(), 0
+        if outcome == "applied":
+            result.stop_reason = result.stop_reason or self._goal_reached(drive)
+            if not result.stop_reason:
+                self._send_telemetry(drive)
+
+    def _apply_event(self, drive: _Drive, message: str, waited_s: float) -> str:
         """Handle one event: "applied" (a reply moved the car; a telemetry is due), "unreadable"
         (a reply the culture cannot parse: the simulator sends nothing, this chain ends) or "ignored"."""
+        result = drive.result
         try:
             name, *payload = json.loads(message[2:])
         except (json.JSONDecodeError, ValueError) as exc:
@@ -278,7 +335,7 @@ class SimClient:
         result.round_trip_s.append(waited_s)
         result.steps.append(info)
         result.commands.append(command)
-        if on_step is not None and on_step(self.world, info, command):
+        if drive.on_step is not None and drive.on_step(self.world, info, command):
             result.stop_reason = "on_step"
         return "applied"
 

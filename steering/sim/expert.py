@@ -62,7 +62,7 @@ class ExpertCommand:
 class Expert:
     """A part: `run(world)` returns the command for the current state; `shutdown()` returns a safe one."""
 
-    def __init__(self, config: ExpertConfig | None = None):
+    def __init__(self, config: ExpertConfig | None = None) -> None:
         self.config = config or ExpertConfig()
         self.reset()
 

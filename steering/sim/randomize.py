@@ -13,7 +13,7 @@ import dataclasses
 import numpy as np
 
 from steering.sim.tracks import Track
-from steering.sim.trackspec import Bridge, Light, Shadows, TrackSpec, TrackStyle
+from steering.sim.tracks.spec import Bridge, Light, Shadows, TrackSpec, TrackStyle
 
 GROUNDS = ((150, 120, 80), (95, 120, 60), (120, 110, 100), (60, 85, 45), (170, 150, 110), (110, 130, 75),
            (135, 95, 70))  # dirt, grass, gravel, forest, sand, meadow, clay

@@ -25,7 +25,7 @@ from steering.sim.scenery import build_scenery
 from steering.sim.sprites import SpriteLayer
 from steering.sim.texture import PANO_H, PANO_W, WorldTexture, world_texture
 from steering.sim.tracks import Track
-from steering.sim.trackspec import RAMP_M, Light
+from steering.sim.tracks.spec import RAMP_M, Light
 from steering.udacity import CAMERAS, FRAME_HEIGHT, FRAME_WIDTH
 
 

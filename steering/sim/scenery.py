@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from steering.sim.tracks import Track
-from steering.sim.trackspec import Bridge, Objects, Section, Shadows
+from steering.sim.tracks.spec import Bridge, Objects, Section, Shadows
 
 SPRITES = ("tree0", "tree1", "tree2", "post", "pole")  # billboard images, painted by sprites.py
 TREE_SPRITES = (0, 1, 2)

@@ -91,7 +91,7 @@ class SpriteLayer:
     """Draws one track's `Scenery` for a camera with focal `focal_px`, mounted `height_m` high, pitched down."""
 
     def __init__(self, scenery: Scenery, focal_px: float, height_m: float, pitch_deg: float, max_distance_m: float,
-                 haze_start_m: float, haze_colour: np.ndarray):
+                 haze_start_m: float, haze_colour: np.ndarray) -> None:
         self.scenery = scenery
         self.f, self.h = focal_px, height_m
         self.cos_p, self.sin_p = math.cos(math.radians(pitch_deg)), math.sin(math.radians(pitch_deg))

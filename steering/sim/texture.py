@@ -20,7 +20,7 @@ from steering.sim import texture_features
 from steering.sim.scenery import paint_shadows
 from steering.sim.texture_features import EDGE_LINE_INSET_M, LINE_WIDTH_M, SHOULDER_WIDTH_M
 from steering.sim.tracks import Track
-from steering.sim.trackspec import Bridge
+from steering.sim.tracks.spec import Bridge
 
 SHIFT = 4  # cv2 drawing with 4 fractional bits: sub-pixel accurate lines and polygons
 CURB_WIDTH_M = 0.6

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from steering.sim.tracks import Track
-from steering.sim.trackspec import Bridge, RunOff, Section, Width
+from steering.sim.tracks.spec import Bridge, RunOff, Section, Width
 
 SHOULDER_WIDTH_M = 1.5
 LINE_WIDTH_M = 0.18

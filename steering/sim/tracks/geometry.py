@@ -1,10 +1,10 @@
-"""Tracks of the headless simulator: closed centre lines, road width, look, and projection onto them.
+"""A track's geometry: the centre line built from a `TrackSpec`, projection onto it, and the drivability check.
 
-A track is a `TrackSpec` (a name, a few control points, a road width, a `TrackStyle` and optional
-sections, see `trackspec.py`) turned into a `Track`: a periodic cubic B-spline through the control
-polygon, resampled every `SAMPLE_SPACING_M` metres of arc length. The B-spline is C2, so curvature (and
-the expert's steering) has no jumps. Tracks are JSON files (`trackfile.py`, docs/tracks.md); the
-built-in ones live in `steering/sim/track_data/`, and `get_track` takes a built-in name or a file path.
+A `TrackSpec` (a name, a few control points, a road width, a `TrackStyle` and optional sections, see
+`spec.py`) becomes a `Track`: a periodic cubic B-spline through the control polygon, resampled every
+`SAMPLE_SPACING_M` metres of arc length. The B-spline is C2, so curvature (and the expert's steering)
+has no jumps. `check_geometry` refuses a track the car cannot drive. Reading files is `file_format.py`'s
+job, finding a track by name `registry.py`'s.
 
 World frame: x east, y north, metres; heading in radians counter-clockwise from +x. The centre line
 runs in the direction of increasing progress `s` (the driving direction).
@@ -18,20 +18,14 @@ Rendering the track lives in `render.py`; the car and lap counting in `car.py` /
 """
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import dataclass
-from importlib import resources
-from pathlib import Path
 
 import numpy as np
 
 from steering.sim.car import CarConfig
-from steering.sim.trackfile import TrackFileError, content_hash, geometry_hash, read_spec
-from steering.sim.trackspec import RAMP_M, Section, TrackSpec, TrackStyle, Width
-
-__all__ = ["Projection", "Track", "TrackSpec", "TrackStyle", "TRACKS", "get_track", "list_tracks", "load_track",
-           "check_geometry", "min_turning_radius_m", "TrackFileError"]
+from steering.sim.tracks.file_format import TrackFileError, content_hash, geometry_hash
+from steering.sim.tracks.spec import RAMP_M, Section, TrackSpec, Width
 
 SAMPLE_SPACING_M = 0.25  # centre-line resolution; projection error is well below 1 cm at this spacing
 
@@ -62,7 +56,7 @@ def _periodic_bspline(control: np.ndarray, samples_per_span: int = 200) -> np.nd
 class Track:
     """A closed track resampled by arc length, with projection, poses and curvature."""
 
-    def __init__(self, spec: TrackSpec):
+    def __init__(self, spec: TrackSpec) -> None:
         self.spec = spec
         self.name = spec.name
         self.style = spec.style
@@ -100,6 +94,7 @@ class Track:
         return float(progress_m % self.length_m)
 
     def index_at(self, progress_m: float) -> int:
+        """Index of the centre-line sample nearest to `progress_m`."""
         return int(round(self.wrap(progress_m) / self.spacing_m)) % len(self.s)
 
     def pose_at(self, progress_m: float, offset_m: float = 0.0) -> tuple[float, float, float]:
@@ -162,8 +157,6 @@ class Track:
         lo = self.points.min(axis=0) - margin_m
         hi = self.points.max(axis=0) + margin_m
         return float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])
-
-
 
 
 def min_turning_radius_m(car: CarConfig | None = None) -> float:
@@ -236,65 +229,3 @@ def check_geometry(track: Track, source: str, car: CarConfig | None = None) -> N
         raise TrackFileError(source, "control_points",
                              f"self-intersecting road: at {_place(track, i)} the centre line comes within {gap:.1f} m "
                              f"of the road at {_place(track, j)}; the road needs {needed:.1f} m between centre lines")
-
-
-def load_track(path: str | Path) -> Track:
-    """The track in the file at `path`, checked (fields, ranges, geometry); raises `TrackFileError`."""
-    spec = read_spec(path)
-    track = Track(spec)
-    check_geometry(track, str(path))
-    return track
-
-
-class TrackNames(list):
-    """The built-in track names. `in` also accepts the path of an existing .json file, so a command line
-    argument declared with `choices=list_tracks()` takes `NAME|PATH.json`."""
-
-    def __contains__(self, item: object) -> bool:
-        if list.__contains__(self, item):
-            return True
-        return isinstance(item, str) and item.endswith(".json") and Path(item).is_file()
-
-
-TRACK_DIR = resources.files("steering.sim") / "track_data"  # the built-in track files (package data)
-
-
-def _builtin_specs() -> dict[str, TrackSpec]:
-    specs = {}
-    for entry in sorted(TRACK_DIR.iterdir(), key=lambda e: e.name):
-        if entry.name.endswith(".json"):
-            spec = read_spec(Path(str(entry)))
-            specs[spec.name] = spec
-    return specs
-
-
-TRACKS: dict[str, TrackSpec] = _builtin_specs()
-_CACHE: dict[str, Track] = {}  # content hash -> Track
-
-
-def list_tracks() -> TrackNames:
-    """Names of the built-in tracks, sorted."""
-    return TrackNames(sorted(TRACKS))
-
-
-def get_track(name_or_path: str | Path) -> Track:
-    """A built-in track by name, or the track file at a path (`*.json`); built once per content, then cached."""
-    text = str(name_or_path)
-    if text in TRACKS:
-        spec, source = TRACKS[text], f"built-in track {text!r}"
-    elif text.endswith(".json") or Path(text).is_file() or "/" in text:
-        path = Path(text)
-        if not path.is_file():
-            raise FileNotFoundError(f"no track file {path} (built-in tracks: {', '.join(list_tracks())})")
-        spec, source = read_spec(path), str(path)
-    else:
-        close = difflib.get_close_matches(text, list(TRACKS), n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise KeyError(f"unknown track {text!r}{hint} (list_tracks() shows all: {', '.join(list_tracks())}; "
-                       "or give the path of a .json track file)")
-    key = content_hash(spec)
-    if key not in _CACHE:
-        track = Track(spec)
-        check_geometry(track, source)
-        _CACHE[key] = track
-    return _CACHE[key]

@@ -1,6 +1,6 @@
 """What a track file holds: the centre line, the road width, the look (`TrackStyle`) and optional sections.
 
-These are plain frozen dataclasses; `trackfile.py` reads and checks them from JSON, `tracks.py` turns a
+These are plain frozen dataclasses; `file_format.py` reads and checks them from JSON, `geometry.py` turns a
 `TrackSpec` into geometry, `texture.py` / `scenery.py` / `render.py` draw it. Every section covers the
 progress range `from_m` .. `to_m` (metres of centre line from the start line, in the driving direction);
 `from_m > to_m` means the section runs across the start line. docs/tracks.md describes each field.

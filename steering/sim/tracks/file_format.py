@@ -1,9 +1,9 @@
 """Track files: JSON <-> `TrackSpec`, with errors that name the file and the field.
 
 A file holds `name`, `control_points`, `road_width_m`, `description`, `style` (the `TrackStyle` fields)
-and optionally `sections` (a list of objects with a `kind`, see `trackspec.SECTION_KINDS`). Fields left
+and optionally `sections` (a list of objects with a `kind`, see `spec.SECTION_KINDS`). Fields left
 out of `style` and of a section take their defaults. This module checks each value's type and range;
-the geometry (curve radius, overlaps, section ranges) is checked by `tracks.check_geometry` once the
+the geometry (curve radius, overlaps, section ranges) is checked by `geometry.check_geometry` once the
 centre line is built. `content_hash` is a track's identity: the hash of its normalised content, so the
 same track saved twice (any key order or spacing) is the same track.
 """
@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from steering.sim.trackspec import SECTION_KINDS, Section, TrackSpec, TrackStyle, kind_name
+from steering.sim.tracks.spec import SECTION_KINDS, Section, TrackSpec, TrackStyle, kind_name
 
 REQUIRED = ("name", "control_points", "road_width_m", "style")
 
@@ -25,7 +25,7 @@ REQUIRED = ("name", "control_points", "road_width_m", "style")
 class TrackFileError(ValueError):
     """A track file that cannot be used; the message names the file, the field and what is wrong."""
 
-    def __init__(self, source: str, where: str, problem: str):
+    def __init__(self, source: str, where: str, problem: str) -> None:
         self.source, self.where, self.problem = source, where, problem
         super().__init__(f"{source}: {where}: {problem}" if where else f"{source}: {problem}")
 
@@ -147,7 +147,7 @@ class _Reader:
 
 
 def spec_from_dict(obj: Any, source: str = "<track>") -> TrackSpec:
-    """A checked `TrackSpec` from parsed JSON (fields and ranges only; `tracks.check_geometry` does the rest)."""
+    """A checked `TrackSpec` from parsed JSON (fields and ranges only; `geometry.check_geometry` does the rest)."""
     return _Reader(source).spec(obj)
 
 
