@@ -12,7 +12,7 @@ OPEN = '0{"sid":"x","pingInterval":25000}'
 
 
 def steer(steering: str, throttle: str = "0.2") -> str:
-    return '42["steer",{"steering_angle":"%s","throttle":"%s"}]' % (steering, throttle)
+    return f'42["steer",{{"steering_angle":"{steering}","throttle":"{throttle}"}}]'
 
 
 class ScriptedSocket:

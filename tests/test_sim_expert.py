@@ -32,7 +32,7 @@ def test_expert_completes_two_laps_inside_the_road_with_recoveries(track):
     half = world.track.half_width_m
     assert np.abs(ctes).max() < 0.8 * half, f"{track}: max |CTE| {np.abs(ctes).max():.2f} m of {half} m"
     assert phases.count("recover") > 0.1 * len(phases)
-    drift_sides = {np.sign(c) for c, p in zip(ctes, phases) if p == "recover" and abs(c) > 1.0}
+    drift_sides = {np.sign(c) for c, p in zip(ctes, phases, strict=False) if p == "recover" and abs(c) > 1.0}
     assert drift_sides == {-1.0, 1.0}, "recoveries must come from both edges"
 
 

@@ -192,5 +192,5 @@ def test_randomize_style_changes_the_look_each_lap_reproducibly(randomized_recor
     assert abs(p0 - p1) < 1.0
     road = (slice(95, 130), slice(120, 200))
     assert np.abs(read_frame(first)[road].mean(axis=(0, 1)) - read_frame(second)[road].mean(axis=(0, 1))).max() > 8
-    for (_, frame_a), (_, frame_b) in zip(laps[1][:20], centre_frames_by_lap(b)[1][:20]):
+    for (_, frame_a), (_, frame_b) in zip(laps[1][:20], centre_frames_by_lap(b)[1][:20], strict=False):
         assert frame_a.read_bytes() == frame_b.read_bytes(), "the same seed records the same frames"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import itertools
 import re
 from pathlib import Path
 
@@ -42,7 +43,7 @@ def test_log_has_seven_columns_absolute_paths_and_no_header(oval_lap):
     for line in lines:
         fields = line.split(",")
         assert len(fields) == 7, line
-        for field, camera in zip(fields[:3], ("center", "left", "right")):
+        for field, camera in zip(fields[:3], ("center", "left", "right"), strict=False):
             path = Path(field)
             assert path.is_absolute() and path.parent == out / "IMG"
             assert FRAME.match(path.name) and path.name.startswith(camera)
@@ -62,7 +63,7 @@ def test_projects_reader_reads_every_row_with_no_missing_images(oval_lap):
         assert frame.shape == (160, 320, 3)
     # Sessions are separated by the unrecorded drifts: one more session than drift manoeuvres.
     trace = list(csv.DictReader(open(out / "sim_trace.csv")))
-    drift_starts = sum(1 for a, b in zip(trace, trace[1:]) if a["phase"] != "drift" and b["phase"] == "drift")
+    drift_starts = sum(1 for a, b in itertools.pairwise(trace) if a["phase"] != "drift" and b["phase"] == "drift")
     assert log.report.sessions == drift_starts + 1
 
 

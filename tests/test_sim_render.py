@@ -34,8 +34,9 @@ def road_centre_column(frame: np.ndarray, row: int = ROW) -> float:
     return (road[0] + road[-1]) / 2
 
 
-def expected_shift_px(lateral_m: float, row: int = ROW, cam: CameraConfig = CameraConfig()) -> float:
+def expected_shift_px(lateral_m: float, row: int = ROW, cam: CameraConfig | None = None) -> float:
     """Hand-derived: a ground point `lateral_m` sideways, seen in `row`, moves f * lateral / depth pixels."""
+    cam = cam or CameraConfig()
     f = 80 / math.tan(math.radians(cam.vfov_deg / 2))  # 138.6 px
     pitch = math.radians(cam.pitch_deg)
     v = (row + 0.5 - 80) / f

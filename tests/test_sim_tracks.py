@@ -197,7 +197,7 @@ def test_challenge_track_has_its_hairpins_s_bends_width_and_sections():
     assert len(hairpins) == 2 and {c[0] for c in hairpins} == {1, -1}, "one hairpin each way"
     for _, _, _, _, radius in hairpins:
         assert min_turning_radius_m() < radius <= 15.0
-    s_bends = [(a, b) for a, b in zip(bends, bends[1:]) if a[0] == -b[0] and b[1] - a[2] < 20
+    s_bends = [(a, b) for a, b in zip(bends, bends[1:], strict=False) if a[0] == -b[0] and b[1] - a[2] < 20
                and min(abs(a[3]), abs(b[3])) >= 25 and max(abs(a[3]), abs(b[3])) < 150]
     assert len(s_bends) >= 2
     kinds = {type(s) for s in track.spec.sections}

@@ -82,7 +82,7 @@ class _Builder:
     def wall(self, track: Track, section: Section, side: int, offset_m: float, height_m: float, colour) -> None:
         line = [_beside(track, s, side, offset_m) for s in _stations(track, section, WALL_PANEL_M, None)]
         base = np.asarray(colour, np.float32)
-        for number, ((a, normal, _), (b, _, _)) in enumerate(zip(line, line[1:])):
+        for number, ((a, normal, _), (b, _, _)) in enumerate(zip(line, line[1:], strict=False)):
             shade = 0.72 + 0.28 * max(0.0, float(-normal @ SUN)) + (0.03 if number % 2 else -0.03)
             self.panels.append((a, b, height_m, np.clip(base * shade, 0, 255)))
 
@@ -95,10 +95,10 @@ class _Builder:
     def build(self) -> Scenery:
         scenery = Scenery(shadows=self.shadows)
         if self.billboards:
-            x, y, w, h, sprite = map(np.asarray, zip(*self.billboards))
+            x, y, w, h, sprite = map(np.asarray, zip(*self.billboards, strict=False))
             scenery.x, scenery.y, scenery.width_m, scenery.height_m, scenery.sprite = x, y, w, h, sprite.astype(int)
         if self.panels:
-            a, b, h, colour = zip(*self.panels)
+            a, b, h, colour = zip(*self.panels, strict=False)
             scenery.panel_a, scenery.panel_b = np.asarray(a), np.asarray(b)
             scenery.panel_height_m, scenery.panel_colour = np.asarray(h), np.asarray(colour, np.float32)
         return scenery

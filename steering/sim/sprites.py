@@ -169,7 +169,8 @@ class SpriteLayer:
                 np.searchsorted(self._heights[kind], (y1 - y0)[mine]), len(self._heights[kind]) - 1
             )
         draws = list(zip(sprite[keep].tolist(), haze[keep].tolist(), level[keep].tolist(), x0[keep].tolist(),
-                         x1[keep].tolist(), y0[keep].tolist(), y1[keep].tolist(), np.hypot(fwd, left)[keep].tolist()))
+                         x1[keep].tolist(), y0[keep].tolist(), y1[keep].tolist(), np.hypot(fwd, left)[keep].tolist(),
+                         strict=True))
         return fwd[keep], draws
 
     def _paint_billboard(self, frame: np.ndarray, sprite: int, haze: int, level: int, x0: int, x1: int, y0: int,
@@ -208,4 +209,4 @@ class SpriteLayer:
         haze = self._haze(np.hypot((f0 + f1) / 2, (l0 + l1) / 2))[:, None]
         colours = (sc.panel_colour[seen] + haze * (self.haze_colour - sc.panel_colour[seen])).tolist()
         distances = np.hypot((f0 + f1) / 2, (l0 + l1) / 2).tolist()
-        return (f0 + f1) / 2, list(zip(points, colours, distances))
+        return (f0 + f1) / 2, list(zip(points, colours, distances, strict=False))

@@ -125,7 +125,8 @@ def paint_road(image: np.ndarray, track: Track, grain: np.ndarray, rng: np.rando
             on_side |= (lat > 0) if side > 0 else (lat <= 0)
         ragged = reach[idx] * (0.85 + 0.15 * _smooth_noise(rng, d.shape, int(3 / res)))
         alpha = np.clip((half[rows, cols] + ragged - d) / res + 0.5, 0, 1) * on_side * (reach[idx] > 0)
-        surface = section.surface or tuple(int(0.55 * a + 0.45 * g) for a, g in zip(style.asphalt, style.ground))
+        surface = section.surface or tuple(int(0.55 * a + 0.45 * g)
+                                           for a, g in zip(style.asphalt, style.ground, strict=True))
         _blend(image[rows, cols], surface, alpha, grain[rows, cols], 1.6)
     _blend(image, style.asphalt, np.clip((half - dist) / res + 0.5, 0, 1), grain, 1.8)
     if style.edge_line is not None:
