@@ -34,7 +34,7 @@ DEPTHS = 240
 class HeightFieldPrototype:
     """Column ray march over a height field sampled at the texture's resolution (bilinear)."""
 
-    def __init__(self, renderer: Renderer, amplitude_m: float = 6.0):
+    def __init__(self, renderer: Renderer, amplitude_m: float = 6.0) -> None:
         self.tex, self.cam = renderer.texture, renderer.camera
         h, w = self.tex.levels[0].shape[:2]
         ys, xs = np.mgrid[0:h, 0:w].astype(np.float32) * self.tex.res_m

@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -131,7 +132,7 @@ class Pipeline:
 class NaivePipeline:
     """The classic path; stages are not separable the same way, so only the total is timed."""
 
-    def __init__(self, checkpoint, messages: list[dict[str, str]]) -> None:
+    def __init__(self, checkpoint: Path, messages: list[dict[str, str]]) -> None:
         self.driver = NaiveDriver(checkpoint)
         self.messages = messages
         self.index = 0
@@ -172,7 +173,7 @@ def openvino_available() -> bool:
 
 
 def build_variants(
-    checkpoint, messages: list[dict[str, str]], config: LatencyConfig
+    checkpoint: Path, messages: list[dict[str, str]], config: LatencyConfig
 ) -> tuple[dict[str, Any], dict[str, float]]:
     """name -> pipeline, and name -> seconds it took to build (export, trace, compile)."""
     t = config.threads

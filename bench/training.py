@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
@@ -81,7 +82,7 @@ class TrainingResult:
     cache: CacheCost
 
 
-def real_samples(count: int):
+def real_samples(count: int) -> pd.DataFrame:
     """The first `count` camera samples (center, left, right) of the real recording."""
     if not inputs.REAL_LOG.is_file():
         raise FileNotFoundError(f"{inputs.REAL_LOG}: the real recording is needed for the training bench "

@@ -32,7 +32,7 @@ PREDICTED_COLOUR = (255, 70, 70)  # RGB red: what the model would do
 class Mp4Writer:
     """Frames (uint8 RGB, all the same size) -> an MP4 through cv2.VideoWriter; use as a context manager."""
 
-    def __init__(self, path: str | Path, fps: float, size_wh: tuple[int, int]):
+    def __init__(self, path: str | Path, fps: float, size_wh: tuple[int, int]) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.size_wh = size_wh

@@ -74,7 +74,7 @@ class CheckpointWriteError(CheckpointError, OSError):
     Also an OSError, so callers that caught the raw write error still catch it.
     """
 
-    def __init__(self, path: Path, cause: OSError, existed: bool):
+    def __init__(self, path: Path, cause: OSError, existed: bool) -> None:
         self.path, self.cause = path, cause
         reason = cause.strerror or str(cause) or type(cause).__name__
         kept = f"the previous {path.name} is unchanged" if existed else "nothing was written there"

@@ -64,7 +64,7 @@ def _conv_bn(cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1,
 class MBConv(nn.Module):
     """Inverted residual: 1x1 expand (unless ratio 1) -> kxk depthwise -> 1x1 project, identity skip."""
 
-    def __init__(self, cin: int, cout: int, kernel: int, stride: int, expand: int, drop_path: float):
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int, expand: int, drop_path: float) -> None:
         super().__init__()
         mid = cin * expand
         self.expand = _conv_bn(cin, mid, 1) if expand != 1 else nn.Identity()
@@ -81,7 +81,7 @@ class MBConv(nn.Module):
 class EfficientNetLite0(nn.Module):
     """The ImageNet classifier: features (B, 1280, h, w) -> avgpool -> dropout -> 1000 logits."""
 
-    def __init__(self, num_classes: int = 1000, dropout: float = 0.2, drop_path: float = 0.2):
+    def __init__(self, num_classes: int = 1000, dropout: float = 0.2, drop_path: float = 0.2) -> None:
         super().__init__()
         blocks_total = sum(stage[0] for stage in LITE0_STAGES)
         features: list[nn.Module] = [_conv_bn(3, 32, 3, stride=2)]

@@ -70,7 +70,7 @@ class SteeringRegressor(nn.Module):
     """
 
     def __init__(self, backbone: nn.Module, head: nn.Module, stages: Sequence[str] = (), freeze_features: bool = False,
-                 input_size: tuple[int, int] | None = None):
+                 input_size: tuple[int, int] | None = None) -> None:
         super().__init__()
         self.backbone = backbone
         self.head = head

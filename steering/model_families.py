@@ -141,7 +141,7 @@ def _xception_features(pre: PreprocessConfig, net: nn.Module | None) -> tuple[nn
 class ViTFeatures(nn.Module):
     """torchvision's VisionTransformer with its heads removed: (B, 3, 224, 224) -> (B, 768), the class token."""
 
-    def __init__(self, vit: nn.Module):
+    def __init__(self, vit: nn.Module) -> None:
         super().__init__()
         vit.heads = nn.Identity()
         self.vit = vit

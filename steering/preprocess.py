@@ -81,7 +81,7 @@ class PreprocessConfig:
         return dataclass_from_dict(cls, values)
 
 
-def dataclass_from_dict(cls: type, values: Mapping[str, Any]):
+def dataclass_from_dict(cls: type, values: Mapping[str, Any]) -> Any:
     """Build dataclass `cls` from `values`, naming unknown keys instead of silently dropping them."""
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - known)

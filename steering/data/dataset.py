@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from steering.data.augment import AugmentConfig
 from steering.data.augment import augment as augment_frame
@@ -28,7 +28,7 @@ class SteeringDataset(Dataset):
     """Samples -> (float32 (3, H, W) tensor, float32 scalar steering in [-1, 1])."""
 
     def __init__(self, samples: pd.DataFrame, preprocess: PreprocessConfig,
-                 augment: AugmentConfig | None = None, seed: int = 0):
+                 augment: AugmentConfig | None = None, seed: int = 0) -> None:
         missing = {"path", "steering"} - set(samples.columns)
         if missing:
             raise ValueError(f"samples lack column(s) {sorted(missing)}; build them with samples_from_log(rows)")
@@ -95,7 +95,7 @@ def worker_start_method() -> str | None:
 
 
 def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, workers: int = 0, seed: int = 0,
-                sampler=None, drop_last: bool = False) -> DataLoader:
+                sampler: Sampler | None = None, drop_last: bool = False) -> DataLoader:
     """DataLoader with a seeded shuffle, pinned memory when CUDA is present, persistent workers.
 
     Workers run single-threaded (PyTorch sets one torch thread per worker; OpenCV: see

@@ -41,7 +41,7 @@ ROW_COLUMNS = (
 class DrivingLogError(ValueError):
     """A driving log that cannot be read as it is; `path` and `line` (1-based or None) say where."""
 
-    def __init__(self, path: str | Path, line: int | None, message: str):
+    def __init__(self, path: str | Path, line: int | None, message: str) -> None:
         self.path = Path(path)
         self.line = line
         self.reason = message

@@ -73,7 +73,7 @@ class InterventionDetector:
     given, is the road's half width where the car is (tracks with narrow sections); else `half_width_m`."""
 
     def __init__(self, half_width_m: float, config: InterventionConfig | None = None,
-                 half_width_at: Callable[[float], float] | None = None):
+                 half_width_at: Callable[[float], float] | None = None) -> None:
         self.half_width_m = half_width_m
         self.half_width_at = half_width_at
         self.config = config or InterventionConfig()

@@ -26,7 +26,7 @@ SCALE = 2  # 320x160 -> 640x320
 class Mp4Writer:
     """RGB frames appended to an MP4 at `path` (created with its folder), opened at the first frame's size."""
 
-    def __init__(self, path: str | Path, fps: float = RECORD_HZ):
+    def __init__(self, path: str | Path, fps: float = RECORD_HZ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.fps = fps

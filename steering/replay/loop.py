@@ -40,7 +40,7 @@ class SteeringModel(Protocol):
 class ConstantSteering:
     """A control model that always answers `value` (e.g. 0: a car that never steers)."""
 
-    def __init__(self, value: float = 0.0):
+    def __init__(self, value: float = 0.0) -> None:
         self.value = float(value)
 
     def predict(self, frame: np.ndarray) -> float:

@@ -59,7 +59,7 @@ class ViewSynthesiser:
     """`synthesise(frame, src, src_pose, dst_pose)`: what camera `dst` sees with the car at dst_pose,
     made from `frame` (uint8 (H, W, 3)) recorded by camera `src` with the car at src_pose."""
 
-    def __init__(self, camera: CameraModel):
+    def __init__(self, camera: CameraModel) -> None:
         self.camera = camera
         self._sky = sky_mask(camera)[..., None]  # (H, W, 1)
         self._has_sky = bool(self._sky.any())

@@ -61,7 +61,8 @@ class _Band:
 class Renderer:
     """Renders frames of one track. `render` is a pure function of the pose: same pose, same pixels."""
 
-    def __init__(self, track: Track, camera: CameraConfig | None = None, texture_res_m: float = 0.1, seed: int = 0):
+    def __init__(self, track: Track, camera: CameraConfig | None = None, texture_res_m: float = 0.1,
+                 seed: int = 0) -> None:
         self.track = track
         self.camera = camera or CameraConfig()
         self.texture: WorldTexture = world_texture(track, texture_res_m, seed)

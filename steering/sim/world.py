@@ -69,7 +69,7 @@ class StepInfo:
 class World:
     """A car on a track with cameras. Deterministic: the same commands give the same states and frames."""
 
-    def __init__(self, config: WorldConfig | None = None, track: Track | None = None):
+    def __init__(self, config: WorldConfig | None = None, track: Track | None = None) -> None:
         self.config = config or WorldConfig()
         self.track = track or get_track(self.config.track)
         self.car = Car(self.config.car)

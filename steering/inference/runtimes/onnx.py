@@ -12,6 +12,7 @@ import io
 import logging
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -103,7 +104,7 @@ def embedded_record(path: Path) -> str | None:
     return conversion_cache.onnx_props(path.read_bytes()).get(conversion_cache.RECORD_KEY)
 
 
-def session(data: bytes, threads: int, origin: str):
+def session(data: bytes, threads: int, origin: str) -> Any:  # an onnxruntime.InferenceSession
     """An ONNX Runtime CPU session for the model bytes, `threads` intra-op threads, no spinning."""
     import onnxruntime as ort
 
@@ -120,7 +121,7 @@ def session(data: bytes, threads: int, origin: str):
         raise CheckpointError(f"{origin}: ONNX Runtime could not load the model: {exc}") from exc
 
 
-def runtime_for(sess, precision: str) -> Runtime:
+def runtime_for(sess: Any, precision: str) -> Runtime:
     input_name = sess.get_inputs()[0].name
 
     def forward(x: torch.Tensor) -> torch.Tensor:

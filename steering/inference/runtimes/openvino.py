@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,7 +27,7 @@ _core = None
 _core_lock = threading.Lock()
 
 
-def core():
+def core() -> Any:  # an openvino.Core
     """The process's one `openvino.Core`."""
     global _core
     with _core_lock:
@@ -65,7 +66,7 @@ def load_file(path: Path, precision: str, threads: int, device: torch.device) ->
     return runtime_for(ov_model, threads, precision)  # fp32: f32 hint, not OpenVINO's bf16
 
 
-def runtime_for(ov_model, threads: int, precision: str) -> Runtime:
+def runtime_for(ov_model: Any, threads: int, precision: str) -> Runtime:
     """A compiled CPU model (read from ONNX bytes or an IR file) as a Runtime at `precision`."""
     config = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}
     hint = {"fp32": "f32", "bf16": "bf16"}.get(precision)  # auto, int8: OpenVINO's own choice
