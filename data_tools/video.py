@@ -21,41 +21,13 @@ from tqdm import tqdm
 from data_tools.cli import add_common, run_tool
 from data_tools.framesource import FrameItem, frames_from
 from steering.checkpoint import load_model
+from steering.eval.video import Mp4Writer
 from steering.preprocess import PreprocessConfig, preprocess_frame, read_frame
 
 log = logging.getLogger(__name__)
 
 TRUE_COLOUR = (60, 220, 60)  # RGB green: what the driver did
 PREDICTED_COLOUR = (255, 70, 70)  # RGB red: what the model would do
-
-
-class Mp4Writer:
-    """Frames (uint8 RGB, all the same size) -> an MP4 through cv2.VideoWriter; use as a context manager."""
-
-    def __init__(self, path: str | Path, fps: float, size_wh: tuple[int, int]) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.size_wh = size_wh
-        self.count = 0
-        self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), size_wh)
-        if not self._writer.isOpened():
-            raise OSError(f"{self.path}: OpenCV cannot open an mp4v video writer here (fps {fps}, size {size_wh})")
-
-    def write(self, frame_rgb: np.ndarray) -> None:
-        if (frame_rgb.shape[1], frame_rgb.shape[0]) != self.size_wh:
-            raise ValueError(f"frame {self.count} is {frame_rgb.shape[1]}x{frame_rgb.shape[0]}, video is "
-                             f"{self.size_wh[0]}x{self.size_wh[1]}")
-        self._writer.write(cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR))
-        self.count += 1
-
-    def close(self) -> None:
-        self._writer.release()
-
-    def __enter__(self) -> Mp4Writer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def draw_steering(frame_rgb: np.ndarray, true: float | None = None, predicted: float | None = None) -> np.ndarray:
@@ -114,7 +86,7 @@ def render_video(items: Sequence[FrameItem], out: Path, fps: float, show_true: b
                     frame = draw_steering(frame, truth, None if pred is None else float(pred))
                 writer.write(frame)
             bar.update(len(chunk))
-        return writer.count
+        return writer.frames
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -233,6 +233,7 @@ def run_replay(args: argparse.Namespace) -> int:
                   f"offset {iv.offset_m:+.2f} m, heading {iv.heading_deg:+.1f} deg")
     for kind, path in result.files.items():
         print(f"{kind + ':':12s} {path}")
+    return 0
 
 
 def _add_robustness(commands: "argparse._SubParsersAction") -> None:

@@ -24,21 +24,33 @@ SCALE = 2  # 320x160 -> 640x320
 
 
 class Mp4Writer:
-    """RGB frames appended to an MP4 at `path` (created with its folder), opened at the first frame's size."""
+    """uint8 RGB frames, all one size, appended to an MP4 at `path` (created with its folder) through
+    OpenCV's "mp4v" writer; the size is `size_wh` or the first frame's. Also a context manager."""
 
-    def __init__(self, path: str | Path, fps: float = RECORD_HZ) -> None:
+    def __init__(self, path: str | Path, fps: float = RECORD_HZ, size_wh: tuple[int, int] | None = None) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.fps = fps
+        self.fps = float(fps)
+        self.size_wh = size_wh
         self._writer: cv2.VideoWriter | None = None
         self.frames = 0
+        if size_wh is not None:
+            self._open(size_wh)
+
+    def _open(self, size_wh: tuple[int, int]) -> None:
+        self.size_wh = size_wh
+        self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, size_wh)
+        if not self._writer.isOpened():
+            raise OSError(f"{self.path}: OpenCV cannot open an mp4v video writer here (fps {self.fps:g}, size "
+                          f"{size_wh[0]}x{size_wh[1]}); check the folder is writable")
 
     def write(self, frame_rgb: np.ndarray) -> None:
+        size = (frame_rgb.shape[1], frame_rgb.shape[0])
         if self._writer is None:
-            height, width = frame_rgb.shape[:2]
-            self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (width, height))
-            if not self._writer.isOpened():
-                raise OSError(f"{self.path}: OpenCV cannot write an mp4v video here; check the folder is writable")
+            self._open(size)
+        elif size != self.size_wh:
+            raise ValueError(f"frame {self.frames} is {size[0]}x{size[1]}, video is "
+                             f"{self.size_wh[0]}x{self.size_wh[1]}")
         self._writer.write(cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR))
         self.frames += 1
 
@@ -47,6 +59,12 @@ class Mp4Writer:
             self._writer.release()
             self._writer = None
             log.info("wrote %d frames to %s", self.frames, self.path)
+
+    def __enter__(self) -> Mp4Writer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class DriveVideo(Mp4Writer):
