@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+
 REAL_DATA = REPO.parent / "shared" / "data" / "udacity-real"
 WINDOWS_LOG = REAL_DATA / "self-recorded-windows-paths" / "driving_log.csv"
 MACOS_LOG = REAL_DATA / "macos-paths-missing-images" / "driving_log.csv"
@@ -33,6 +35,13 @@ def lake_log() -> Path:
     """1,972 rows of two lake laps at ~30 mph, all three cameras, smooth mouse steering."""
     assert LAKE_LOG.is_file(), f"real recording missing: {LAKE_LOG}"
     return LAKE_LOG
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    """The folder of real Unity recordings (`<name>/driving_log.csv` + IMG/ each; see their SOURCE.md)."""
+    assert REAL_DATA.is_dir(), f"real recordings missing: {REAL_DATA} (../shared must sit beside the repo)"
+    return REAL_DATA
 
 
 @pytest.fixture()

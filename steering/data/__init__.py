@@ -3,7 +3,8 @@
 `read_logs` (reading.py) turns `driving_log.csv` files into rows with resolved frames;
 `samples_from_log`, `balance`, `split_by_blocks` (sampling.py) make training samples;
 `augment`/`preview_grid` (augment.py) alter frames with correct labels; `SteeringDataset` and
-`make_loader` (dataset.py) feed a model through the one preprocessing in `steering.preprocess`.
+`make_loader` (dataset.py) feed a model through the one preprocessing in `steering.preprocess`;
+`smoothing.py` gives each row's time and the steering averaged over a window in seconds.
 """
 from steering.data.augment import AugmentConfig, augment, preview_grid
 from steering.data.dataset import SteeringDataset, make_loader

@@ -1,4 +1,4 @@
-"""The `evaluate`, `compare` and `suite` commands (argument parsing and printing only).
+"""The `evaluate`, `compare`, `suite` and `offline` commands (argument parsing and printing only).
 
     python -m steering.eval evaluate model.pt --track mountain --laps 1 --out eval/ --video [--realtime]
     python -m steering.eval evaluate --port 4567 --track lake --laps 2      # drive.py already running
@@ -11,9 +11,11 @@
     python -m steering.eval robustness a.pt b.pt --out runs/robustness       # every perturbation x severity
     python -m steering.eval compare a.pt a.pt+b.pt                           # a.pt+b.pt: one ensemble
     python -m steering.eval replay a.pt constant:0 data/driving_log.csv --rows 1600: --video   # recorded logs
+    python -m steering.eval offline a.pt b.onnx data/driving_log.csv other/driving_log.csv --out off/
 
 `python -m steering.sim evaluate|compare|suite` is the same (the simulator's CLI registers these).
-The work happens in `steering.eval.evaluate`, `steering.eval.compare`, `steering.eval.suite` and
+The work happens in `steering.eval.evaluate`, `steering.eval.compare`, `steering.eval.suite`,
+`steering.eval.offline` (open loop: models on recorded frames, no simulator) and
 `steering.replay.command` (NVIDIA's replay of recorded logs).
 """
 from __future__ import annotations
@@ -24,7 +26,11 @@ from pathlib import Path
 
 from steering.eval.config import EvalConfig
 from steering.eval.evaluate import ModelEntry, entry_name, entry_paths, evaluate
+from steering.eval.offline import OfflineConfig, run_offline
+from steering.eval.offline_metrics import MetricsConfig
 from steering.eval.scoring import InterventionConfig
+from steering.inference.predictor import TTA_MODES, InferenceConfig
+from steering.inference.runtimes import DEVICES, PRECISIONS, backends
 from steering.perturb import PerturbError, PerturbPlan, describe
 from steering.replay.loop import ReplayConfig
 from steering.replay.reference import SegmentConfig
@@ -32,7 +38,7 @@ from steering.sim.client import ClientConfig
 from steering.sim.tracks import list_tracks, track_help
 from steering.udacity import LOG_NAME
 
-COMMANDS = ("evaluate", "compare", "suite", "replay", "robustness")
+COMMANDS = ("evaluate", "compare", "suite", "replay", "robustness", "offline")
 MODEL_HELP = "; A.pt+B.pt is one ensemble (the mean of their steering; same preprocessing required)"
 
 
@@ -291,6 +297,78 @@ def run_robustness_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def is_log_argument(text: str) -> bool:
+    """A driving log (a .csv file, or a folder holding driving_log.csv) rather than a model."""
+    path = Path(text)
+    return path.suffix.lower() == ".csv" or (path.is_dir() and (path / LOG_NAME).is_file())
+
+
+def log_argument(text: str) -> Path:
+    path = Path(text)
+    return path / LOG_NAME if path.is_dir() else path
+
+
+def add_offline_command(commands: "argparse._SubParsersAction") -> None:
+    """Register `offline`: models scored on recorded frames (no simulator)."""
+    off = commands.add_parser(
+        "offline", help="score models on every centre frame of recorded logs against the human's steering",
+        description="Predict the steering of every centre frame of each driving log (any format train.py reads) "
+                    "with each model, as drive.py runs it, and compare with the human's: MSE/MAE against the raw "
+                    "and the time-smoothed label beside the mean and zero baselines, R², Pearson r, "
+                    "curve-direction agreement, a left/straight/right confusion matrix, error per steering and "
+                    "speed bin. Writes offline.md, offline.json and per model and log a steering-over-time PNG, "
+                    "a scatter PNG and the predictions as CSV.")
+    off.add_argument("inputs", nargs="+", metavar="MODEL_OR_LOG",
+                     help="models (.pt, .onnx, .xml, .ts; A.pt+B.pt is one ensemble) and driving logs (.csv, or a "
+                          "folder holding driving_log.csv), in any order")
+    off.add_argument("--out", type=Path, default=Path("runs/offline"), help="folder for the tables, plots and CSVs")
+    off.add_argument("--labels", nargs="+", default=None, help="model names in the tables (default: file names)")
+    scoring = off.add_argument_group("Scoring")
+    scoring.add_argument("--smooth-s", type=float, default=OfflineConfig.smooth_s,
+                         help="window (seconds) of the centred mean that smooths the human's steering")
+    scoring.add_argument("--curve-threshold", type=float, default=MetricsConfig.curve_threshold,
+                         help="smoothed |steering| above which a frame is a curve for the direction agreement")
+    scoring.add_argument("--straight-band", type=float, default=MetricsConfig.straight_band,
+                         help="|steering| up to which the confusion matrix calls a frame straight")
+    running = off.add_argument_group("Running the models (as drive.py)")
+    running.add_argument("--tta", choices=list(TTA_MODES), default="none",
+                         help="flip: the mean of the frame's and the mirrored frame's (negated) steering")
+    running.add_argument("--device", choices=list(DEVICES), default="auto")
+    running.add_argument("--backend", choices=list(backends()), default="auto", help="runtime (drive.py --backend)")
+    running.add_argument("--precision", choices=list(PRECISIONS), default="auto")
+    running.add_argument("--threads", type=int, default=0, help="CPU threads for the model; 0 = all")
+    running.add_argument("--batch-size", type=int, default=OfflineConfig.batch_size, help="frames per forward pass")
+    running.add_argument("--no-plots", dest="plots", action="store_false", help="tables and CSVs only")
+    running.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+
+
+def run_offline_command(args: argparse.Namespace) -> int:
+    from steering.checkpoint import CheckpointError
+    from steering.data import DrivingLogError
+
+    logs = [log_argument(t) for t in args.inputs if is_log_argument(t)]
+    models = [model_argument(t) for t in args.inputs if not is_log_argument(t)]
+    if not models or not logs:
+        print("error: give at least one model and one driving log (.csv or a folder holding "
+              f"{LOG_NAME}); got {len(models)} model(s) and {len(logs)} log(s)", file=sys.stderr)
+        return 2
+    try:
+        config = OfflineConfig(
+            out_dir=args.out, smooth_s=args.smooth_s, batch_size=args.batch_size, plots=args.plots,
+            progress=args.progress,
+            metrics=MetricsConfig(curve_threshold=args.curve_threshold, straight_band=args.straight_band),
+            inference=InferenceConfig(device=args.device, backend=args.backend, precision=args.precision,
+                                      threads=args.threads, tta=args.tta))
+        result = run_offline(models, logs, config, labels=args.labels)
+    except (CheckpointError, DrivingLogError, OSError, ValueError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(result.table)
+    for kind, path in result.files.items():
+        print(f"{kind + ':':7s}{path}")
+    return 0
+
+
 def _eval_config(args: argparse.Namespace, **overrides) -> EvalConfig:
     speed = {"speed_mph": args.speed} if hasattr(args, "speed") else {}
     pacing = {"pacing": args.pacing} if hasattr(args, "pacing") else {}
@@ -367,13 +445,15 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m steering.eval", description="Closed-loop evaluation of models.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    add_commands(parser.add_subparsers(dest="command", required=True))
+    commands = parser.add_subparsers(dest="command", required=True)
+    add_commands(commands)
+    add_offline_command(commands)
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     return run(args)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Dispatch a parsed `evaluate`, `compare`, `suite`, `replay` or `robustness` command."""
+    """Dispatch a parsed `evaluate`, `compare`, `suite`, `replay`, `robustness` or `offline` command."""
     return {"evaluate": run_evaluate, "compare": run_compare, "suite": run_suite_command, "replay": run_replay,
-            "robustness": run_robustness_command}[args.command](args)
+            "robustness": run_robustness_command, "offline": run_offline_command}[args.command](args)

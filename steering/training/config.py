@@ -71,6 +71,11 @@ class TrainConfig:
     augment: str = option("auto", nargs="?", const="full", choices=AUGMENT_MODES,
                           help="augmentation: full (flip, shifts, brightness...), flip, none, or auto = flip while "
                                "the backbone is frozen (feature cache), full otherwise; bare --augment means full")
+    smooth_labels: float = option(0.0, metavar="SECONDS",
+                                  help="train and validate on the steering averaged over this many seconds "
+                                       "(centred, per session; frame times from the file names): keyboard and "
+                                       "mouse drivers tap, so a recorded label is mostly zeros with spikes even in "
+                                       "curves; 0 = the labels as recorded")
     flip_probability: float = option(0.5, help="share of training frames mirrored (steering negated)")
     balance: bool = option(False, help="cap over-represented steering bins (mostly straight driving) in the "
                                        "training set")
@@ -118,6 +123,7 @@ class TrainConfig:
                 f"learning rates must be positive (lr={self.lr}, backbone_lr={self.backbone_lr})",
             ),
             (0.0 < self.val_fraction < 1.0, f"val_fraction must be in (0, 1), got {self.val_fraction}"),
+            (self.smooth_labels >= 0.0, f"smooth_labels must be >= 0 seconds, got {self.smooth_labels}"),
             (0.0 <= self.flip_probability <= 1.0, f"flip_probability must be in [0, 1], got {self.flip_probability}"),
             (self.unfreeze_every >= 1, f"unfreeze_every must be >= 1, got {self.unfreeze_every}"),
             (self.head_epochs >= 0, f"head_epochs must be >= 0, got {self.head_epochs}"),

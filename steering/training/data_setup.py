@@ -15,6 +15,7 @@ import pandas as pd
 from torch.utils.data import Dataset
 
 from steering.data import AugmentConfig, SteeringDataset, balance, read_logs, samples_from_log, split_by_blocks
+from steering.data.smoothing import smoothed_steering
 from steering.preprocess import PreprocessConfig
 from steering.training.config import TrainConfig
 
@@ -53,7 +54,10 @@ def bundle_from_logs(config: TrainConfig, preprocess: PreprocessConfig) -> DataB
         raise ValueError("no driving logs given: pass at least one driving_log.csv")
     driving_log = read_logs(config.logs, lenient=config.lenient)
     log.debug("%s", driving_log.report.summary())
-    samples = samples_from_log(driving_log.rows, cameras=config.cameras, correction=config.correction)
+    rows = driving_log.rows
+    if config.smooth_labels > 0:
+        rows = rows.assign(steering=smoothed_steering(rows, config.smooth_labels))
+    samples = samples_from_log(rows, cameras=config.cameras, correction=config.correction)
     if config.limit:
         samples = samples.iloc[: config.limit].reset_index(drop=True)
     train, val = split_by_blocks(
