@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from steering.demo import DemoConfig
+from steering.eval.metrics import confusion, direction, mae_by_bin, per_class
 from steering.model import list_models
 from steering.study import StudyConfig, full_plan, run_study
-from steering.study.metrics import confusion, direction, mae_by_bin, per_class
 from steering.study.plan import StudyEntry, select
 
 

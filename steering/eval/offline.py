@@ -283,7 +283,7 @@ def run_offline(models: Sequence[ModelEntry], logs: Sequence[str | Path], config
                 "files": {k: str(v) for k, v in files.items()},
             })
     machine = machine_description()
-    table = markdown(results, config, machine)
+    table = markdown(results, config.smooth_s, config.metrics, machine)
     files = {"table": out / "offline.md", "json": out / "offline.json"}
     files["table"].write_text(table)
     settings = {"smooth_s": config.smooth_s, "batch_size": config.batch_size, "metrics": asdict(config.metrics),

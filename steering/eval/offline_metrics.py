@@ -10,7 +10,7 @@ constant zero (driving straight). What tells a steering model from a constant:
 - curve-direction agreement: of the frames where the smoothed |label| > `curve_threshold`, the share
   where the prediction has the human's sign (a prediction of exactly 0 does not agree);
 - the left/straight/right confusion matrix and the error per |steering| bin, both from the study's
-  `steering.study.metrics`, here against the smoothed label;
+  `steering.eval.metrics`, here against the smoothed label;
 - MAE per speed bin (does the error grow with speed).
 
 The predictions themselves come from `steering.eval.offline`.
@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from steering.study.metrics import STRAIGHT_BAND, confusion, mae_by_bin, per_class
+from steering.eval.metrics import STRAIGHT_BAND, confusion, mae_by_bin, per_class
 from steering.udacity import TOP_SPEED_MPH
 
 CURVE_THRESHOLD = 0.08  # smoothed |steering| above this (2 degrees of the 25-degree lock) is a curve

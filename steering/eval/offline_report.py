@@ -7,12 +7,10 @@ one detail row per model and log, then the error per speed bin and per |steering
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
-from steering.study.metrics import CLASSES, bin_label
-
-if TYPE_CHECKING:
-    from steering.eval.offline import OfflineConfig
+from steering.eval.metrics import CLASSES, bin_label
+from steering.eval.offline_metrics import MetricsConfig
 
 
 def _f(value: float | None, digits: int = 3) -> str:
@@ -30,15 +28,15 @@ def curve_cell(result: dict[str, Any]) -> str:
             f"(r {_f(m['smoothed']['pearson_r'], 2)}, R² {_f(m['smoothed']['r2'], 2)})")
 
 
-def markdown(results: Sequence[dict[str, Any]], config: "OfflineConfig", machine: str) -> str:
+def markdown(results: Sequence[dict[str, Any]], smooth_s: float, metrics: MetricsConfig, machine: str) -> str:
     models = list(dict.fromkeys(r["model"] for r in results))
     logs = list(dict.fromkeys(r["log"] for r in results))
     by_pair = {(r["model"], r["log"]): r for r in results}
-    threshold = config.metrics.curve_threshold
+    threshold = metrics.curve_threshold
     lines = [
         "# Offline scores: models on recorded drives", "",
         f"Machine: {machine}. Every centre frame of each log the reader keeps; the human label smoothed over "
-        f"{config.smooth_s:g} s (centred, per session, frame times from the file names). Curve agreement: of the "
+        f"{smooth_s:g} s (centred, per session, frame times from the file names). Curve agreement: of the "
         f"frames with smoothed |steering| > {threshold:g}, the share where the model steers the human's way. "
         "Baselines: the label's own mean (its MSE is the label's variance) and zero.", "",
         "## Curve-direction agreement (Pearson r and R² against the smoothed label)", "",

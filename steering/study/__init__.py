@@ -4,8 +4,8 @@
     python -m steering.study --quick --out runs/quick   # two cheap entries: checks that it all runs
 
 One module per job: `plan` (the entries and their budget rule), `config` (the shared budget and
-data), `metrics` (direction confusion matrix, error per steering bin), `run` (train, analyse, time,
-drive; resumable), `report` (study.md, study.json, PNGs). Results measured with it are in docs/study.md.
+data), `run` (train, analyse with `steering.eval.metrics`, time, drive; resumable), `report`
+(study.md, study.json, PNGs). Results measured with it are in docs/study.md.
 """
 from steering.study.config import StudyConfig
 from steering.study.plan import StudyEntry, full_plan, quick_plan

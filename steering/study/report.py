@@ -13,9 +13,9 @@ matplotlib.use("Agg")  # files only
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from steering.eval.metrics import CLASSES, bin_label  # noqa: E402
 from steering.eval.report import machine_description  # noqa: E402
 from steering.study.config import StudyConfig  # noqa: E402
-from steering.study.metrics import CLASSES, bin_label  # noqa: E402
 
 ROLES = ("training", "held-out", "challenge")
 

@@ -19,14 +19,13 @@ from typing import Any
 import numpy as np
 
 from steering.checkpoint import load_checkpoint
-from steering.eval import EvalConfig
+from steering.eval import EvalConfig, metrics
 from steering.eval.suite import SuiteConfig, run_suite
 from steering.inference import InferenceConfig, load_model
 from steering.inference.gate import log_frames
 from steering.sim.expert import ExpertConfig
 from steering.sim.recorder import RecordConfig, record_fresh
 from steering.sim.world import WorldConfig
-from steering.study import metrics
 from steering.study.config import StudyConfig
 from steering.study.plan import StudyEntry
 from steering.study.report import write_report

@@ -1,4 +1,5 @@
-"""Offline analyses of validation predictions: steering-direction confusion matrix and error per magnitude bin.
+"""Steering-direction confusion matrix and error per magnitude bin: the study's validation analysis and the
+offline scores of recorded logs (`steering.eval.offline`) use the same definitions.
 
 Regression metrics (MSE, MAE, RMSE, R²) average over a log that is mostly straight driving, so a
 model that never turns can look good. Two views that show turning, as the seeds' confusion-matrix
