@@ -1,4 +1,4 @@
-"""The `evaluate`, `compare`, `suite` and `offline` commands (argument parsing and printing only).
+"""`python -m steering.eval`: every evaluation command behind one registry (`COMMANDS`), parsing and printing only.
 
     python -m steering.eval evaluate model.pt --track mountain --laps 1 --out eval/ --video [--realtime]
     python -m steering.eval evaluate --port 4567 --track lake --laps 2      # drive.py already running
@@ -13,8 +13,10 @@
     python -m steering.eval replay a.pt constant:0 data/driving_log.csv --rows 1600: --video   # recorded logs
     python -m steering.eval offline a.pt b.onnx data/driving_log.csv other/driving_log.csv --out off/
 
-`python -m steering.sim evaluate|compare|suite` is the same (the simulator's CLI registers these).
-The work happens in `steering.eval.evaluate`, `steering.eval.compare`, `steering.eval.suite`,
+evaluate, compare and suite are here; replay (`steering.replay.cli`), robustness (`robustness_cli`) and
+offline (`offline_cli`) each in a module of their own, sharing `cli_args`; a new command is one module
+and one `COMMANDS` entry. `python -m steering.sim evaluate|...` is the same (the simulator's CLI registers
+the simulator's commands). The work happens in `steering.eval.evaluate`, `steering.eval.compare`, `steering.eval.suite`,
 `steering.eval.offline` (open loop: models on recorded frames, no simulator) and
 `steering.replay.command` (NVIDIA's replay of recorded logs).
 """
@@ -22,98 +24,42 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from steering.eval.config import EvalConfig
-from steering.eval.evaluate import ModelEntry, entry_name, entry_paths, evaluate
-from steering.eval.offline import OfflineConfig, run_offline
-from steering.eval.offline_metrics import MetricsConfig
-from steering.eval.scoring import InterventionConfig
-from steering.inference.predictor import TTA_MODES, InferenceConfig
-from steering.inference.runtimes import DEVICES, PRECISIONS, backends
-from steering.perturb import PerturbError, PerturbPlan, describe
-from steering.replay.loop import ReplayConfig
-from steering.replay.reference import SegmentConfig
-from steering.sim.client import ClientConfig
+from steering.checkpoint import CheckpointError
+from steering.cli import setup_logging
+from steering.eval import offline_cli, robustness_cli
+from steering.eval.cli_args import (
+    MODEL_HELP,
+    add_perturb_arguments,
+    eval_config,
+    model_argument,
+    perturb_plan,
+    scoring_arguments,
+)
+from steering.eval.compare import CompareConfig, compare
+from steering.eval.evaluate import entry_name, entry_paths, evaluate
+from steering.eval.suite import SuiteConfig, run_suite
+from steering.replay import cli as replay_cli
+from steering.sim.client import SimClientError
 from steering.sim.tracks import list_tracks, track_help
-from steering.udacity import LOG_NAME
 
-COMMANDS = ("evaluate", "compare", "suite", "replay", "robustness", "offline")
-MODEL_HELP = "; A.pt+B.pt is one ensemble (the mean of their steering; same preprocessing required)"
+__all__ = ["COMMANDS", "add_commands", "add_perturb_arguments", "main", "model_argument", "perturb_plan", "run"]
 
 
-def model_argument(text: str) -> ModelEntry:
-    """`a.pt` -> Path; `a.pt+b.pt` -> (Path, Path), an ensemble (unless a file of that very name exists)."""
-    if "+" not in text or Path(text).is_file():
-        return Path(text)
-    return tuple(Path(part) for part in text.split("+") if part)
+@dataclass(frozen=True)
+class Command:
+    """One sub-command: how it adds its parser and what runs it (exit code)."""
+
+    add: Callable[[argparse._SubParsersAction], None]
+    run: Callable[[argparse.Namespace], int]
+    simulator: bool = True  # also a `python -m steering.sim` command
 
 
-class _PerturbAction(argparse.Action):
-    """Checks a `--perturb`/`--perturb-schedule` text as it is parsed (a bad name fails with its close matches);
-    `--perturb list` prints every perturbation and exits, as --help does (before positionals are required)."""
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        if values == "list" and self.dest == "perturb":
-            print(describe())
-            parser.exit(0)
-        try:
-            PerturbPlan.parse(**{"schedule" if self.dest == "perturb_schedule" else "perturb": values})
-        except PerturbError as exc:
-            parser.error(str(exc))
-        setattr(namespace, self.dest, values)
-
-
-def add_perturb_arguments(parser: argparse.ArgumentParser) -> None:
-    """`--perturb` and `--perturb-schedule` (steering.perturb.plan documents the syntax)."""
-    group = parser.add_argument_group("Camera perturbations (steering.perturb; docs/robustness.md)")
-    group.add_argument("--perturb", default="", action=_PerturbAction, metavar="NAME:SEV[,NAME:SEV...]",
-                       help="corrupt every camera frame for the whole drive, severity 1-5, e.g. gaussian_noise:3,"
-                            "night:2; `--perturb list` prints every name")
-    group.add_argument("--perturb-schedule", default="", action=_PerturbAction, metavar="NAME:SEV@FROM-TO[,...]",
-                       help="conditions along the drive, in metres driven from the start (TO excluded; FROM- = to "
-                            "the end), e.g. distance_fog:4@200-350")
-
-
-def perturb_plan(args: argparse.Namespace) -> PerturbPlan:
-    """The parsed `--perturb`/`--perturb-schedule` of `args` (checked while parsing)."""
-    return PerturbPlan.parse(getattr(args, "perturb", ""), getattr(args, "perturb_schedule", ""))
-
-
-def _common_arguments(group: "argparse._ArgumentGroup") -> None:
-    group.add_argument("--frame-rate", type=float, default=round(1.0 / ClientConfig.frame_s),
-                       help="--realtime: the simulator's frames per second; the world moves in whole frames "
-                            "(Unity: 60)")
-    group.add_argument("--seed", type=int, default=0, help="the world's textures")
-    group.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
-
-
-def _scoring_arguments(parser: argparse.ArgumentParser, speed: bool = True, pacing: bool = True) -> None:
-    group = parser.add_argument_group("Driving and scoring")
-    if speed:
-        group.add_argument("--speed", type=float, default=None,
-                           help="target speed (mph) of the in-process drive server (default: drive.py's default)")
-    group.add_argument("--stall-s", type=float, default=InterventionConfig.stall_s,
-                       help="no progress for this many simulated seconds counts as an intervention")
-    group.add_argument("--penalty-s", type=float, default=InterventionConfig.penalty_s,
-                       help="seconds each intervention costs in the autonomy score (PilotNet: 6)")
-    if pacing:
-        clock = group.add_mutually_exclusive_group()
-        clock.add_argument("--realtime", dest="pacing", action="store_const", const="realtime", default="fixed",
-                           help="the world moves by the server's measured round trip (whole simulator frames), "
-                                "as the Unity simulator keeps driving while drive.py thinks; default: lock step")
-        clock.add_argument("--wallclock", dest="pacing", action="store_const", const="wallclock",
-                           help="run the world in real time (sleeping between frames) instead of lock step")
-    group.add_argument("--video", action="store_true", help="also write drive.mp4 (center camera, steering overlaid)")
-    group.add_argument("--tta", choices=["none", "flip"], default="none",
-                       help="test-time augmentation of the in-process drive server: flip = mean of the frame's and "
-                            "the mirrored frame's (negated) steering, two forward passes per model and frame "
-                            "(drive.py --tta; default none)")
-    _common_arguments(group)
-
-
-def add_commands(commands: "argparse._SubParsersAction") -> None:
-    """Register `evaluate`, `compare` and `suite` on a sub-parser set (`python -m steering.eval` and `steering.sim`)."""
+def _add_drive_commands(commands: argparse._SubParsersAction) -> None:
+    """`evaluate`, `compare` and `suite`: models driven in the headless simulator through the wire protocol."""
     ev = commands.add_parser(
         "evaluate",
         help="drive a model N laps through the wire protocol and score it (autonomy %%)",
@@ -134,7 +80,7 @@ def add_commands(commands: "argparse._SubParsersAction") -> None:
                     help="watch the drive live in a browser: drive.py's monitor page for the in-process server "
                          "(http://127.0.0.1:MONITOR_PORT/); add --wallclock to see it in real time")
     ev.add_argument("--monitor-port", type=int, default=8887, help="port of the monitor page; 0 picks a free port")
-    _scoring_arguments(ev)
+    scoring_arguments(ev)
     add_perturb_arguments(ev)
 
     cmp = commands.add_parser("compare", help="several models on the same tracks: one markdown table, one plot",
@@ -143,7 +89,7 @@ def add_commands(commands: "argparse._SubParsersAction") -> None:
     cmp.add_argument("--tracks", nargs="+", default=["lake", "mountain"], choices=list_tracks(), help=track_help())
     cmp.add_argument("--laps", type=float, default=1.0)
     cmp.add_argument("--out", type=Path, default=Path("runs/compare"), help="folder for the table, plot and each run")
-    _scoring_arguments(cmp)
+    scoring_arguments(cmp)
     add_perturb_arguments(cmp)
 
     suite = commands.add_parser("suite", help="the fixed evaluation suite: every model on every row, one table, "
@@ -160,227 +106,12 @@ def add_commands(commands: "argparse._SubParsersAction") -> None:
     suite.add_argument("--quick", dest="rows", action="store_const", const="quick", help="same as --rows quick")
     suite.add_argument("--realtime-only", action="store_true", help="only the real-time rows")
     suite.add_argument("--labels", nargs="+", default=None, help="names in the table (default: the file names)")
-    _scoring_arguments(suite, speed=False, pacing=False)
+    scoring_arguments(suite, speed=False, pacing=False)
     add_perturb_arguments(suite)
-    _add_replay(commands)
-    _add_robustness(commands)
 
-
-def _add_replay(commands: "argparse._SubParsersAction") -> None:
-    rp = commands.add_parser(
-        "replay", help="NVIDIA's replay: models steer a simulated car along recorded logs (synthesised views)",
-        description="Each model steers a simulated car along the recorded drive; it sees views synthesised from "
-                    "the nearest recorded frame (flat ground below the horizon, infinity above); more than "
-                    "--max-offset from the recorded path (or --max-heading off its heading) is an intervention "
-                    "and the car is put back. Writes report.json, <model>_trajectory.png and with --video "
-                    "<model>.mp4. Autonomy = (1 - interventions x 6 s / elapsed s) x 100.")
-    rp.add_argument("inputs", nargs="+", metavar="MODEL_OR_LOG",
-                    help="models (a.pt, a.pt+b.pt an ensemble, constant:0 a control) then driving_log.csv files "
-                         "(or their folders)")
-    rp.add_argument("--out", type=Path, default=Path("runs/replay"), help="folder for the report, plots, videos")
-    rp.add_argument("--rows", default=":", help="START:STOP rows of the log(s) to replay, as a Python slice "
-                                                 "(e.g. 1600: for the held-out end; default all)")
-    group = rp.add_argument_group("Driving and scoring")
-    group.add_argument("--realtime", action="store_true",
-                       help="apply each command after the model's measured latency (default: lock step, at once)")
-    group.add_argument("--max-offset", type=float, default=ReplayConfig.max_offset_m,
-                       help="metres off the recorded path that count as an intervention (PilotNet: 1.0)")
-    group.add_argument("--max-heading", type=float, default=ReplayConfig.max_heading_deg,
-                       help="degrees off the recorded heading that count as an intervention")
-    group.add_argument("--penalty-s", type=float, default=InterventionConfig.penalty_s,
-                       help="seconds each intervention costs in the autonomy score (PilotNet: 6)")
-    group.add_argument("--gap-s", type=float, default=SegmentConfig.gap_s,
-                       help="a pause between frames longer than this starts a new segment")
-    group.add_argument("--video", action="store_true", help="also write <model>.mp4 of the synthesised views")
-    group.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
-
-
-def _is_log(text: str) -> bool:
-    path = Path(text)
-    return path.suffix.lower() == ".csv" or (path.is_dir() and (path / LOG_NAME).is_file())
-
-
-def _row_slice(text: str) -> tuple[int | None, int | None]:
-    start, _, stop = text.partition(":")
-    return (int(start) if start.strip() else None, int(stop) if stop.strip() else None)
-
-
-def run_replay(args: argparse.Namespace) -> int:
-    from steering.checkpoint import CheckpointError
-    from steering.data.reading import DrivingLogError
-    from steering.replay.command import ReplayOptions, replay_models
-
-    logs = [Path(t) / LOG_NAME if Path(t).is_dir() else Path(t) for t in args.inputs if _is_log(t)]
-    models = [t for t in args.inputs if not _is_log(t)]
-    if not logs or not models:
-        print("error: give at least one model (a.pt, constant:0) and one driving_log.csv", file=sys.stderr)
-        return 2
-    try:
-        rows = _row_slice(args.rows)
-    except ValueError:
-        print(f"error: --rows takes START:STOP (integers), got {args.rows!r}", file=sys.stderr)
-        return 2
-    loop = ReplayConfig(max_offset_m=args.max_offset, max_heading_deg=args.max_heading, penalty_s=args.penalty_s,
-                        realtime=args.realtime, progress=args.progress)
-    options = ReplayOptions(out_dir=args.out, rows=rows, loop=loop, segments=SegmentConfig(gap_s=args.gap_s),
-                            video=args.video)
-    try:
-        result = replay_models(models, logs, options)
-    except (CheckpointError, DrivingLogError, OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    for name, run in result.runs.items():
-        summary = run.summary()
-        print(f"{name}: autonomy {summary['autonomy_percent']:.1f} %, {summary['interventions']} interventions in "
-              f"{summary['elapsed_s']:.1f} s, mean |offset| {summary['mean_abs_offset_m']:.2f} m, "
-              f"{summary['frames_per_s']:.0f} frames/s")
-        for iv in run.interventions:
-            print(f"  intervention at segment {iv.segment} row {iv.row} (line {iv.line}): {iv.reason}, "
-                  f"offset {iv.offset_m:+.2f} m, heading {iv.heading_deg:+.1f} deg")
-    for kind, path in result.files.items():
-        print(f"{kind + ':':12s} {path}")
-    return 0
-
-
-def _add_robustness(commands: "argparse._SubParsersAction") -> None:
-    rob = commands.add_parser(
-        "robustness", help="every model under every perturbation and severity: clean vs corruption score, mCE",
-        description="Each model drives the held-out and challenge tracks clean and under every perturbation at "
-                    "every severity (one lap, 20 mph, real time); resumable; writes robustness.md, "
-                    "robustness.json and a heat map per model (docs/robustness.md).")
-    rob.add_argument("models", nargs="+", type=model_argument, help="checkpoints to score" + MODEL_HELP)
-    rob.add_argument("--out", type=Path, default=Path("runs/robustness"), help="folder for the report and each run")
-    rob.add_argument("--tracks", nargs="+", default=["mountain", "challenge"], choices=list_tracks())
-    rob.add_argument("--perturbations", nargs="+", default=None, metavar="NAME",
-                     help="default: every one (`--perturb list`)")
-    rob.add_argument("--severities", nargs="+", type=int, default=[1, 2, 3, 4, 5], choices=range(1, 6))
-    rob.add_argument("--laps", type=float, default=1.0)
-    rob.add_argument("--speed", type=float, default=20.0, help="target speed of the in-process drive server, mph")
-    rob.add_argument("--lockstep", dest="pacing", action="store_const", const="fixed", default="realtime",
-                     help="lock step instead of real time (scores then do not depend on the machine)")
-    rob.add_argument("--baseline", default="", help="label of the model corruption errors are relative to "
-                                                    "(default: the first)")
-    rob.add_argument("--jobs", type=int, default=2, help="drives at once, one process each (default: 2)")
-    rob.add_argument("--labels", nargs="+", default=None, help="names in the table (default: the file names)")
-    group = rob.add_argument_group("Driving and scoring")
-    group.add_argument("--stall-s", type=float, default=InterventionConfig.stall_s)
-    group.add_argument("--penalty-s", type=float, default=InterventionConfig.penalty_s)
-    group.add_argument("--video", action="store_true", help="also write drive.mp4 for every run")
-    group.add_argument("--tta", choices=["none", "flip"], default="none")
-    _common_arguments(group)
-
-
-def run_robustness_command(args: argparse.Namespace) -> int:
-    from steering.checkpoint import CheckpointError
-    from steering.eval.robustness import RobustnessConfig, run_robustness
-    from steering.perturb import get_perturbation
-    from steering.sim.client import SimClientError
-
-    try:
-        for name in args.perturbations or ():
-            get_perturbation(name)
-    except PerturbError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    base = _eval_config(args, laps=args.laps)
-    config = RobustnessConfig(tracks=tuple(args.tracks), perturbations=tuple(args.perturbations or ()),
-                              severities=tuple(args.severities), out_dir=args.out, baseline=args.baseline,
-                              jobs=args.jobs, base=base)
-    try:
-        result = run_robustness(args.models, config, labels=args.labels)
-    except (SimClientError, CheckpointError, OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(result.table)
-    for kind, path in result.files.items():
-        print(f"{kind + ':':16s}{path}")
-    return 0
-
-
-def is_log_argument(text: str) -> bool:
-    """A driving log (a .csv file, or a folder holding driving_log.csv) rather than a model."""
-    path = Path(text)
-    return path.suffix.lower() == ".csv" or (path.is_dir() and (path / LOG_NAME).is_file())
-
-
-def log_argument(text: str) -> Path:
-    path = Path(text)
-    return path / LOG_NAME if path.is_dir() else path
-
-
-def add_offline_command(commands: "argparse._SubParsersAction") -> None:
-    """Register `offline`: models scored on recorded frames (no simulator)."""
-    off = commands.add_parser(
-        "offline", help="score models on every centre frame of recorded logs against the human's steering",
-        description="Predict the steering of every centre frame of each driving log (any format train.py reads) "
-                    "with each model, as drive.py runs it, and compare with the human's: MSE/MAE against the raw "
-                    "and the time-smoothed label beside the mean and zero baselines, R², Pearson r, "
-                    "curve-direction agreement, a left/straight/right confusion matrix, error per steering and "
-                    "speed bin. Writes offline.md, offline.json and per model and log a steering-over-time PNG, "
-                    "a scatter PNG and the predictions as CSV.")
-    off.add_argument("inputs", nargs="+", metavar="MODEL_OR_LOG",
-                     help="models (.pt, .onnx, .xml, .ts; A.pt+B.pt is one ensemble) and driving logs (.csv, or a "
-                          "folder holding driving_log.csv), in any order")
-    off.add_argument("--out", type=Path, default=Path("runs/offline"), help="folder for the tables, plots and CSVs")
-    off.add_argument("--labels", nargs="+", default=None, help="model names in the tables (default: file names)")
-    scoring = off.add_argument_group("Scoring")
-    scoring.add_argument("--smooth-s", type=float, default=OfflineConfig.smooth_s,
-                         help="window (seconds) of the centred mean that smooths the human's steering")
-    scoring.add_argument("--curve-threshold", type=float, default=MetricsConfig.curve_threshold,
-                         help="smoothed |steering| above which a frame is a curve for the direction agreement")
-    scoring.add_argument("--straight-band", type=float, default=MetricsConfig.straight_band,
-                         help="|steering| up to which the confusion matrix calls a frame straight")
-    running = off.add_argument_group("Running the models (as drive.py)")
-    running.add_argument("--tta", choices=list(TTA_MODES), default="none",
-                         help="flip: the mean of the frame's and the mirrored frame's (negated) steering")
-    running.add_argument("--device", choices=list(DEVICES), default="auto")
-    running.add_argument("--backend", choices=list(backends()), default="auto", help="runtime (drive.py --backend)")
-    running.add_argument("--precision", choices=list(PRECISIONS), default="auto")
-    running.add_argument("--threads", type=int, default=0, help="CPU threads for the model; 0 = all")
-    running.add_argument("--batch-size", type=int, default=OfflineConfig.batch_size, help="frames per forward pass")
-    running.add_argument("--no-plots", dest="plots", action="store_false", help="tables and CSVs only")
-    running.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
-
-
-def run_offline_command(args: argparse.Namespace) -> int:
-    from steering.checkpoint import CheckpointError
-    from steering.data import DrivingLogError
-
-    logs = [log_argument(t) for t in args.inputs if is_log_argument(t)]
-    models = [model_argument(t) for t in args.inputs if not is_log_argument(t)]
-    if not models or not logs:
-        print("error: give at least one model and one driving log (.csv or a folder holding "
-              f"{LOG_NAME}); got {len(models)} model(s) and {len(logs)} log(s)", file=sys.stderr)
-        return 2
-    try:
-        config = OfflineConfig(
-            out_dir=args.out, smooth_s=args.smooth_s, batch_size=args.batch_size, plots=args.plots,
-            progress=args.progress,
-            metrics=MetricsConfig(curve_threshold=args.curve_threshold, straight_band=args.straight_band),
-            inference=InferenceConfig(device=args.device, backend=args.backend, precision=args.precision,
-                                      threads=args.threads, tta=args.tta))
-        result = run_offline(models, logs, config, labels=args.labels)
-    except (CheckpointError, DrivingLogError, OSError, ValueError, RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(result.table)
-    for kind, path in result.files.items():
-        print(f"{kind + ':':7s}{path}")
-    return 0
-
-
-def _eval_config(args: argparse.Namespace, **overrides) -> EvalConfig:
-    speed = {"speed_mph": args.speed} if hasattr(args, "speed") else {}
-    pacing = {"pacing": args.pacing} if hasattr(args, "pacing") else {}
-    return EvalConfig(**speed, **pacing, frame_s=1.0 / args.frame_rate, video=args.video, seed=args.seed,
-                      progress=args.progress, tta=args.tta, perturb=perturb_plan(args),
-                      interventions=InterventionConfig(stall_s=args.stall_s, penalty_s=args.penalty_s), **overrides)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from steering.checkpoint import CheckpointError
-    from steering.sim.client import SimClientError
-
     if args.model is None and args.port is None:
         print("error: give a model file to drive, or --port of a running drive.py", file=sys.stderr)
         return 2
@@ -390,7 +121,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         return 2
     name = entry_name(args.model, lambda p: p.stem) if args.model is not None else f"port{args.port}"
     out = args.out if args.out is not None else Path("eval") / f"{name}-{args.track}"
-    config = _eval_config(args, track=args.track, laps=args.laps, port=args.port, host=args.host, out_dir=out,
+    config = eval_config(args, track=args.track, laps=args.laps, port=args.port, host=args.host, out_dir=out,
                           monitor=args.monitor, monitor_port=args.monitor_port)
     try:
         result = evaluate(args.model, config)
@@ -404,11 +135,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from steering.checkpoint import CheckpointError
-    from steering.eval.compare import CompareConfig, compare
-    from steering.sim.client import SimClientError
-
-    config = CompareConfig(tracks=tuple(args.tracks), laps=args.laps, out_dir=args.out, base=_eval_config(args))
+    config = CompareConfig(tracks=tuple(args.tracks), laps=args.laps, out_dir=args.out, base=eval_config(args))
     try:
         result = compare(args.models, config)
     except (SimClientError, CheckpointError, OSError, ValueError) as exc:
@@ -420,11 +147,7 @@ def run_compare(args: argparse.Namespace) -> int:
 
 
 def run_suite_command(args: argparse.Namespace) -> int:
-    from steering.checkpoint import CheckpointError
-    from steering.eval.suite import SuiteConfig, run_suite
-    from steering.sim.client import SimClientError
-
-    settings = {"out_dir": args.out, "base": _eval_config(args)}
+    settings = {"out_dir": args.out, "base": eval_config(args)}
     if args.realtime_only:
         settings["pacings"] = ("realtime",)
     config = {"full": SuiteConfig, "demo": SuiteConfig.demo, "quick": SuiteConfig.quick}[args.rows](**settings)
@@ -440,20 +163,39 @@ def run_suite_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    from steering.cli import setup_logging
 
+def _no_parser(commands: argparse._SubParsersAction) -> None:
+    """compare and suite add their parsers with evaluate's (`_add_drive_commands`)."""
+
+
+# name -> command; `python -m steering.eval` offers all, `python -m steering.sim` the simulator's.
+COMMANDS: dict[str, Command] = {
+    "evaluate": Command(_add_drive_commands, run_evaluate),
+    "compare": Command(_no_parser, run_compare),
+    "suite": Command(_no_parser, run_suite_command),
+    "replay": Command(replay_cli.add_command, replay_cli.run),
+    "robustness": Command(robustness_cli.add_command, robustness_cli.run),
+    "offline": Command(offline_cli.add_command, offline_cli.run, simulator=False),
+}
+
+
+def add_commands(commands: argparse._SubParsersAction, simulator_only: bool = True) -> None:
+    """Register the commands on a sub-parser set (`python -m steering.sim` takes the simulator's)."""
+    for command in COMMANDS.values():
+        if command.simulator or not simulator_only:
+            command.add(commands)
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m steering.eval", description="Closed-loop evaluation of models.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command", required=True)
-    add_commands(commands)
-    add_offline_command(commands)
+    add_commands(commands, simulator_only=False)
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     return run(args)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Dispatch a parsed `evaluate`, `compare`, `suite`, `replay`, `robustness` or `offline` command."""
-    return {"evaluate": run_evaluate, "compare": run_compare, "suite": run_suite_command, "replay": run_replay,
-            "robustness": run_robustness_command, "offline": run_offline_command}[args.command](args)
+    """Dispatch a parsed command."""
+    return COMMANDS[args.command].run(args)
