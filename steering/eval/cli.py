@@ -25,6 +25,7 @@ from pathlib import Path
 from steering.eval.config import EvalConfig
 from steering.eval.evaluate import ModelEntry, entry_name, entry_paths, evaluate
 from steering.eval.scoring import InterventionConfig
+from steering.eval.suite import ROBUSTNESS_ROWS
 from steering.perturb import PerturbError, PerturbPlan, describe
 from steering.replay.loop import ReplayConfig
 from steering.replay.reference import SegmentConfig
@@ -144,7 +145,9 @@ def add_commands(commands: "argparse._SubParsersAction") -> None:
                                               "one plot, one score",
                                 description="Each model drives the training track (3 laps), the held-out and the "
                                             "challenge track (1 lap each) at 15 and 25 mph, in lock step and in real "
-                                            "time, plus the target rows; writes suite.md, suite.png, suite.json. "
+                                            "time, plus the target rows and the robustness rows (the held-out track "
+                                            "at 20 mph in real time under a few camera perturbations); writes "
+                                            "suite.md, suite.png, suite.json. "
                                             "Score: mean autonomy % over all rows.")
     suite.add_argument("models", nargs="+", type=model_argument, help="checkpoints to score" + MODEL_HELP)
     suite.add_argument("--out", type=Path, default=Path("runs/suite"), help="folder for the table, plot and each run")
@@ -153,6 +156,9 @@ def add_commands(commands: "argparse._SubParsersAction") -> None:
                             "and the real-time target rows); quick: one speed, a few metres per row (tests)")
     suite.add_argument("--quick", dest="rows", action="store_const", const="quick", help="same as --rows quick")
     suite.add_argument("--realtime-only", action="store_true", help="only the real-time rows")
+    suite.add_argument("--no-robustness", dest="robustness", action="store_false",
+                       help="leave out the robustness rows (the held-out track under "
+                            + ", ".join(p for *_, p in ROBUSTNESS_ROWS) + "): a quicker run")
     suite.add_argument("--labels", nargs="+", default=None, help="names in the table (default: the file names)")
     _scoring_arguments(suite, speed=False, pacing=False)
     add_perturb_arguments(suite)
@@ -348,6 +354,8 @@ def run_suite_command(args: argparse.Namespace) -> int:
     settings = {"out_dir": args.out, "base": _eval_config(args)}
     if args.realtime_only:
         settings["pacings"] = ("realtime",)
+    if not args.robustness:
+        settings["robustness"] = ()
     config = {"full": SuiteConfig, "demo": SuiteConfig.demo, "quick": SuiteConfig.quick}[args.rows](**settings)
     try:
         result = run_suite(args.models, config, labels=args.labels)
