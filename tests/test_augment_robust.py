@@ -12,11 +12,15 @@ import pytest
 from steering.data import AugmentConfig, augment
 from steering.data.augment import draw
 from steering.data.synthetic import write_line_recording
+from steering.model import create_model
 from steering.perturb import HELD_OUT, TRAINING, PerturbError, get_perturbation, list_perturbations
 from steering.perturb.splits import check_splits
 from steering.preprocess import PreprocessConfig
 from steering.training.config import TrainConfig
 from steering.training.data_setup import bundle_from_logs
+from steering.training.distributed import DistContext
+from steering.training.phase_runner import make_runner
+from steering.training.strategies import Phase
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -132,3 +136,14 @@ def test_robust_mode_builds_a_training_set_with_the_training_corruptions(tmp_pat
                                                                  corruptions=TRAINING)
     assert bundle.make_train("full").augment == AugmentConfig(flip_prob=0.3)
     assert bundle.make_train("none").augment is None
+
+
+@pytest.mark.parametrize("stages", [None, ()], ids=["backbone-trains", "backbone-frozen"])
+def test_a_robust_phase_trains_on_corrupted_images_never_on_the_feature_cache(tmp_path, stages):
+    log = write_line_recording(tmp_path / "rec", 40)
+    config = TrainConfig(logs=[str(log)], model="pilotnet", pretrained="none", augment="robust",
+                         out=str(tmp_path / "run"), progress=False)
+    runner = make_runner(config, bundle_from_logs(config, config.preprocess()), create_model("pilotnet"),
+                         Phase(0, stages), DistContext())
+    assert not runner.cached
+    assert runner.train_set.augment == AugmentConfig.robust(0.5)
