@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 # The challenge track once the simulator has one; until then the short test loop stands in.
 CHALLENGE_TRACK = "challenge" if "challenge" in list_tracks() else "oval"
 PACING_NAMES = {"fixed": "lock step", "realtime": "real time", "wallclock": "wall clock"}
-# (role, speed, pacing, --perturb text): severity 3-4, where a clean-trained model starts to lose the road;
+# (role, speed, pacing, --perturb text): severity 3-4, ImageNet-C's middle to upper range, clearly visible;
 # gaussian_noise is in --augment robust's training set, defocus_blur (image) and night (rendered) are held out
 ROBUSTNESS_ROWS: tuple[tuple[str, float, str, str], ...] = (
     ("held-out", 20, "realtime", "gaussian_noise:4"), ("held-out", 20, "realtime", "defocus_blur:3"),
