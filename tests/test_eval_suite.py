@@ -6,9 +6,20 @@ import math
 
 import pytest
 
+from steering.eval import suite as suite_module
 from steering.eval.cli import main as eval_main
+from steering.eval.config import EvalConfig
 from steering.eval.report import EvalReport, read_report
-from steering.eval.suite import CHALLENGE_TRACK, SuiteConfig, suite_rows, suite_score, write_suite
+from steering.eval.suite import (
+    CHALLENGE_TRACK,
+    ROBUSTNESS_ROWS,
+    SuiteConfig,
+    row_eval_config,
+    suite_rows,
+    suite_score,
+    write_suite,
+)
+from steering.perturb import HELD_OUT, TRAINING, Condition, PerturbPlan
 from steering.sim.__main__ import _parser as sim_parser
 from steering.sim.tracks import get_track
 
@@ -22,17 +33,21 @@ def _report(label: str, track: str, autonomy: float, pacing: str = "fixed") -> E
                       round_trip_p50_ms=8.0, round_trip_p99_ms=20.0, machine="Test CPU, 2 cores")
 
 
-def test_the_full_suite_has_every_track_speed_and_pacing_then_the_target_rows():
+def test_the_full_suite_has_every_track_speed_and_pacing_then_the_target_rows_then_the_robustness_rows():
     rows = suite_rows(SuiteConfig())
     c = CHALLENGE_TRACK
     assert [r.name for r in rows] == [
         "lake-15mph-fixed", "lake-15mph-realtime", "lake-25mph-fixed", "lake-25mph-realtime",
         "mountain-15mph-fixed", "mountain-15mph-realtime", "mountain-25mph-fixed", "mountain-25mph-realtime",
         f"{c}-15mph-fixed", f"{c}-15mph-realtime", f"{c}-25mph-fixed", f"{c}-25mph-realtime",
-        "mountain-20mph-realtime", f"{c}-20mph-realtime", "lake-30mph-realtime"]
-    assert [r.laps for r in rows] == [3.0] * 4 + [1.0] * 8 + [1.0, 1.0, 3.0]
-    assert [r.target_pct for r in rows[-3:]] == [98.0, 98.0, 100.0] and all(r.target_pct is None for r in rows[:-3])
-    assert [r.role for r in rows[::4]] == ["training", "held-out", "challenge", "held-out"]
+        "mountain-20mph-realtime", f"{c}-20mph-realtime", "lake-30mph-realtime",
+        "mountain-20mph-realtime-gaussian_noise-4", "mountain-20mph-realtime-defocus_blur-3",
+        "mountain-20mph-realtime-night-3"]
+    assert [r.laps for r in rows] == [3.0] * 4 + [1.0] * 8 + [1.0, 1.0, 3.0] + [1.0] * 3
+    assert [r.target_pct for r in rows[12:15]] == [98.0, 98.0, 100.0]
+    assert all(r.target_pct is None for r in rows[:12] + rows[15:])
+    assert [r.role for r in rows[::4]] == ["training", "held-out", "challenge", "held-out", "held-out"]
+    assert all(r.perturb == "" for r in rows[:15])
     quick = suite_rows(SuiteConfig.quick())
     assert [(r.track, r.pacing) for r in quick] == [(t, p) for t in ("lake", "mountain", c)
                                                     for p in ("fixed", "realtime")]
@@ -47,17 +62,19 @@ def test_one_table_lists_every_row_of_every_model_and_its_mean_autonomy_score(tm
     rows = suite_rows(SuiteConfig())
     good = [_report("good.pt", r.track, 100.0, r.pacing) for r in rows]
     weak = [_report("weak.pt", r.track, 100.0 if i % 3 else 70.0, r.pacing) for i, r in enumerate(rows)]
-    assert suite_score(weak) == pytest.approx((10 * 100 + 5 * 70) / 15)  # rows 0, 3, 6, 9, 12 at 70 %
+    assert suite_score(weak) == pytest.approx((12 * 100 + 6 * 70) / 18)  # rows 0, 3, 6, 9, 12, 15 at 70 %
     result = write_suite(rows, {"good.pt": good, "weak.pt": weak}, tmp_path)
     lines = result.table.splitlines()
-    assert "Suite score = mean autonomy % over all 15 rows" in lines[0] and "Test CPU, 2 cores" in lines[0]
+    assert "Suite score = mean autonomy % over all 18 rows" in lines[0] and "Test CPU, 2 cores" in lines[0]
     body = [line for line in lines if line.startswith("| good.pt |") or line.startswith("| weak.pt |")]
-    assert len(body) == 2 * 15
+    assert len(body) == 2 * 18
     for label in ("good.pt", "weak.pt"):
         mine = [line for line in body if line.startswith(f"| {label} |")]
         assert [line.split(" | ")[2] for line in mine] == [r.track for r in rows], "every row, in order"
-    assert f"| **weak.pt** | **score** (mean of 15 rows) | | | | | **{(1000 + 350) / 15:.1f}** |" in result.table
-    assert "| **good.pt** | **score** (mean of 15 rows) | | | | | **100.0** |" in result.table
+    assert f"| **weak.pt** | **score** (mean of 18 rows) | | | | | **{(1200 + 420) / 18:.1f}** |" in result.table
+    assert "| **good.pt** | **score** (mean of 18 rows) | | | | | **100.0** |" in result.table
+    # Row 15, the first robustness row, names its conditions; no target
+    assert "| weak.pt | held-out under gaussian_noise:4 | mountain | 1 | 20 | real time | 70.0 |  |" in result.table
     # Row 12 is the held-out target row (98 %): the weak model misses it, the good one meets it.
     assert "| weak.pt | held-out | mountain | 1 | 20 | real time | 70.0 | MISSED (>= 98) |" in result.table
     assert "| good.pt | held-out | mountain | 1 | 20 | real time | 100.0 | met (>= 98) |" in result.table
@@ -121,3 +138,47 @@ def test_leaving_the_challenge_tracks_narrow_section_is_an_intervention():
     taken = detector.run(2, at(490.0, 3.2, 2))
     assert taken is not None and taken.reason == "off_road", "3.2 m is off the 6 m road"
     assert InterventionDetector(track.half_width_m).run(0, at(490.0, 3.2, 0)) is None, "a fixed width misses it"
+
+
+def test_robustness_rows_drive_the_held_out_track_at_20_mph_real_time_under_trained_and_held_out_perturbations():
+    rows = [r for r in suite_rows(SuiteConfig()) if r.perturb]
+    assert [(r.role, r.track, r.laps, r.speed_mph, r.pacing, r.target_pct) for r in rows] == [
+        ("held-out", "mountain", 1.0, 20, "realtime", None)] * 3
+    plans = [PerturbPlan.parse(r.perturb).conditions for r in rows]
+    assert plans == [(Condition("gaussian_noise", 4),), (Condition("defocus_blur", 3),), (Condition("night", 3),)]
+    names = [c[0].name for c in plans]
+    assert all(3 <= c[0].severity <= 4 for c in plans)
+    assert names[0] in TRAINING and names[1] in HELD_OUT and names[2] in HELD_OUT
+    # --no-robustness, the quick rows and the demo's rows have none; the demo keeps its 9 rows
+    for config in (SuiteConfig(robustness=()), SuiteConfig.quick(), SuiteConfig.demo()):
+        assert not [r for r in suite_rows(config) if r.perturb]
+    assert len(suite_rows(SuiteConfig.demo())) == 9
+    assert suite_rows(SuiteConfig(robustness=())) == suite_rows(SuiteConfig())[:15]
+
+
+def test_a_robustness_row_hands_its_perturbation_to_the_evaluation_after_the_suites_own(tmp_path):
+    config = SuiteConfig(out_dir=tmp_path, base=EvalConfig(progress=False, perturb=PerturbPlan.parse("rain:2")))
+    rows = suite_rows(config)
+    night = next(r for r in rows if r.perturb == "night:3")
+    evaluation = row_eval_config(config, night, "a.pt")
+    assert evaluation.perturb.conditions == (Condition("rain", 2), Condition("night", 3))
+    assert (evaluation.track, evaluation.laps, evaluation.speed_mph, evaluation.pacing) == ("mountain", 1.0, 20,
+                                                                                            "realtime")
+    assert evaluation.out_dir == tmp_path / "a.pt" / "mountain-20mph-realtime-night-3"
+    clean = row_eval_config(SuiteConfig(out_dir=tmp_path), rows[0], "a.pt")
+    assert not clean.perturb and clean.out_dir == tmp_path / "a.pt" / "lake-15mph-fixed"
+
+
+def test_the_suite_cli_can_leave_the_robustness_rows_out(monkeypatch, tmp_path):
+    seen = []
+
+    def no_driving(models, config, labels=None):  # records the rows the command asked for
+        seen.append(suite_rows(config))
+        raise ValueError("not driven in this test")
+
+    monkeypatch.setattr(suite_module, "run_suite", no_driving)
+    assert eval_main(["suite", "a.pt", "--out", str(tmp_path), "--no-robustness"]) == 1
+    assert eval_main(["suite", "a.pt", "--out", str(tmp_path)]) == 1
+    without, with_them = seen
+    assert len(without) == 15 and [r.perturb for r in with_them[15:]] == [p for *_, p in ROBUSTNESS_ROWS]
+    assert with_them[:15] == without

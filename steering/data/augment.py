@@ -4,9 +4,13 @@ Geometric parts (flip, translation) are small custom transforms so the label cha
 a flip negates steering, a shift of the road by dx pixels to the right adds
 `steering_per_px * dx` (the scene looks as if the car sat further left, as from the left camera,
 which also gets a positive correction). Photometric parts (brightness/contrast, shadow, blur,
-noise) come from albumentations and leave the label alone. Everything is drawn from the
-caller's `numpy.random.Generator`, so a (seed, epoch, index) rng reproduces a sample exactly.
-Preprocessing (crop, resize, normalise) happens afterwards in `steering.preprocess`.
+noise) come from albumentations and leave the label alone. Last, a share of the frames
+(`corruption_prob`) is put through one camera corruption of `steering.perturb` at a random severity
+1-5 (`AugmentConfig.robust()`: the training set `steering.perturb.TRAINING`, never one of `HELD_OUT`);
+corruptions leave the label alone too. Only image-space corruptions can be used: the renderer's
+weather needs depth, which a recorded frame lacks. Everything is drawn from the caller's
+`numpy.random.Generator` (`draw`, before any pixel changes), so a (seed, epoch, index) rng reproduces
+a sample exactly. Preprocessing (crop, resize, normalise) happens afterwards in `steering.preprocess`.
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from steering.perturb import TRAINING, FrameContext, get_perturbation
 from steering.preprocess import read_frame
 
 
@@ -40,6 +45,8 @@ class AugmentConfig:
     translate_y: float = 8.0  # max vertical shift in px; no label change (mimics slopes)
     blur_prob: float = 0.1
     noise_prob: float = 0.1
+    corruption_prob: float = 0.0  # share of frames put through one of `corruptions`, at a severity 1-5
+    corruptions: tuple[str, ...] = ()  # image-space perturbation names (steering.perturb)
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -47,11 +54,52 @@ class AugmentConfig:
                 raise ValueError(f"AugmentConfig.{f.name} must be in [0, 1], got {getattr(self, f.name)}")
         if self.translate_x < 0 or self.translate_y < 0 or self.brightness < 0 or self.contrast < 0:
             raise ValueError("AugmentConfig ranges (translate_x, translate_y, brightness, contrast) must be >= 0")
+        if self.corruption_prob > 0 and not self.corruptions:
+            raise ValueError("AugmentConfig.corruption_prob > 0 needs corruptions to choose from")
+        for name in self.corruptions:
+            if get_perturbation(name).needs_scene:  # an unknown name raises PerturbError, with close matches
+                raise ValueError(f"AugmentConfig.corruptions: {name} is drawn by the simulator's renderer (it needs "
+                                 "depth) and cannot be applied to a recorded frame")
 
     @classmethod
     def none(cls) -> AugmentConfig:
         """No augmentation (validation, or a baseline run)."""
         return cls(enabled=False)
+
+    @classmethod
+    def robust(cls, corruption_prob: float = 0.5, **overrides) -> AugmentConfig:
+        """The full augmentation, then a random training-set corruption (`steering.perturb.TRAINING`) at a
+        random severity on `corruption_prob` of the frames; the held-out set stays unseen."""
+        return cls(corruption_prob=corruption_prob, corruptions=TRAINING, **overrides)
+
+
+@dataclass(frozen=True)
+class AugmentDraw:
+    """Every random choice of one sample's augmentation, drawn before any pixel changes."""
+
+    flip: bool
+    shift: tuple[float, float] | None  # (dx, dy) px, or None for no translation
+    photometric_seed: int
+    corruption: tuple[str, int] | None  # (perturbation name, severity 1-5), or None for none
+    corruption_seed: int
+
+
+def draw(config: AugmentConfig, rng: np.random.Generator) -> AugmentDraw:
+    """The choices of one sample. Draws a fixed number of values from `rng` whatever the config, so
+    changing one probability does not reshuffle the other augmentations of the same sample; the
+    corruption's values come last, so configs without corruptions draw what they always drew."""
+    draws = rng.random(4)  # flip?, translate?, dx, dy
+    photometric_seed = int(rng.integers(0, 2**31 - 1))
+    corrupt = rng.random(3)  # corrupt?, which, severity
+    corruption_seed = int(rng.integers(0, 2**31 - 1))
+    shift = None
+    if draws[1] < config.translate_prob and (config.translate_x > 0 or config.translate_y > 0):
+        shift = ((2.0 * draws[2] - 1.0) * config.translate_x, (2.0 * draws[3] - 1.0) * config.translate_y)
+    corruption = None
+    if corrupt[0] < config.corruption_prob and config.corruptions:
+        names = config.corruptions
+        corruption = (names[min(int(corrupt[1] * len(names)), len(names) - 1)], 1 + min(int(corrupt[2] * 5), 4))
+    return AugmentDraw(bool(draws[0] < config.flip_prob), shift, photometric_seed, corruption, corruption_seed)
 
 
 def flip(frame_rgb: np.ndarray, steering: float) -> tuple[np.ndarray, float]:
@@ -78,24 +126,25 @@ def augment(
 ) -> tuple[np.ndarray, float]:
     """uint8 HWC RGB frame and steering in [-1, 1] -> augmented frame (same shape) and adjusted steering.
 
-    Draws a fixed number of values from `rng` whatever the config, so changing one probability
-    does not reshuffle the other augmentations of the same sample.
+    The choices come from `draw(config, rng)`; geometry first (it changes the label), then the
+    photometric parts, then the corruption, as the camera would add it to the scene.
     """
     if not config.enabled:
         return frame_rgb, float(steering)
-    draws = rng.random(4)  # flip?, translate?, dx, dy
-    photometric_seed = int(rng.integers(0, 2**31 - 1))
+    choice = draw(config, rng)
     steering = float(steering)
-    if draws[0] < config.flip_prob:
+    if choice.flip:
         frame_rgb, steering = flip(frame_rgb, steering)
-    if draws[1] < config.translate_prob and (config.translate_x > 0 or config.translate_y > 0):
-        dx = (2.0 * draws[2] - 1.0) * config.translate_x
-        dy = (2.0 * draws[3] - 1.0) * config.translate_y
-        frame_rgb, steering = translate(frame_rgb, steering, dx, dy, config.steering_per_px)
+    if choice.shift is not None:
+        frame_rgb, steering = translate(frame_rgb, steering, *choice.shift, config.steering_per_px)
     pipeline = _photometric(config)
     if pipeline is not None:
-        pipeline.set_random_seed(photometric_seed)
+        pipeline.set_random_seed(choice.photometric_seed)
         frame_rgb = pipeline(image=frame_rgb)["image"]
+    if choice.corruption is not None:
+        name, severity = choice.corruption
+        context = FrameContext(rng=np.random.default_rng(choice.corruption_seed))
+        frame_rgb = get_perturbation(name).apply(frame_rgb, severity, context)
     return frame_rgb, float(np.clip(steering, -1.0, 1.0))
 
 

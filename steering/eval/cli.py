@@ -41,7 +41,7 @@ from steering.eval.cli_args import (
 )
 from steering.eval.compare import CompareConfig, compare
 from steering.eval.evaluate import entry_name, entry_paths, evaluate
-from steering.eval.suite import SuiteConfig, run_suite
+from steering.eval.suite import ROBUSTNESS_ROWS, SuiteConfig, run_suite
 from steering.replay import cli as replay_cli
 from steering.sim.client import SimClientError
 from steering.sim.tracks import list_tracks, track_help
@@ -96,7 +96,9 @@ def _add_drive_commands(commands: argparse._SubParsersAction) -> None:
                                               "one plot, one score",
                                 description="Each model drives the training track (3 laps), the held-out and the "
                                             "challenge track (1 lap each) at 15 and 25 mph, in lock step and in real "
-                                            "time, plus the target rows; writes suite.md, suite.png, suite.json. "
+                                            "time, plus the target rows and the robustness rows (the held-out track "
+                                            "at 20 mph in real time under a few camera perturbations); writes "
+                                            "suite.md, suite.png, suite.json. "
                                             "Score: mean autonomy % over all rows.")
     suite.add_argument("models", nargs="+", type=model_argument, help="checkpoints to score" + MODEL_HELP)
     suite.add_argument("--out", type=Path, default=Path("runs/suite"), help="folder for the table, plot and each run")
@@ -105,6 +107,9 @@ def _add_drive_commands(commands: argparse._SubParsersAction) -> None:
                             "and the real-time target rows); quick: one speed, a few metres per row (tests)")
     suite.add_argument("--quick", dest="rows", action="store_const", const="quick", help="same as --rows quick")
     suite.add_argument("--realtime-only", action="store_true", help="only the real-time rows")
+    suite.add_argument("--no-robustness", dest="robustness", action="store_false",
+                       help="leave out the robustness rows (the held-out track under "
+                            + ", ".join(p for *_, p in ROBUSTNESS_ROWS) + "): a quicker run")
     suite.add_argument("--labels", nargs="+", default=None, help="names in the table (default: the file names)")
     scoring_arguments(suite, speed=False, pacing=False)
     add_perturb_arguments(suite)
@@ -150,6 +155,8 @@ def run_suite_command(args: argparse.Namespace) -> int:
     settings = {"out_dir": args.out, "base": eval_config(args)}
     if args.realtime_only:
         settings["pacings"] = ("realtime",)
+    if not args.robustness:
+        settings["robustness"] = ()
     config = {"full": SuiteConfig, "demo": SuiteConfig.demo, "quick": SuiteConfig.quick}[args.rows](**settings)
     try:
         result = run_suite(args.models, config, labels=args.labels)

@@ -7,7 +7,10 @@ Rows (`suite_rows`): the training track (3 laps), the held-out track (1 lap) and
 reply, the same on any machine) and in real time (`pacing="realtime"`: the world moves by the
 server's measured round trip, so a slow model steers less often, as on the Unity simulator); then
 the target rows: held-out and challenge at 20 mph in real time (target: at least 98 % autonomy),
-the training track at 30 mph in real time (target: 100 %).
+the training track at 30 mph in real time (target: 100 %); then the robustness rows: the held-out
+track at 20 mph in real time under a fixed few camera perturbations (`ROBUSTNESS_ROWS`; one trained on
+by `--augment robust`, two held out from it, steering.perturb.splits), so a model that drives every
+clean row still has something to lose (`--no-robustness` leaves them out).
 
 Score: the mean autonomy % (PilotNet, `steering.eval.scoring`) over all rows, one number per model;
 every row counts the same whatever its length. Real-time rows depend on the machine, so the table
@@ -15,7 +18,7 @@ and suite.json name it (CPU model and cores).
 
 Files in `out`: suite.md (the table), suite.png (the plot), suite.json (rows, scores, machine,
 every report), and `<model>/<row>/report.json` with the trajectory files of every drive.
-`--quick` keeps the same rows at one speed with short distances and no target rows (tests);
+`--quick` keeps the same rows at one speed with short distances and no target or robustness rows (tests);
 `SuiteConfig.demo()` is the selection `python -m steering.demo` drives (lock step and the target rows).
 """
 from __future__ import annotations
@@ -32,6 +35,7 @@ from steering.eval.config import EvalConfig
 from steering.eval.evaluate import ModelEntry, evaluate
 from steering.eval.plots import plot_suite
 from steering.eval.report import EvalReport, fmt, machine_description
+from steering.perturb import PerturbPlan
 from steering.sim.tracks import list_tracks
 
 log = logging.getLogger(__name__)
@@ -39,6 +43,11 @@ log = logging.getLogger(__name__)
 # The challenge track once the simulator has one; until then the short test loop stands in.
 CHALLENGE_TRACK = "challenge" if "challenge" in list_tracks() else "oval"
 PACING_NAMES = {"fixed": "lock step", "realtime": "real time", "wallclock": "wall clock"}
+# (role, speed, pacing, --perturb text): severity 3-4, ImageNet-C's middle to upper range, clearly visible;
+# gaussian_noise is in --augment robust's training set, defocus_blur (image) and night (rendered) are held out
+ROBUSTNESS_ROWS: tuple[tuple[str, float, str, str], ...] = (
+    ("held-out", 20, "realtime", "gaussian_noise:4"), ("held-out", 20, "realtime", "defocus_blur:3"),
+    ("held-out", 20, "realtime", "night:3"))
 
 
 @dataclass(frozen=True)
@@ -51,12 +60,15 @@ class SuiteRow:
     speed_mph: float  # the drive server's target speed
     pacing: str  # "fixed" (lock step) or "realtime"
     target_pct: float | None = None  # a target row: autonomy must reach this
+    perturb: str = ""  # a robustness row: the camera under these `--perturb` conditions (NAME:SEV[,...])
 
     @property
     def name(self) -> str:
-        """Folder and JSON key: `lake-15mph-fixed`; a track file `tracks/hills.json` gives `hills-15mph-fixed`."""
+        """Folder and JSON key: `lake-15mph-fixed`; a track file `tracks/hills.json` gives `hills-15mph-fixed`;
+        a robustness row adds its conditions: `mountain-20mph-realtime-night-3`."""
         track = Path(self.track).stem if self.track.endswith(".json") else self.track
-        return f"{track}-{self.speed_mph:g}mph-{self.pacing}"
+        conditions = "".join(f"-{c.name}-{c.severity}" for c in PerturbPlan.parse(self.perturb).conditions)
+        return f"{track}-{self.speed_mph:g}mph-{self.pacing}{conditions}"
 
     def meets_target(self, autonomy_pct: float) -> bool | None:
         return None if self.target_pct is None else autonomy_pct >= self.target_pct - 1e-9
@@ -75,20 +87,22 @@ class SuiteConfig:
     # (role, speed, pacing, autonomy target %): the goals the demo model is held to
     targets: tuple[tuple[str, float, str, float], ...] = (
         ("held-out", 20, "realtime", 98.0), ("challenge", 20, "realtime", 98.0), ("training", 30, "realtime", 100.0))
+    robustness: tuple[tuple[str, float, str, str], ...] = ROBUSTNESS_ROWS  # () = none (--no-robustness)
     out_dir: Path = Path("runs/suite")
     base: EvalConfig = field(default_factory=lambda: EvalConfig(progress=False))
 
     @classmethod
     def quick(cls, **overrides) -> "SuiteConfig":
-        """Every track and pacing at one speed over a few metres, no target rows: for tests."""
-        values = {"laps": (0.06, 0.04, 0.1), "speeds_mph": (15.0,), "targets": ()}
+        """Every track and pacing at one speed over a few metres, no target or robustness rows: for tests."""
+        values = {"laps": (0.06, 0.04, 0.1), "speeds_mph": (15.0,), "targets": (), "robustness": ()}
         return cls(**{**values, **overrides})
 
     @classmethod
     def demo(cls, **overrides) -> "SuiteConfig":
         """The rows `make demo` has time for on 2 cores: every track at both speeds in lock step, one lap
-        each, then the real-time target rows (the real-time rows at 15 and 25 mph are left out)."""
-        values = {"laps": (1.0, 1.0, 1.0), "pacings": ("fixed",)}
+        each, then the real-time target rows (the real-time rows at 15 and 25 mph and the robustness rows
+        are left out)."""
+        values = {"laps": (1.0, 1.0, 1.0), "pacings": ("fixed",), "robustness": ()}
         return cls(**{**values, **overrides})
 
     def tracks(self) -> list[tuple[str, str, float]]:
@@ -97,18 +111,30 @@ class SuiteConfig:
 
 
 def suite_rows(config: SuiteConfig) -> list[SuiteRow]:
-    """The rows in table order: each track x speed x pacing, then the target rows."""
+    """The rows in table order: each track x speed x pacing, then the target rows, then the robustness rows."""
     rows = [SuiteRow(role, track, laps, speed, pacing) for role, track, laps in config.tracks()
             for speed in config.speeds_mph for pacing in config.pacings]
     by_role = {role: (track, laps) for role, track, laps in config.tracks()}
     for role, speed, pacing, target in config.targets:
         track, laps = by_role[role]
         rows.append(SuiteRow(role, track, laps, speed, pacing, target))
+    for role, speed, pacing, perturb in config.robustness:
+        track, laps = by_role[role]
+        rows.append(SuiteRow(role, track, laps, speed, pacing, perturb=perturb))
     names = [r.name for r in rows]
     duplicate = sorted({n for n in names if names.count(n) > 1})
     if duplicate:
         raise ValueError(f"suite rows must differ (same track, speed and pacing twice: {', '.join(duplicate)})")
     return rows
+
+
+def row_eval_config(config: SuiteConfig, row: SuiteRow, label: str) -> EvalConfig:
+    """The evaluation of `row` for the model `label`: `config.base` on the row's track, distance, speed and
+    pacing; a robustness row's conditions come after any the whole suite runs under (`--perturb`)."""
+    perturb = PerturbPlan(config.base.perturb.conditions + PerturbPlan.parse(row.perturb).conditions)
+    return replace(config.base, track=row.track, laps=row.laps, speed_mph=row.speed_mph, pacing=row.pacing,
+                   label=label, port=None, perturb=perturb,
+                   out_dir=Path(config.out_dir) / folder_name(label) / row.name)
 
 
 def suite_score(reports: Sequence[EvalReport]) -> float:
@@ -146,9 +172,7 @@ def run_suite(checkpoints: Sequence[ModelEntry], config: SuiteConfig | None = No
         started = time.perf_counter()
         reports[label] = []
         for row in rows:
-            eval_config = replace(config.base, track=row.track, laps=row.laps, speed_mph=row.speed_mph,
-                                  pacing=row.pacing, label=label, port=None,
-                                  out_dir=out / folder_name(label) / row.name)
+            eval_config = row_eval_config(config, row, label)
             report = evaluate(checkpoint, eval_config).report
             log.info("suite %s %s: %s", label, row.name, report.summary())
             reports[label].append(report)
@@ -201,7 +225,8 @@ def suite_table(rows: Sequence[SuiteRow], reports: dict[str, list[EvalReport]]) 
             met = row.meets_target(rep.autonomy_pct)
             target = "" if met is None else f"{'met' if met else 'MISSED'} (>= {row.target_pct:g})"
             laps = f"{row.laps:g}" if rep.stop_reason == "laps" else f"{rep.laps_completed}/{row.laps:g} (time limit)"
-            lines.append(f"| {label} | {row.role} | {row.track} | {laps} "
+            role = f"{row.role} under {row.perturb}" if row.perturb else row.role
+            lines.append(f"| {label} | {role} | {row.track} | {laps} "
                          f"| {row.speed_mph:g} | {PACING_NAMES.get(row.pacing, row.pacing)} "
                          f"| {rep.autonomy_pct:.1f} | {target} "
                          f"| {rep.interventions} | {fmt(rep.mean_abs_cte_m, 2)} | {fmt(rep.mean_speed_mph)} "

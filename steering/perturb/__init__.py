@@ -5,8 +5,10 @@
     frame = plan.apply(frame, distance_m=250.0, frame_index=17)   # image corruptions need no scene
 
 The registry (`registry.py`) holds one entry per name, one module per kind; `plan.py` parses
-`--perturb` and `--perturb-schedule`. The simulator (`steering.sim.world.World`) applies a plan to every
-camera frame before it is JPEG-encoded, so the wire, the recorder and the monitor see the same frames.
+`--perturb` and `--perturb-schedule`; `splits.py` names the perturbations training may use
+(`TRAINING`, `--augment robust`) and those kept for testing (`HELD_OUT`). The simulator
+(`steering.sim.world.World`) applies a plan to every camera frame before it is JPEG-encoded, so the
+wire, the recorder and the monitor see the same frames.
 """
 from steering.perturb.plan import Condition, PerturbPlan
 from steering.perturb.registry import (
@@ -19,6 +21,7 @@ from steering.perturb.registry import (
     get_perturbation,
     list_perturbations,
 )
+from steering.perturb.splits import HELD_OUT, TRAINING
 
-__all__ = ["SEVERITIES", "Condition", "FrameContext", "PerturbError", "PerturbPlan", "Perturbation", "Scene",
-           "describe", "get_perturbation", "list_perturbations"]
+__all__ = ["HELD_OUT", "SEVERITIES", "TRAINING", "Condition", "FrameContext", "PerturbError", "PerturbPlan",
+           "Perturbation", "Scene", "describe", "get_perturbation", "list_perturbations"]

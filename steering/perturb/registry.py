@@ -88,7 +88,7 @@ def _load_all() -> None:
         return
     _LOADED.append(True)
     for module in pkgutil.iter_modules([str(Path(__file__).parent)]):
-        if module.name not in ("registry", "plan"):
+        if module.name not in ("registry", "plan", "splits"):
             importlib.import_module(f"{__package__}.{module.name}")
 
 

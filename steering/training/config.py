@@ -17,10 +17,11 @@ import yaml
 
 from steering.cli import option
 from steering.model import default_preprocess
+from steering.perturb.splits import RENDERED, TRAINING
 from steering.preprocess import PreprocessConfig, dataclass_from_dict
 from steering.training.strategies import STRATEGIES, strategy_help, strategy_names
 
-AUGMENT_MODES = ("auto", "full", "flip", "none")
+AUGMENT_MODES = ("auto", "full", "robust", "flip", "none")
 LOSSES = ("mse", "huber")
 
 
@@ -69,14 +70,21 @@ class TrainConfig:
     cameras: str = option("center", choices=("center", "all"), help="cameras to train on")
     correction: float = option(0.2, help="steering added for the left camera, subtracted for the right")
     augment: str = option("auto", nargs="?", const="full", choices=AUGMENT_MODES,
-                          help="augmentation: full (flip, shifts, brightness...), flip, none, or auto = flip while "
-                               "the backbone is frozen (feature cache), full otherwise; bare --augment means full")
+                          help="augmentation: full (flip, shifts, brightness...), robust (full, then one camera "
+                               "corruption of the training set, noise and digital: " + ", ".join(TRAINING) + ", at a "
+                               "random severity 1-5 on --corruption-probability of the frames; blur and weather "
+                               "stay held out for testing, see docs/robustness.md; the renderer's weather, "
+                               + " ".join(RENDERED) + ", needs depth and cannot be applied to recorded frames), "
+                               "flip, none, or auto = flip while the backbone is frozen (feature cache), full "
+                               "otherwise; bare --augment means full")
     smooth_labels: float = option(0.0, metavar="SECONDS",
                                   help="train and validate on the steering averaged over this many seconds "
                                        "(centred, per session; frame times from the file names): keyboard and "
                                        "mouse drivers tap, so a recorded label is mostly zeros with spikes even in "
                                        "curves; 0 = the labels as recorded")
     flip_probability: float = option(0.5, help="share of training frames mirrored (steering negated)")
+    corruption_probability: float = option(0.5, help="--augment robust: share of training frames put through a "
+                                                     "random training-set corruption")
     balance: bool = option(False, help="cap over-represented steering bins (mostly straight driving) in the "
                                        "training set")
     val_fraction: float = option(0.2, help="share of frames for validation")
@@ -125,6 +133,10 @@ class TrainConfig:
             (0.0 < self.val_fraction < 1.0, f"val_fraction must be in (0, 1), got {self.val_fraction}"),
             (self.smooth_labels >= 0.0, f"smooth_labels must be >= 0 seconds, got {self.smooth_labels}"),
             (0.0 <= self.flip_probability <= 1.0, f"flip_probability must be in [0, 1], got {self.flip_probability}"),
+            (
+                0.0 <= self.corruption_probability <= 1.0,
+                f"corruption_probability must be in [0, 1], got {self.corruption_probability}",
+            ),
             (self.unfreeze_every >= 1, f"unfreeze_every must be >= 1, got {self.unfreeze_every}"),
             (self.head_epochs >= 0, f"head_epochs must be >= 0, got {self.head_epochs}"),
             (

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 class DataBundle:
     """The data of one run.
 
-    `make_train(mode)` returns the training dataset for augmentation mode "none" or "full"; items are
+    `make_train(mode)` returns the training dataset for augmentation mode "none", "full" or "robust"; items are
     (float32 (3, H, W), float32 scalar steering). The flip-only mode is built by the run itself, as
     `FlipDataset` over "none", so the feature cache reproduces it exactly.
     """
@@ -76,7 +76,9 @@ def bundle_from_logs(config: TrainConfig, preprocess: PreprocessConfig) -> DataB
     train = train.reset_index(drop=True)
 
     def make_train(mode: str) -> Dataset:
-        augment = AugmentConfig(flip_prob=config.flip_probability) if mode == "full" else None
+        augment = {"full": AugmentConfig(flip_prob=config.flip_probability),
+                   "robust": AugmentConfig.robust(config.corruption_probability, flip_prob=config.flip_probability),
+                   }.get(mode)
         return SteeringDataset(train, preprocess, augment=augment, seed=config.seed)
 
     return DataBundle(

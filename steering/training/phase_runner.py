@@ -1,7 +1,7 @@
 """What one phase of a run trains on: the full model on images, or the head alone on cached features.
 
 `make_runner` turns a phase (steering.training.strategies) into a `PhaseRunner`: the training and
-validation loaders (flip-only or full augmentation, as `--augment` and the phase say), the module
+validation loaders (flip-only, full or robust augmentation, as `--augment` and the phase say), the module
 that trains (DDP-wrapped under torchrun) and the precision it runs in. While the backbone is frozen
 and the frames are at most mirrored (augmentation flip or none), the backbone's features are computed
 once (steering.training.feature_cache) and only the head trains. The epoch loop itself is
@@ -59,7 +59,7 @@ def make_runner(config: TrainConfig, data: DataBundle, model: SteeringRegressor,
         val_set: Dataset = feature_cache.CachedFeatureDataset(val_cache, 0.0)
         module: nn.Module = HeadRegressor(model.head)
     else:
-        train_set, val_set, module = data.make_train("full" if mode == "full" else "none"), data.val, model
+        train_set, val_set, module = data.make_train(mode if mode in ("full", "robust") else "none"), data.val, model
         if mode == "flip":
             train_set = feature_cache.FlipDataset(train_set, config.flip_probability, seed=config.seed)
     sampler = DistributedSampler(train_set, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=config.seed)
