@@ -112,6 +112,49 @@ def test_car_leaving_the_road_is_put_back_and_labelling_goes_on(tmp_path, record
     assert rows["session"].iloc[30 + after] == rows["session"].iloc[30 + after - 1] + 1
 
 
+def test_retraining_starts_from_the_checkpoint_with_its_own_train_config(tmp_path, monkeypatch, recording):
+    import torch
+
+    from steering.checkpoint import save_checkpoint
+    from steering.model import ModelConfig, create_model, default_preprocess
+    from steering.sim import dagger
+    from steering.training import TrainConfig
+
+    torch.manual_seed(5)
+    trained = TrainConfig(logs=["old.csv"], model="pilotnet", pretrained="none", lr=0.0123, epochs=7, limit=10,
+                          block_size=10, resume="old/last.pt")
+    path = save_checkpoint(tmp_path / "trained.pt", create_model("pilotnet"), ModelConfig(name="pilotnet"),
+                           default_preprocess("pilotnet"), train_config=trained.to_dict())
+    seen = {}
+
+    def fake_fit(config, data, model=None):
+        seen.update(config=config, state={k: v.clone() for k, v in model.state_dict().items()})
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(dagger, "fit", fake_fit)
+    with pytest.raises(RuntimeError, match="stop here"):
+        dagger.retrain(path, [recording], tmp_path / "round1", epochs=2)
+    config = seen["config"]
+    assert (config.lr, config.model, config.epochs) == (0.0123, "pilotnet", 2)
+    assert config.logs == [str(recording)] and config.out == str(tmp_path / "round1")
+    assert (config.limit, config.resume) == (0, "")  # the aggregated log is read whole, as a new run
+    stored = torch.load(path, weights_only=True)["state_dict"]
+    assert seen["state"].keys() == stored.keys()
+    assert all(torch.equal(seen["state"][k], stored[k]) for k in stored)
+
+
+def test_cli_aggregates_one_round_and_names_the_new_checkpoint(tmp_path, capsys, recording, make_checkpoint):
+    from steering.sim.__main__ import main
+
+    code = main(["dagger", str(make_checkpoint()), "--data", str(recording), "--rounds", "1", "--max-samples", "12",
+                 "--epochs", "1", "--no-suite", "--no-progress", "--out", str(tmp_path / "dagger")])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "round 1: " + str(tmp_path / "dagger" / "round1" / "train" / "best.pt") in printed
+    assert "12 rows labelled" in printed
+    assert len(read_logs([str(tmp_path / "dagger" / "data" / "driving_log.csv")]).rows) == 42
+
+
 @pytest.mark.parametrize("track", ["mountain", "challenge"])
 def test_held_out_tracks_are_refused(track):
     with pytest.raises(HeldOutTrackError, match="held out"):
