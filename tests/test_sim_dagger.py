@@ -25,8 +25,8 @@ START = dt.datetime(2024, 5, 1, 12, 0, 0)
 
 @pytest.fixture()
 def recording(tmp_path) -> Path:
-    """30 expert rows on the training track (lake), as `python -m steering.sim record` writes them."""
-    summary = record(tmp_path / "rec", WorldConfig(track="lake", start_speed_mph=15), ExpertConfig(seed=0),
+    """30 expert rows, as `python -m steering.sim record` writes them (on the short oval: its ground paints fast)."""
+    summary = record(tmp_path / "rec", WorldConfig(track="oval", start_speed_mph=15), ExpertConfig(seed=0),
                      RecordConfig(max_samples=30, start_time=START, progress=False))
     return summary.log_path
 
@@ -78,7 +78,8 @@ def test_aggregated_log_keeps_the_recording_first_and_every_frame_exists(tmp_pat
     model = make_checkpoint("pilotnet")
     original = read_logs([str(recording)]).rows
     log_path = start_aggregate([recording], tmp_path / "data")
-    collect(model, log_path.parent, DaggerConfig(max_samples=8, suite=None, progress=False), round_index=1)
+    collect(model, log_path.parent, DaggerConfig(track="oval", max_samples=8, suite=None, progress=False),
+            round_index=1)
 
     rows = read_logs([str(log_path)]).rows
     assert list(rows["center"][:30]) == list(original["center"])
@@ -97,7 +98,7 @@ def test_car_leaving_the_road_is_put_back_and_labelling_goes_on(tmp_path, record
     model = make_checkpoint("pilotnet", seed=2)
     log_path = start_aggregate([recording], tmp_path / "data")
     # take over 0.2 m from the centre line (4.5 m half width - 4.3 m): an untrained model gets there
-    config = DaggerConfig(max_samples=60, suite=None, progress=False,
+    config = DaggerConfig(track="oval", max_samples=60, suite=None, progress=False,
                           interventions=InterventionConfig(off_road_margin_m=-4.3))
     summary = collect(model, log_path.parent, config, round_index=1)
     with open(summary.trace_path, newline="") as handle:
@@ -107,7 +108,7 @@ def test_car_leaving_the_road_is_put_back_and_labelling_goes_on(tmp_path, record
     assert len(trace) == 60  # labelling went on after each take-over
     after = taken[0] + 1
     assert after < len(trace)
-    assert abs(float(trace[after]["cte_m"])) < 1e-6  # back on the centre line
+    assert abs(float(trace[after]["cte_m"])) < 0.01  # back on the centre line (0.2 m was the limit)
     rows = read_logs([str(log_path)]).rows
     assert rows["session"].iloc[30 + after] == rows["session"].iloc[30 + after - 1] + 1
 
@@ -147,7 +148,7 @@ def test_cli_aggregates_one_round_and_names_the_new_checkpoint(tmp_path, capsys,
     from steering.sim.__main__ import main
 
     code = main(["dagger", str(make_checkpoint()), "--data", str(recording), "--rounds", "1", "--max-samples", "12",
-                 "--epochs", "1", "--no-suite", "--no-progress", "--out", str(tmp_path / "dagger")])
+                 "--epochs", "1", "--track", "oval", "--no-suite", "--no-progress", "--out", str(tmp_path / "dagger")])
     assert code == 0
     printed = capsys.readouterr().out
     assert "round 1: " + str(tmp_path / "dagger" / "round1" / "train" / "best.pt") in printed
@@ -173,7 +174,7 @@ def test_cli_refuses_a_held_out_track(tmp_path, capsys, make_checkpoint):
 def test_dagger_round_retrains_from_the_checkpoint_and_scores_it(tmp_path, recording, make_checkpoint):
     model = make_checkpoint("pilotnet")
     suite = SuiteConfig.quick(laps=(0.02, 0.02, 0.02), pacings=("fixed",))
-    config = DaggerConfig(rounds=1, max_samples=30, epochs=1, suite=suite, out_dir=tmp_path / "dagger",
+    config = DaggerConfig(track="oval", rounds=1, max_samples=30, epochs=1, suite=suite, out_dir=tmp_path / "dagger",
                           progress=False)
     result = run_dagger(model, [recording], config)
 

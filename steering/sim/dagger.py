@@ -9,10 +9,11 @@ take the car somewhere else it has no labels for, errors compound. DAgger lets t
 the expert what it would have done in every state the model visits, adds those rows to the data and
 retrains. One round here:
 
-1. `collect`: the current model steers the car (`steering.inference.load_model`, in-process, on the
-   decoded JPEG of the rendered centre frame, as over the wire) on the training track; every state is
-   recorded like Record mode (three frames in `IMG/`, one `driving_log.csv` row) but labelled with the
-   expert's steering at that pose (`steering.sim.expert`, centre-line pursuit, no injected drifts).
+1. `collect`: the current model steers the car (`steering.inference.load_model`, in-process, the
+   runtime the evaluator picks unless `backend` says otherwise, on the decoded JPEG of the rendered
+   centre frame, as over the wire) on the training track; every state is recorded like Record mode
+   (three frames in `IMG/`, one `driving_log.csv` row) but labelled with the expert's steering at
+   that pose (`steering.sim.expert`, centre-line pursuit, no injected drifts).
    Throttle comes from the expert's speed control. With `beta` > 0 the expert's steering is applied on
    that share of the steps (the paper's mixture policy). When the car leaves the road or stalls (the
    evaluator's `InterventionDetector`), it is put back on the centre line, as the evaluator does, the
@@ -80,6 +81,7 @@ class DaggerConfig:
     seed: int = 0  # the world's textures and the mixture's draws
     jpeg_quality: int = 75  # as the recorder
     epochs: int | None = None  # retraining epochs per round; None = the checkpoint's TrainConfig
+    backend: str = "auto"  # the model's runtime while it drives (steering.inference): auto = as the evaluator
     interventions: InterventionConfig = field(default_factory=InterventionConfig)
     out_dir: Path = Path("runs/dagger")
     suite: SuiteConfig | None = field(default_factory=SuiteConfig)  # None = no scoring
@@ -169,7 +171,7 @@ def collect(checkpoint: str | Path, data_dir: str | Path, config: DaggerConfig, 
     expert = Expert(ExpertConfig(cruise_speed_mph=config.speed_mph, recoveries=False, seed=config.seed))
     detector = InterventionDetector(world.track.half_width_m, config.interventions,
                                     half_width_at=world.track.half_width_at)
-    pilot = load_model(checkpoint, InferenceConfig(backend="torch", warmup=0))
+    pilot = load_model(checkpoint, InferenceConfig(backend=config.backend, warmup=0))
     rng = np.random.default_rng([config.seed, round_index])
     target_m = config.laps * world.track.length_m
     limit_s = config.laps * world.track.length_m / 1.5 + 60.0  # the evaluator's limit for a crawling car

@@ -35,6 +35,8 @@ def add_command(commands: "argparse._SubParsersAction") -> None:
     dagger.add_argument("--speed", type=float, default=ExpertConfig.cruise_speed_mph, help="cruise speed, mph")
     dagger.add_argument("--epochs", type=int, default=None, help="retraining epochs (default: the checkpoint's own)")
     dagger.add_argument("--seed", type=int, default=0)
+    dagger.add_argument("--backend", default="auto",
+                        help="the model's runtime while it drives for data (steering.inference; auto = as evaluated)")
     scoring = dagger.add_argument_group("Scoring (the evaluation suite, steering.eval.suite)")
     scoring.add_argument("--quick", action="store_true", help="the suite's quick rows (a few metres per track)")
     scoring.add_argument("--suite-laps", type=float, nargs=3, metavar=("TRAIN", "HELD_OUT", "CHALLENGE"),
@@ -62,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = DaggerConfig(track=args.track, rounds=args.rounds, laps=args.laps, max_samples=args.max_samples,
                               beta=args.beta, speed_mph=args.speed, seed=args.seed, epochs=args.epochs,
-                              out_dir=args.out, suite=suite, progress=args.progress)
+                              backend=args.backend, out_dir=args.out, suite=suite, progress=args.progress)
     except (HeldOutTrackError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
