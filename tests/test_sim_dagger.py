@@ -185,6 +185,7 @@ def test_dagger_round_retrains_from_the_checkpoint_and_scores_it(tmp_path, recor
     for r in result.rounds:
         assert set(r.autonomy) == {"lake-15mph-fixed", "mountain-15mph-fixed", "challenge-15mph-fixed"}
         assert r.score == pytest.approx(sum(r.autonomy.values()) / 3)
+        assert r.cut_short == []  # every row drove its distance
     saved = json.loads((tmp_path / "dagger" / "dagger.json").read_text())
     assert saved["rounds"][1]["collect"]["rows"] == 30
     history = json.loads((new.parent / "history.json").read_text())

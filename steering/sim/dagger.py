@@ -129,6 +129,8 @@ class RoundResult:
     collect: CollectSummary | None = None
     score: float | None = None  # suite score (mean autonomy %)
     autonomy: dict[str, float] = field(default_factory=dict)  # suite row name -> autonomy %
+    cut_short: list[str] = field(default_factory=list)  # suite rows that ended before their laps (e.g. a dropped
+    # connection on a loaded machine): their autonomy covers only part of the drive
 
 
 @dataclass
@@ -264,6 +266,11 @@ def _score(checkpoint: Path, round_index: int, config: DaggerConfig, out: Path) 
     suite = run_suite([checkpoint], dataclasses.replace(config.suite, out_dir=out / "suite"), labels=[label])
     result.score = suite.scores[label]
     result.autonomy = {row.name: rep.autonomy_pct for row, rep in zip(suite.rows, suite.reports[label])}
+    result.cut_short = [row.name for row, rep in zip(suite.rows, suite.reports[label])
+                        if rep.stop_reason not in ("laps", "on_step")]  # on_step: the evaluator's time limit
+    if result.cut_short:
+        log.warning("round %d: suite rows cut short (%s): their scores cover part of the drive only", round_index,
+                    ", ".join(result.cut_short))
     log.info("round %d: suite score %.1f", round_index, result.score)
     return result
 
@@ -285,6 +292,7 @@ def run_dagger(checkpoint: str | Path, recordings: Sequence[str | Path],
         rounds.append(result)
     summary = {"checkpoint": str(checkpoint), "data_log": str(data_log), "track": config.track,
                "rounds": [{"round": r.round, "checkpoint": str(r.checkpoint), "score": r.score, "autonomy": r.autonomy,
+                           "cut_short": r.cut_short,
                            "collect": None if r.collect is None else {
                                **dataclasses.asdict(r.collect), "trace_path": str(r.collect.trace_path)}}
                           for r in rounds]}

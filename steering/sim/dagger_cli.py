@@ -74,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
             f"; drove {r.collect.distance_m:.0f} m, {r.collect.rows} rows labelled, "
             f"{r.collect.interventions} interventions, mean |expert - model| {r.collect.disagreement:.3f}")
         score = "not scored" if r.score is None else f"suite score {r.score:.1f}"
-        print(f"round {r.round}: {r.checkpoint} {score}{drove}")
+        short = f" (rows cut short: {', '.join(r.cut_short)})" if r.cut_short else ""
+        print(f"round {r.round}: {r.checkpoint} {score}{short}{drove}")
     print(f"aggregated log: {result.data_log}")
     return 0
