@@ -3,7 +3,8 @@
 Where things live: `scoring.py` (PilotNet interventions and autonomy, pure functions), `config.py`
 (EvalConfig), `report.py` (EvalReport, markdown table), `plots.py` (trajectory and comparison PNGs),
 `video.py` (the MP4 step observer), `evaluate.py` (one drive: server, client, observers, files),
-`compare.py` (several models x tracks), `cli.py` (`python -m steering.eval evaluate|compare`).
+`compare.py` (several models x tracks), `cli.py` (`python -m steering.eval evaluate|compare`),
+`dagger.py` + `dagger_cli.py` (DAgger with the simulator's expert: `python -m steering.sim dagger`).
 Dependencies run one way: scoring <- config <- report <- plots <- evaluate <- compare <- cli.
 """
 from steering.eval.config import EvalConfig

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from steering.cli import setup_logging
 from steering.eval import cli as eval_cli
+from steering.eval import dagger_cli
 from steering.preprocess import encode_jpeg
-from steering.sim import dagger_cli
 from steering.sim.client import ClientConfig, SimClient, SimClientError
 from steering.sim.expert import ExpertConfig
 from steering.sim.recorder import RecordConfig, record, steering_profile
@@ -71,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--frames", type=int, default=500)
 
     eval_cli.add_commands(commands)  # evaluate, compare, suite (steering.eval)
-    dagger_cli.add_command(commands)  # dagger (steering.sim.dagger)
+    dagger_cli.add_command(commands)  # dagger (steering.eval.dagger)
     return parser
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from steering.data import read_logs
+from steering.eval.dagger import DaggerConfig, HeldOutTrackError, collect, run_dagger, start_aggregate
 from steering.eval.scoring import InterventionConfig
 from steering.eval.suite import SuiteConfig
 from steering.sim.car import MPH, CarConfig
-from steering.sim.dagger import DaggerConfig, HeldOutTrackError, collect, run_dagger, start_aggregate
 from steering.sim.expert import ExpertConfig
 from steering.sim.recorder import RecordConfig, record
 from steering.sim.tracks import get_track
@@ -117,8 +117,8 @@ def test_retraining_starts_from_the_checkpoint_with_its_own_train_config(tmp_pat
     import torch
 
     from steering.checkpoint import save_checkpoint
+    from steering.eval import dagger
     from steering.model import ModelConfig, create_model, default_preprocess
-    from steering.sim import dagger
     from steering.training import TrainConfig
 
     torch.manual_seed(5)

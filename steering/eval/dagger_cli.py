@@ -3,7 +3,7 @@
     python -m steering.sim dagger runs/pilotnet/best.pt --data data/driving_log.csv --rounds 2 --out runs/dagger
     python -m steering.sim dagger model.pt --data data/driving_log.csv --rounds 1 --laps 0.5 --epochs 1 --quick
 
-The work happens in `steering.sim.dagger`.
+The work happens in `steering.eval.dagger`.
 """
 from __future__ import annotations
 
@@ -49,8 +49,8 @@ def add_command(commands: "argparse._SubParsersAction") -> None:
 
 def run(args: argparse.Namespace) -> int:
     # start-up time: torch, training and the evaluator load only for this command
+    from steering.eval.dagger import DaggerConfig, HeldOutTrackError, run_dagger
     from steering.eval.suite import SuiteConfig
-    from steering.sim.dagger import DaggerConfig, HeldOutTrackError, run_dagger
 
     suite = None
     if args.suite:

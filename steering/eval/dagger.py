@@ -1,6 +1,6 @@
 """DAgger (Ross, Gordon & Bagnell, AISTATS 2011) with the simulator's expert as the teacher.
 
-    from steering.sim.dagger import DaggerConfig, run_dagger
+    from steering.eval.dagger import DaggerConfig, run_dagger
     result = run_dagger("runs/pilotnet/best.pt", ["data/driving_log.csv"], DaggerConfig(rounds=2))
     [r.score for r in result.rounds]          # suite score of the start model, then after each round
 
