@@ -21,11 +21,11 @@ ROOTS = ("steering", "bench", "data_tools")
 LAYERS = {
     "steering.udacity": 0, "steering.cli": 0, "steering.preprocess": 0, "steering.safe_load": 0,
     "steering.model": 1, "steering.model_families": 1, "steering.model_weights": 1, "steering.efficientnet_lite": 1,
-    "steering.checkpoint": 1, "steering.data": 1,
+    "steering.checkpoint": 1, "steering.data": 1, "steering.perturb": 1,
     "steering.explain": 2,
     "steering.training": 3, "steering.inference": 3,
     "steering.drive": 4, "steering.export": 4,
-    "steering.sim": 5, "steering.perturb": 5,
+    "steering.sim": 5,
     "steering.replay": 6,
     "steering.eval": 6,
     "steering.study": 7,

@@ -3,7 +3,10 @@
 Where things live: `scoring.py` (PilotNet interventions and autonomy, pure functions), `config.py`
 (EvalConfig), `report.py` (EvalReport, markdown table), `plots.py` (trajectory and comparison PNGs),
 `video.py` (the MP4 step observer), `evaluate.py` (one drive: server, client, observers, files),
-`compare.py` (several models x tracks), `cli.py` (`python -m steering.eval evaluate|compare|suite|offline`).
+`compare.py` (several models x tracks), `cli.py` (`python -m steering.eval`, one registry of commands:
+evaluate, compare, suite here; `offline_cli.py`, `robustness_cli.py` and `steering/replay/cli.py` beside
+it, sharing `cli_args.py`), `metrics.py` (direction confusion and per-bin error), `robustness.py`,
+`dagger.py` + `dagger_cli.py` (DAgger with the simulator's expert: `python -m steering.sim dagger`).
 Open loop, no simulator: `offline.py` runs models on recorded frames, scored by `offline_metrics.py`,
 drawn by `offline_plots.py`, tabled by `offline_report.py`.
 Dependencies run one way: scoring <- config <- report <- plots <- evaluate <- compare <- cli.

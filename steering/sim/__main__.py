@@ -8,6 +8,7 @@
     python -m steering.sim evaluate model.pt --track mountain --laps 1 --out eval/ [--port 4567] [--video]
     python -m steering.sim compare a.pt b.pt --tracks lake mountain --laps 1 --out cmp/
     python -m steering.sim suite a.pt b.pt --out runs/suite [--quick]
+    python -m steering.sim dagger model.pt --data data/driving_log.csv --rounds 2 --out runs/dagger [--quick]
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from steering.cli import setup_logging
 from steering.eval import cli as eval_cli
+from steering.eval import dagger_cli
 from steering.preprocess import encode_jpeg
 from steering.sim.client import ClientConfig, SimClient, SimClientError
 from steering.sim.expert import ExpertConfig
@@ -73,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--frames", type=int, default=500)
 
     eval_cli.add_commands(commands)  # evaluate, compare, suite (steering.eval)
+    dagger_cli.add_command(commands)  # dagger (steering.eval.dagger)
     return parser
 
 
@@ -153,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         return _drive(args)
     if args.command == "bench":
         return _bench(args)
+    if args.command == dagger_cli.COMMAND:
+        return dagger_cli.run(args)
     if args.command in eval_cli.COMMANDS:
         return eval_cli.run(args)
     for name in list_tracks():
