@@ -23,21 +23,31 @@ from steering.preprocess import PreprocessConfig, preprocess_frame
 
 log = logging.getLogger(__name__)
 
-SIZE = (64, 192)  # (H, W): divisible by 8 for three stride-2 stages, close to PilotNet's 66x200
+SIZE = (64, 192)  # (H, W): divisible by 16 for four stride-2 stages, close to PilotNet's 66x200
+LATENT = 64  # numbers per frame in the code
 
 
 class ConvAutoencoder(nn.Module):
-    """(B, 3, 64, 192) -> the same; the code is (B, 16, 8, 24), 1/9 of the input's values."""
+    """(B, 3, 64, 192) -> the same through a code of `LATENT` numbers.
+
+    The dense bottleneck is what makes it a monitor: a purely convolutional autoencoder learns to copy
+    any image (a foggy or inverted frame reconstructed as well as a nominal one, measured); through 64
+    numbers it can only redraw frames like the ones it was trained on.
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self.encoder = nn.Sequential(
             nn.Conv2d(3, 24, 3, stride=2, padding=1), nn.ReLU(),  # (B, 24, 32, 96)
             nn.Conv2d(24, 32, 3, stride=2, padding=1), nn.ReLU(),  # (B, 32, 16, 48)
-            nn.Conv2d(32, 16, 3, stride=2, padding=1), nn.ReLU(),  # (B, 16, 8, 24)
+            nn.Conv2d(32, 32, 3, stride=2, padding=1), nn.ReLU(),  # (B, 32, 8, 24)
+            nn.Conv2d(32, 32, 3, stride=2, padding=1), nn.ReLU(),  # (B, 32, 4, 12)
+            nn.Flatten(), nn.Linear(32 * 4 * 12, LATENT),  # (B, LATENT)
         )
         self.decoder = nn.Sequential(
-            nn.ConvTranspose2d(16, 32, 4, stride=2, padding=1), nn.ReLU(),  # (B, 32, 16, 48)
+            nn.Linear(LATENT, 32 * 4 * 12), nn.ReLU(), nn.Unflatten(1, (32, 4, 12)),  # (B, 32, 4, 12)
+            nn.ConvTranspose2d(32, 32, 4, stride=2, padding=1), nn.ReLU(),  # (B, 32, 8, 24)
+            nn.ConvTranspose2d(32, 32, 4, stride=2, padding=1), nn.ReLU(),  # (B, 32, 16, 48)
             nn.ConvTranspose2d(32, 24, 4, stride=2, padding=1), nn.ReLU(),  # (B, 24, 32, 96)
             nn.ConvTranspose2d(24, 3, 4, stride=2, padding=1),  # (B, 3, 64, 192)
         )
