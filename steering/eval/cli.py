@@ -17,6 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from steering.eval import misbehaviour
 from steering.eval.config import EvalConfig
 from steering.eval.evaluate import ModelEntry, entry_name, entry_paths, evaluate
 from steering.eval.scoring import InterventionConfig
@@ -113,6 +114,7 @@ def add_commands(commands: "argparse._SubParsersAction") -> None:
     suite.add_argument("--realtime-only", action="store_true", help="only the real-time rows")
     suite.add_argument("--labels", nargs="+", default=None, help="names in the table (default: the file names)")
     _scoring_arguments(suite, speed=False, pacing=False)
+    misbehaviour.add_command(commands)  # registers its own runner (args.run)
 
 
 def _eval_config(args: argparse.Namespace, **overrides) -> EvalConfig:
@@ -198,5 +200,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Dispatch a parsed `evaluate`, `compare` or `suite` command."""
+    """Dispatch a parsed `evaluate`, `compare` or `suite` command (others carry their own `run`)."""
+    if getattr(args, "run", None) is not None:
+        return args.run(args)
     return {"evaluate": run_evaluate, "compare": run_compare, "suite": run_suite_command}[args.command](args)
