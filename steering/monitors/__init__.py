@@ -20,6 +20,7 @@ import importlib
 import logging
 import math
 import pkgutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
@@ -187,6 +188,25 @@ def score_frames_with(monitor: AlarmMonitor, frames: Sequence[np.ndarray],
                 steering = float(model(x.unsqueeze(0))[0])
         scores.append(monitor.score(frame, ScoreContext(x, steering, pre)))
     return np.array(scores)
+
+
+def measure_costs(frames: Sequence[np.ndarray], checkpoint: str | Path,
+                  monitors: Sequence[AlarmMonitor]) -> dict[str, np.ndarray]:
+    """Milliseconds per frame: the checkpoint's fp32 eager inference, and each monitor's score beside it."""
+    model, pre = load_model(checkpoint)
+    times: dict[str, list[float]] = {"model (torch fp32)": [], **{m.describe().split(",")[0]: [] for m in monitors}}
+    for frame in frames:
+        x = preprocess_frame(frame, pre)
+        start = time.perf_counter()
+        with torch.inference_mode():
+            steering = float(model(x.unsqueeze(0))[0])
+        times["model (torch fp32)"].append((time.perf_counter() - start) * 1000.0)
+        ctx = ScoreContext(x, steering, pre)
+        for monitor in monitors:
+            start = time.perf_counter()
+            monitor.score(frame, ctx)
+            times[monitor.describe().split(",")[0]].append((time.perf_counter() - start) * 1000.0)
+    return {label: np.array(ms[3:] or ms) for label, ms in times.items()}  # the first frames warm up
 
 
 def _load_all() -> None:
