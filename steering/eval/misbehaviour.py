@@ -221,7 +221,7 @@ def load_monitors(specs: Sequence[str], checkpoint: Path) -> dict[str, AlarmMoni
     monitors = {}
     for spec in specs:
         name, _, file = spec.partition("=")
-        monitors[spec if spec in monitors else name] = load_alarm(
+        monitors[name if name not in monitors else spec] = load_alarm(  # a second of one kind: by its file
             AlarmConfig(kind=name, file=Path(file) if file else None), [checkpoint])
     return monitors
 
