@@ -9,7 +9,9 @@ import drive
 from steering.checkpoint import load_model
 from steering.drive import ControlConfig, Controller, DriveConfig, TransportConfig, running_server
 from steering.drive.alarm import AlarmConfig, load_alarm
-from steering.drive.udacity.protocol import format_command
+from steering.drive.pipeline import DrivePipeline
+from steering.drive.stats import DriveStats
+from steering.drive.udacity.protocol import format_command, parse_telemetry
 from steering.inference import InferenceConfig
 from steering.inference.ensemble import mirror_width
 from steering.monitors import AlarmMonitor, FitContext, get_spec
@@ -102,3 +104,38 @@ def test_alarm_changes_the_throttle_through_the_wire_and_the_reply_carries_confi
     assert sink.frames[0].alarm is (threshold == 0.0)
     assert stats["counters"].get("alarm", 0) == (1 if threshold == 0.0 else 0)
     assert "alarm" in stats["latency_ms"], "the monitor's cost is measured per frame"
+
+
+class ConstantModel:
+    """Steers 0.2 on every frame; its input is the checkpoint's preprocessing of the frame."""
+
+    def __init__(self, preprocess) -> None:
+        self.preprocess = preprocess
+
+    def prepare(self, frame):
+        return preprocess_frame(frame, self.preprocess)
+
+    def infer(self, x) -> float:
+        return 0.2
+
+    def configure_thread(self) -> None:
+        pass
+
+    def describe(self) -> str:
+        return "constant"
+
+
+def test_a_failing_monitor_raises_the_alarm_counts_the_error_and_the_frame_is_still_answered(make_checkpoint):
+    checkpoint = make_checkpoint("pilotnet")
+    monitor = AlarmMonitor("tta", get_spec("tta").fit(FitContext([], [checkpoint])), threshold=1e9)
+
+    def broken(frame, ctx):
+        raise RuntimeError("monitor out of memory")
+
+    stats, sink = DriveStats(), Collect()
+    _, pre = load_model(checkpoint)
+    pipeline = DrivePipeline(ConstantModel(pre), ControlConfig(target_speed=12.0, on_alarm="stop"), stats, [sink],
+                             alarm=monitor, run_alarm=broken)
+    command = pipeline.step(pipeline.open(), parse_telemetry(telemetry(real_center_frames(1)[0], speed=10.0)), 0.0)
+    assert (command.steering, command.throttle) == pytest.approx((0.2, -1.0)), "no score: treated as an alarm"
+    assert sink.frames[0].alarm and stats.snapshot()["errors"] == {"alarm_error": 1}
