@@ -34,12 +34,13 @@ from typing import Any, Callable, ContextManager, Iterable, Protocol
 
 from steering.drive.control import ControlConfig, Controller
 from steering.drive.sinks import DriveFrame, Sink
-from steering.drive.stats import DriveStats
+from steering.drive.stats import DriveStats, RateLimitedLog
 from steering.drive.udacity.protocol import MalformedTelemetry, Telemetry
 from steering.monitors import AlarmMonitor, ScoreContext
 from steering.preprocess import CorruptJPEG, FrameError, decode_base64_jpeg
 
 log = logging.getLogger(__name__)
+
 
 class SteeringModel(Protocol):
     preprocess: Any  # the PreprocessConfig `prepare` applies (a failure monitor may reuse the prepared frame)
@@ -82,6 +83,7 @@ class DrivePipeline:
         self.lock = lock if lock is not None else contextlib.nullcontext()
         self.yield_now = yield_now
         self.alarm = alarm
+        self._warn = RateLimitedLog(log)  # a monitor failing on every frame logs every few seconds, not 15x a second
         # how the monitor's score is computed (the server: in a thread of its own, like the model)
         self.run_alarm = run_alarm or (alarm.score if alarm is not None else None)
 
@@ -154,7 +156,7 @@ class DrivePipeline:
             score = float(self.run_alarm(frame, ScoreContext(x, steering, self.model.preprocess)))
         except Exception as exc:  # noqa: BLE001 - a broken monitor must not cost the frame: alarm instead
             self.stats.error("alarm_error")
-            log.warning("alarm: the monitor failed on a frame: %r", exc)
+            self._warn.warning("alarm_error", "alarm: the monitor failed on a frame (alarm raised): %r", exc)
             score = math.nan
         self.stats.latency("alarm", (time.perf_counter() - start) * 1000.0)
         alarm = self.alarm.alarm(score)
