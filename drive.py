@@ -5,6 +5,7 @@
     python drive.py model.pt --monitor    # and watch it live on http://127.0.0.1:8887/
     python drive.py model.pt --tta flip   # steer with the mean of the frame and its mirror (negated)
     python drive.py a.pt b.pt [run1]      # steer with the mean of several checkpoints
+    python drive.py model.pt --alarm autoencoder --alarm-file ae.pt --on-alarm slow   # failure prediction
 
 The logic lives in `steering.drive` (protocol, pipeline, control, runtimes, recording); this file
 parses arguments (generated from `DriveConfig`), sets up logging and runs the server until Ctrl-C
@@ -105,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     stop, received, previous = stop_on_signals()
     print(f"model: {predictor.describe()}", flush=True)
     print(f"runtime: {predictor.choice}", flush=True)
+    if server.alarm is not None:
+        print(f"alarm: {server.alarm.describe()}; on alarm: {config.control.on_alarm}", flush=True)
     if monitor is not None:
         print(f"monitor: {monitor.url}", flush=True)
     print(f"listening on {server.url}; start the simulator in Autonomous Mode. Ctrl-C stops.", flush=True)

@@ -23,7 +23,7 @@ LAYERS = {
     "steering.model": 1, "steering.model_families": 1, "steering.model_weights": 1, "steering.efficientnet_lite": 1,
     "steering.checkpoint": 1, "steering.data": 1, "steering.perturb": 1,
     "steering.explain": 2,
-    "steering.training": 3, "steering.inference": 3,
+    "steering.training": 3, "steering.inference": 3, "steering.monitors": 3,
     "steering.drive": 4, "steering.export": 4,
     "steering.sim": 5,
     "steering.replay": 6,

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from steering.cli import nested, option
+from steering.drive.alarm import AlarmConfig
 from steering.drive.control import ControlConfig
 from steering.drive.monitor import MonitorConfig
 from steering.drive.udacity.protocol import DEFAULT_MAX_IMAGE_CHARS
@@ -32,5 +33,6 @@ class DriveConfig:
     inference: InferenceConfig = nested(InferenceConfig, "model runtime")
     transport: TransportConfig = nested(TransportConfig, "server")
     monitor: MonitorConfig = nested(MonitorConfig, "browser monitor")
+    alarm: AlarmConfig = nested(AlarmConfig, "failure prediction")
     record_dir: Path | None = None  # drive.py's optional second argument
     stats_every: float = option(30.0, help="seconds between latency/counter log lines; 0 = only at exit")

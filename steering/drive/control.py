@@ -15,6 +15,9 @@ from dataclasses import dataclass
 
 from steering.cli import option
 
+ON_ALARM = ("none", "slow", "stop")
+STOPPED_MPH = 0.5  # --on-alarm stop brakes until the car reports less than this
+
 
 @dataclass(frozen=True)
 class ControlConfig:
@@ -31,6 +34,10 @@ class ControlConfig:
     turn_slowdown: float = option(0.0, help="slow down in sharp turns: target speed x (1 - k*|steering|), "
                                             "k in [0, 1); 0 = off")
     smooth: float = option(0.0, help="steering smoothing in [0, 1): weight of the previous command; 0 = off")
+    on_alarm: str = option("none", choices=ON_ALARM,
+                           help="while the failure monitor's alarm (--alarm) is raised: slow = target speed x "
+                                "--alarm-slow, stop = brake to a standstill, none = only report it")
+    alarm_slow: float = option(0.5, help="--on-alarm slow: the share of the target speed kept, in [0, 1)")
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.smooth < 1.0:
@@ -41,6 +48,10 @@ class ControlConfig:
             raise ValueError(f"max_throttle must be in (0, 1], got {self.max_throttle}")
         if not 0.0 <= self.max_brake <= 1.0:
             raise ValueError(f"max_brake must be in [0, 1], got {self.max_brake}")
+        if self.on_alarm not in ON_ALARM:
+            raise ValueError(f"on_alarm must be one of {', '.join(ON_ALARM)}, got {self.on_alarm!r}")
+        if not 0.0 <= self.alarm_slow < 1.0:
+            raise ValueError(f"alarm_slow must be in [0, 1), got {self.alarm_slow}")
         if self.target_speed < 0:
             raise ValueError(f"target_speed must be >= 0 mph, got {self.target_speed}")
 
@@ -106,16 +117,24 @@ class Controller:
         self.steering.reset()
         self.last_steering = 0.0
 
-    def target_speed(self, steering: float) -> float:
-        return self.config.target_speed * (1.0 - self.config.turn_slowdown * abs(steering))
+    def target_speed(self, steering: float, alarm: bool = False) -> float:
+        target = self.config.target_speed * (1.0 - self.config.turn_slowdown * abs(steering))
+        return target * self.config.alarm_slow if alarm and self.config.on_alarm == "slow" else target
 
-    def run(self, model_steering: float, speed: float) -> tuple[float, float]:
-        """(steering in [-1, 1], throttle in [-max_brake, max_throttle]). Non-finite input -> safe."""
+    def run(self, model_steering: float, speed: float, alarm: bool = False) -> tuple[float, float]:
+        """(steering in [-1, 1], throttle in [-max_brake, max_throttle]). Non-finite input -> safe.
+
+        `alarm`: a failure monitor's alarm is raised for this frame; `on_alarm` says what it changes
+        (steering never: the model still steers while the car slows or stops).
+        """
         if not (math.isfinite(model_steering) and math.isfinite(speed)):
             return self.safe_command()
         steering = self.steering.run(model_steering)
-        throttle = self.speed.run(speed, self.target_speed(steering))
         self.last_steering = steering
+        if alarm and self.config.on_alarm == "stop":
+            # Full brake, not a PI towards 0 mph: the point is to stop before the predicted failure.
+            return steering, (-self.config.max_brake if speed > STOPPED_MPH else 0.0)
+        throttle = self.speed.run(speed, self.target_speed(steering, alarm))
         return steering, throttle
 
     def safe_command(self) -> tuple[float, float]:

@@ -10,7 +10,8 @@ A protocol module (`steering.drive.udacity.server` today) parses the wire into `
 calls `step`, and writes the command back; it supplies how the model runs (`run_model`, e.g. in
 a worker thread), the lock that serialises inferences, and how to let other frames register
 (`yield_now`). The pipeline owns what every protocol must get right the same way: decode and
-prepare, the newest-frame policy, control, stats, and the fan-out to sinks.
+prepare, the newest-frame policy, control, stats, the failure monitor's score (`alarm`, scored right
+after the inference; its alarm goes to the controller, the sinks and the reply), and the fan-out to sinks.
 
 Newest-frame policy, per session. A simulator with two or three request chains running at once
 (it opens twice, and answers our connect `steer` with a telemetry too) would otherwise steer on
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -32,12 +34,17 @@ from typing import Any, Callable, ContextManager, Iterable, Protocol
 
 from steering.drive.control import ControlConfig, Controller
 from steering.drive.sinks import DriveFrame, Sink
-from steering.drive.stats import DriveStats
+from steering.drive.stats import DriveStats, RateLimitedLog
 from steering.drive.udacity.protocol import MalformedTelemetry, Telemetry
+from steering.monitors import AlarmMonitor, ScoreContext
 from steering.preprocess import CorruptJPEG, FrameError, decode_base64_jpeg
+
+log = logging.getLogger(__name__)
 
 
 class SteeringModel(Protocol):
+    preprocess: Any  # the PreprocessConfig `prepare` applies (a failure monitor may reuse the prepared frame)
+
     def prepare(self, frame: Any) -> Any: ...
     def infer(self, x: Any) -> float: ...
     def configure_thread(self) -> None: ...
@@ -60,12 +67,14 @@ class Session:
 class Command:
     steering: float
     throttle: float
+    confidence: float | None = None  # the failure monitor's score, when drive.py runs one (--alarm)
 
 
 class DrivePipeline:
     def __init__(self, model: SteeringModel, control: ControlConfig, stats: DriveStats, sinks: Iterable[Sink] = (),
                  *, run_model: Callable[[Any], float] | None = None, lock: ContextManager | None = None,
-                 yield_now: Callable[[], None] = lambda: None) -> None:
+                 yield_now: Callable[[], None] = lambda: None, alarm: AlarmMonitor | None = None,
+                 run_alarm: Callable[[Any, ScoreContext], float] | None = None) -> None:
         self.model = model
         self.control = control
         self.stats = stats
@@ -73,6 +82,10 @@ class DrivePipeline:
         self.run_model = run_model or model.infer
         self.lock = lock if lock is not None else contextlib.nullcontext()
         self.yield_now = yield_now
+        self.alarm = alarm
+        self._warn = RateLimitedLog(log)  # a monitor failing on every frame logs every few seconds, not 15x a second
+        # how the monitor's score is computed (the server: in a thread of its own, like the model)
+        self.run_alarm = run_alarm or (alarm.score if alarm is not None else None)
 
     def open(self) -> Session:
         # A fresh controller: a reconnecting simulator must not inherit the old integrator.
@@ -115,20 +128,41 @@ class DrivePipeline:
                 self.stats.count("superseded")
                 self.stats.count("superseded_after_inference")
                 return None
+            # After the drop check, so a superseded frame costs no score; inside the lock, so the
+            # monitor never competes with the next inference for the cores.
+            score, alarm = self._score(frame, x, steering_raw)
         session.dropped_last = False
         self.stats.staleness(newer_at_start, session.newest - sequence)
         if not math.isfinite(steering_raw):
             raise MalformedTelemetry("model_output_not_finite", f"model returned {steering_raw}")
-        steering, throttle = session.controller.run(steering_raw, telemetry.speed)
+        steering, throttle = session.controller.run(steering_raw, telemetry.speed, alarm)
         done = time.perf_counter()
         for stage, seconds in (("decode", decoded - received), ("preprocess", prepared - decoded),
                                ("infer", inferred - start), ("total", done - received)):
             self.stats.latency(stage, seconds * 1000.0)
         if self.sinks:
-            frame_out = DriveFrame(telemetry.image, dt.datetime.now(), steering, throttle, telemetry.speed)
+            frame_out = DriveFrame(telemetry.image, dt.datetime.now(), steering, throttle, telemetry.speed,
+                                   score, alarm)
             for sink in self.sinks:
                 sink.put(frame_out)
-        return Command(steering, throttle)
+        return Command(steering, throttle, score)
+
+    def _score(self, frame: Any, x: Any, steering: float) -> tuple[float | None, bool]:
+        """(score, alarm) of the failure monitor for this frame; (None, False) without one."""
+        if self.alarm is None:
+            return None, False
+        start = time.perf_counter()
+        try:
+            score = float(self.run_alarm(frame, ScoreContext(x, steering, self.model.preprocess)))
+        except Exception as exc:  # noqa: BLE001 - a broken monitor must not cost the frame: alarm instead
+            self.stats.error("alarm_error")
+            self._warn.warning("alarm_error", "alarm: the monitor failed on a frame (alarm raised): %r", exc)
+            score = math.nan
+        self.stats.latency("alarm", (time.perf_counter() - start) * 1000.0)
+        alarm = self.alarm.alarm(score)
+        if alarm:
+            self.stats.count("alarm")
+        return score, alarm
 
     def safe(self, session: Session, reason: str) -> Command:
         """Throttle 0, last good steering: the answer to anything malformed (counted by reason)."""

@@ -37,6 +37,8 @@ class DriveFrame:
     steering: float  # commanded, [-1, 1]
     throttle: float  # commanded, negative = brake
     speed: float  # reported, mph
+    alarm_score: float | None = None  # the failure monitor's score (drive.py --alarm), None without one
+    alarm: bool = False  # the score passed the monitor's threshold
 
 
 class Sink(Protocol):

@@ -2,7 +2,8 @@
 
 Two families of stages, in milliseconds:
 - `LATENCY_STAGES` (`snapshot()["latency_ms"]`): the pipeline's own, from the telemetry handler's
-  start: decode, preprocess, infer (including the hand-off to the model thread), total;
+  start: decode, preprocess, infer (including the hand-off to the model thread), alarm (the failure
+  monitor's score, with drive.py --alarm), total;
 - `WIRE_STAGES` (`snapshot()["wire_ms"]`): what the transport adds, as the server can see it on
   its socket (`steering.drive.udacity.wire`): `receive` = first bytes of the frame -> handler start
   (unmasking, UTF-8, Engine.IO/Socket.IO JSON decode, greenlet hand-off); `handoff` = the part of
@@ -25,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-LATENCY_STAGES = ("decode", "preprocess", "infer", "total")
+LATENCY_STAGES = ("decode", "preprocess", "infer", "alarm", "total")  # alarm: with --alarm only
 WIRE_STAGES = ("receive", "handoff", "reply", "server", "client")
 _WINDOW = 4096  # latest frames per stage kept for percentiles: about 3 minutes at 25 Hz
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from steering.checkpoint import CheckpointError
 from steering.cli import setup_logging
-from steering.eval import offline_cli, robustness_cli
+from steering.eval import misbehaviour, offline_cli, robustness_cli
 from steering.eval.cli_args import (
     MODEL_HELP,
     add_perturb_arguments,
@@ -183,6 +183,7 @@ COMMANDS: dict[str, Command] = {
     "replay": Command(replay_cli.add_command, replay_cli.run),
     "robustness": Command(robustness_cli.add_command, robustness_cli.run),
     "offline": Command(offline_cli.add_command, offline_cli.run, simulator=False),
+    "misbehaviour": Command(misbehaviour.add_command, misbehaviour.run_command, simulator=False),
 }
 
 

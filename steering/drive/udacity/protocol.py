@@ -72,6 +72,15 @@ def parse_telemetry(data: Any, max_image_chars: int = DEFAULT_MAX_IMAGE_CHARS) -
     return Telemetry(image=image, decimal=decimal, **numbers)
 
 
-def format_command(steering: float, throttle: float, decimal: str = ".") -> dict[str, str]:
-    """The `steer` payload: string values in the simulator's culture."""
-    return {"steering_angle": format_number(steering, decimal), "throttle": format_number(throttle, decimal)}
+def format_command(steering: float, throttle: float, decimal: str = ".",
+                   confidence: float | None = None) -> dict[str, str]:
+    """The `steer` payload: string values in the simulator's culture.
+
+    `confidence`: a failure monitor's score for the frame (higher = less like the nominal frames), sent
+    under the name SelfOracle's simulator reads; the Unity simulator ignores keys it does not know.
+    """
+    payload = {"steering_angle": format_number(steering, decimal), "throttle": format_number(throttle, decimal)}
+    if confidence is not None:
+        # 6 significant digits, not 6 decimals: an mc-dropout variance of 2e-8 must not read as 0
+        payload["confidence"] = f"{confidence:.6g}".replace(".", decimal)
+    return payload

@@ -55,6 +55,7 @@ with warnings.catch_warnings():
     import socketio
 from eventlet.semaphore import Semaphore
 
+from steering.drive.alarm import load_alarm, model_checkpoints
 from steering.drive.config import DriveConfig
 from steering.drive.http_guard import Address, guarded
 from steering.drive.hub import HubThread, close_hub, listen
@@ -66,6 +67,7 @@ from steering.drive.udacity.packet_guard import guard_websocket
 from steering.drive.udacity.protocol import MalformedTelemetry, format_command, parse_telemetry
 from steering.drive.worker import InferenceThread
 from steering.inference.ensemble import load_model
+from steering.monitors import AlarmMonitor
 from steering.udacity import socket_url
 
 log = logging.getLogger(__name__)
@@ -79,10 +81,16 @@ class DriveServer:
     """Socket.IO server around a model; `start()` runs it in a thread, `stop()` ends it cleanly."""
 
     def __init__(
-        self, model: SteeringModel, config: DriveConfig | None = None, sinks: list[Sink] | None = None
+        self, model: SteeringModel, config: DriveConfig | None = None, sinks: list[Sink] | None = None,
+        alarm: AlarmMonitor | None = None,
     ) -> None:
         self.model = model
         self.config = config or DriveConfig()
+        # the failure monitor (--alarm); built here from the config unless given ready
+        if alarm is None and self.config.alarm.kind:
+            alarm = load_alarm(self.config.alarm, model_checkpoints(model))
+        self.alarm = alarm
+        self._alarm_worker: InferenceThread | None = None
         self._stats = DriveStats()
         self._warn = RateLimitedLog(log)
         self._sessions: dict[str, Session] = {}
@@ -146,8 +154,12 @@ class DriveServer:
             self.recorder = Recorder(self.config.record_dir)
             sinks.insert(0, self.recorder)
         self._worker = InferenceThread(self.model.infer, initializer=self.model.configure_thread)
+        if self.alarm is not None:  # its own thread: a monitor's forward pass must not freeze the hub either
+            self._alarm_worker = InferenceThread(self.alarm.score, initializer=self.model.configure_thread,
+                                                 name="steering-alarm")
         self.pipeline = DrivePipeline(self.model, self.config.control, self._stats, sinks, run_model=self._run_model,
-                                      yield_now=lambda: eventlet.sleep(0))
+                                      yield_now=lambda: eventlet.sleep(0), alarm=self.alarm,
+                                      run_alarm=self._alarm_worker.run if self._alarm_worker else None)
         self._hub = HubThread(self._serve, "steering-drive-server")
         self._hub.start()
         self._ready.wait()
@@ -205,6 +217,9 @@ class DriveServer:
         if self._worker is not None:
             self._worker.close()
             self._worker = None
+        if self._alarm_worker is not None:
+            self._alarm_worker.close()
+            self._alarm_worker = None
         if self._listener is not None:
             self._listener.close()
             self._listener = None
@@ -306,7 +321,8 @@ class DriveServer:
             self._stats.count("steer")
 
     def _emit(self, sid: str, session: Session, command: Command) -> None:
-        self.sio.emit("steer", format_command(command.steering, command.throttle, session.decimal), room=sid)
+        self.sio.emit("steer", format_command(command.steering, command.throttle, session.decimal, command.confidence),
+                      room=sid)
 
     def _reply_safe(self, sid: str, reason: str, detail: str) -> None:
         """Throttle 0, last good steering; counted and logged (at most every few seconds per reason)."""
@@ -321,12 +337,12 @@ class DriveServer:
 
 @contextlib.contextmanager
 def running_server(model: str | Path | Sequence[str | Path] | SteeringModel, config: DriveConfig | None = None,
-                   sinks: list[Sink] | None = None) -> Iterator[DriveServer]:
+                   sinks: list[Sink] | None = None, alarm: AlarmMonitor | None = None) -> Iterator[DriveServer]:
     """A started DriveServer for a checkpoint path, several (an ensemble) or a ready model, stopped on exit."""
     config = config or DriveConfig()
     if isinstance(model, (str, Path, list, tuple)):
         model = load_model(model, config.inference)  # config.inference.tta applies here
-    server = DriveServer(model, config, sinks=sinks).start()
+    server = DriveServer(model, config, sinks=sinks, alarm=alarm).start()
     try:
         yield server
     finally:
