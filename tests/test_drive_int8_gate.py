@@ -8,7 +8,7 @@ scales is tested in tests/test_drive_runtime_choice.py.
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pytest

@@ -97,7 +97,7 @@ def test_page_shows_frames_steering_charts_and_switches(drive_with_monitor, brow
               what=f"steering {last_steer} (page shows {_text(browser, 'steer-value')})")
         assert float(_text(browser, "speed-value")) == 12.0
         for chart in ("chart-steering", "chart-throttle", "chart-speed"):
-            _wait(lambda: int(browser.find_element("id", chart).get_attribute("data-points")) == 40,
+            _wait(lambda chart=chart: int(browser.find_element("id", chart).get_attribute("data-points")) == 40,
                   what=f"{chart} to hold all 40 frames")
         assert _text(browser, "connection") == "driving"
         assert "backend" in _text(browser, "runtime")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import itertools
 import math
 
 import numpy as np
@@ -51,12 +52,12 @@ def test_trained_model_completes_a_lap_through_the_socket_and_the_report_matches
     assert report.steps == len(drive.steps)
     assert report.elapsed_s == pytest.approx(report.steps * SIM_DT)
     assert report.distance_m >= track.length_m
-    off_road_crossings = sum(1 for a, b in zip([0.0, *projected], projected) if b > track.half_width_m >= a)
+    off_road_crossings = sum(1 for a, b in itertools.pairwise([0.0, *projected]) if b > track.half_width_m >= a)
     assert report.interventions_off_road == off_road_crossings
     assert report.autonomy_pct == pytest.approx(autonomy_percent(report.interventions, report.elapsed_s))
     # Mean speed against the distance between poses (segments that end in a hand-back left out).
     handed_back = {iv.step for iv in result.interventions}
-    moved = [math.hypot(b.x - a.x, b.y - a.y) for i, (a, b) in enumerate(zip(drive.steps, drive.steps[1:]))
+    moved = [math.hypot(b.x - a.x, b.y - a.y) for i, (a, b) in enumerate(itertools.pairwise(drive.steps))
              if i not in handed_back]
     assert report.mean_speed_mph == pytest.approx(np.mean(moved) / SIM_DT / MPH, rel=0.05)
     commands = [c.steering for c in drive.commands]

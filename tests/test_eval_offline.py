@@ -41,7 +41,7 @@ def constant_checkpoint(path: Path, value: float = CONSTANT) -> Path:
 @pytest.fixture()
 def tiny_log(tmp_path) -> Path:
     folder = tmp_path / "tiny"
-    rows = [SyntheticRow(steering=s, speed=v) for s, v in zip(STEERING, SPEED)]
+    rows = [SyntheticRow(steering=s, speed=v) for s, v in zip(STEERING, SPEED, strict=False)]
     lines = write_recording(folder, rows, period_s=0.1)
     log = write_log_file(folder / LOG_NAME, lines)
     center = Path(lines[3].split(",")[0])
@@ -175,7 +175,7 @@ def test_macos_log_scores_the_98_centre_frames_that_exist(tmp_path, real_data):
     (r,) = run_offline([model], [log], OfflineConfig(out_dir=tmp_path / "off", plots=False, progress=False)).results
     assert (r["rows"], r["scored"], r["missing_frames"]) == (150, 98, 52)
     steering, _ = _csv_labels(log)
-    kept = [s for row, s in zip(log.read_text().splitlines(), steering)
+    kept = [s for row, s in zip(log.read_text().splitlines(), steering, strict=False)
             if (log.parent / "IMG" / row.split(",")[0].rsplit("/", 1)[-1]).is_file()]
     assert r["metrics"]["raw"]["zero_mse"] == pytest.approx(sum(s * s for s in kept) / 98)
     # the zero model is the zero baseline
@@ -194,7 +194,7 @@ def test_every_lake_centre_frame_is_scored_and_the_baselines_match_the_csv(tmp_p
     assert r["metrics"]["raw"]["zero_mse"] == pytest.approx(sum(s * s for s in steering) / 1972)
     assert r["metrics"]["raw"]["zero_mae"] == pytest.approx(sum(abs(s) for s in steering) / 1972)
     # the 1 s centred mean, by brute force over the frame-name times (one session: no pause over 1 s)
-    smoothed = [np.mean([s for s, u in zip(steering, times) if abs(u - t) <= 0.5 + 1e-9]) for t in times]
+    smoothed = [np.mean([s for s, u in zip(steering, times, strict=False) if abs(u - t) <= 0.5 + 1e-9]) for t in times]
     assert r["metrics"]["smoothed"]["zero_mse"] == pytest.approx(float(np.mean(np.square(smoothed))))
     curve = sum(abs(s) > 0.08 for s in smoothed)
     assert r["metrics"]["curve"]["frames"] == curve

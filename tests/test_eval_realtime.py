@@ -70,7 +70,7 @@ def test_realtime_world_moves_by_the_measured_round_trip_with_the_previous_comma
     # (nothing at first, then the server's), in steps of at most SIM_DT.
     replay = World(WorldConfig(track="oval", start_speed_mph=10))
     previous = Command(0.0, 0.0)
-    for advance, command in zip(advances, slow.commands):
+    for advance, command in zip(advances, slow.commands, strict=False):
         left = advance
         while left > 1e-12:
             replay.step(previous.steering, previous.throttle, min(SIM_DT, left))

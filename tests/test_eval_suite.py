@@ -96,7 +96,7 @@ def test_quick_suite_from_the_cli_drives_every_row_and_writes_a_report_for_each(
     rows = suite_rows(SuiteConfig.quick())
     assert [r["name"] for r in saved["rows"]] == [r.name for r in rows]
     reports = [read_report(out / "model.pt" / row.name / "report.json") for row in rows]
-    for row, report in zip(rows, reports):
+    for row, report in zip(rows, reports, strict=False):
         assert (report.track, report.pacing, report.target_speed_mph) == (row.track, row.pacing, row.speed_mph)
         assert report.laps_requested == row.laps
         if report.stop_reason == "laps":

@@ -52,7 +52,7 @@ class FrameIdModel:
         """(inferred id, newer id) where the newer frame had arrived before the previous
         inference ended, i.e. was available when this inference was chosen."""
         bad = []
-        for (_, _, previous_end), (frame_id, _, _) in zip(self.inferences, self.inferences[1:]):
+        for (_, _, previous_end), (frame_id, _, _) in zip(self.inferences, self.inferences[1:], strict=False):
             bad += [(frame_id, other) for other, t in self.arrived.items() if other > frame_id and t < previous_end]
         return bad
 
@@ -122,7 +122,7 @@ def test_double_open_chains_collapse_to_one_that_steers_on_the_newest_frame():
     reply_ids = [frame for frame, _ in replies]
     assert counters["steer"] + counters["superseded"] == client.sent, f"lost telemetry: {counters}"
     assert counters["steer"] == len(replies), "one reply per answered telemetry, never two"
-    assert all(b > a for a, b in zip(reply_ids, reply_ids[1:])), f"commands on older frames: {reply_ids}"
+    assert all(b > a for a, b in zip(reply_ids, reply_ids[1:], strict=False)), f"commands on older frames: {reply_ids}"
     # Never more than one inference older than the newest frame sent, even during the opening ...
     assert all(newest - frame <= 1 for frame, newest in replies), replies[:OPENING]
     # ... and after it one chain only: each reply steers on the very frame sent after the previous

@@ -8,9 +8,10 @@ right after its inference, in the server's own monitor thread, and sends the sco
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from steering.cli import option
 from steering.monitors import AlarmMonitor, FitContext, get_spec, monitor_help, monitor_names

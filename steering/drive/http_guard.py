@@ -24,8 +24,8 @@ from __future__ import annotations
 import ipaddress
 import logging
 import socket
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping
 
 log = logging.getLogger(__name__)
 

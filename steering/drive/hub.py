@@ -10,7 +10,7 @@ import os
 import socket
 import threading
 import warnings
-from typing import Callable
+from collections.abc import Callable
 
 with warnings.catch_warnings():  # eventlet's maintenance-mode notice; see udacity/server.py
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")

@@ -37,9 +37,10 @@ import threading
 import time
 import warnings
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Protocol
 from urllib.parse import parse_qs
 
 with warnings.catch_warnings():  # eventlet's maintenance-mode notice; see udacity/server.py
@@ -148,7 +149,7 @@ class Monitor:
     def url(self) -> str:
         return f"http://{self.config.host}:{self.port}/"
 
-    def start(self, source: DriveSource) -> "Monitor":
+    def start(self, source: DriveSource) -> Monitor:
         """Bind (errors raise here) and serve in a background thread."""
         self.source = source
         self._listener = listen(self.config.host, self.config.port, 16, "choose another --monitor-port", "monitor: ")

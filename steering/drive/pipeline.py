@@ -29,8 +29,10 @@ import datetime as dt
 import logging
 import math
 import time
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Callable, ContextManager, Iterable, Protocol
+from typing import Any, Protocol
 
 from steering.drive.control import ControlConfig, Controller
 from steering.drive.sinks import DriveFrame, Sink
@@ -72,7 +74,7 @@ class Command:
 
 class DrivePipeline:
     def __init__(self, model: SteeringModel, control: ControlConfig, stats: DriveStats, sinks: Iterable[Sink] = (),
-                 *, run_model: Callable[[Any], float] | None = None, lock: ContextManager | None = None,
+                 *, run_model: Callable[[Any], float] | None = None, lock: AbstractContextManager | None = None,
                  yield_now: Callable[[], None] = lambda: None, alarm: AlarmMonitor | None = None,
                  run_alarm: Callable[[Any, ScoreContext], float] | None = None) -> None:
         self.model = model

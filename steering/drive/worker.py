@@ -15,7 +15,8 @@ import itertools
 import os
 import time
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 with warnings.catch_warnings():  # eventlet's maintenance-mode notice; see steering/server.py
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")

@@ -57,7 +57,7 @@ def perturb_plan(args: argparse.Namespace) -> PerturbPlan:
 
 
 
-def common_arguments(group: "argparse._ArgumentGroup") -> None:
+def common_arguments(group: argparse._ArgumentGroup) -> None:
     group.add_argument("--frame-rate", type=float, default=round(1.0 / ClientConfig.frame_s),
                        help="--realtime: the simulator's frames per second; the world moves in whole frames "
                             "(Unity: 60)")

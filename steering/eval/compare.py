@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Sequence
 
 from steering.eval.config import EvalConfig
 from steering.eval.evaluate import ModelEntry, entry_name, entry_paths, evaluate
@@ -75,7 +75,7 @@ def compare(checkpoints: Sequence[ModelEntry], config: CompareConfig | None = No
     require_models(checkpoints, "compare")
     out = Path(config.out_dir)
     reports: list[EvalReport] = []
-    for checkpoint, label in zip(checkpoints, model_labels(checkpoints)):
+    for checkpoint, label in zip(checkpoints, model_labels(checkpoints), strict=False):
         for track in config.tracks:
             eval_config = replace(config.base, track=track, laps=config.laps, label=label, port=None,
                                   out_dir=out / folder_name(label) / track)

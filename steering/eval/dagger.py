@@ -37,9 +37,9 @@ import json
 import logging
 import math
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -265,8 +265,8 @@ def _score(checkpoint: Path, round_index: int, config: DaggerConfig, out: Path) 
     label = f"round{round_index}"
     suite = run_suite([checkpoint], dataclasses.replace(config.suite, out_dir=out / "suite"), labels=[label])
     result.score = suite.scores[label]
-    result.autonomy = {row.name: rep.autonomy_pct for row, rep in zip(suite.rows, suite.reports[label])}
-    result.cut_short = [row.name for row, rep in zip(suite.rows, suite.reports[label])
+    result.autonomy = {row.name: rep.autonomy_pct for row, rep in zip(suite.rows, suite.reports[label], strict=False)}
+    result.cut_short = [row.name for row, rep in zip(suite.rows, suite.reports[label], strict=False)
                         if rep.stop_reason not in ("laps", "on_step")]  # on_step: the evaluator's time limit
     if result.cut_short:
         log.warning("round %d: suite rows cut short (%s): their scores cover part of the drive only", round_index,

@@ -18,7 +18,7 @@ from steering.sim.tracks import list_tracks
 COMMAND = "dagger"
 
 
-def add_command(commands: "argparse._SubParsersAction") -> None:
+def add_command(commands: argparse._SubParsersAction) -> None:
     dagger = commands.add_parser(COMMAND, help="DAgger: the model drives, the expert labels its states, retrain, score")
     dagger.add_argument("model", type=Path, help="checkpoint to start from (train.py's best.pt)")
     dagger.add_argument("--data", type=Path, nargs="+", required=True,

@@ -27,9 +27,10 @@ import dataclasses
 import json
 import logging
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Protocol, Sequence, Union
+from typing import Protocol
 
 from tqdm import tqdm
 
@@ -46,7 +47,7 @@ from steering.sim.world import StepInfo, World, WorldConfig
 log = logging.getLogger(__name__)
 
 # One model to drive: a checkpoint, or several (a tuple or list) steering as one ensemble.
-ModelEntry = Union[str, Path, Sequence[Union[str, Path]]]
+ModelEntry = str | Path | Sequence[str | Path]
 
 TRAJECTORY_COLUMNS = ("step", "time_s", "x", "y", "heading", "speed_mph", "cte_m", "progress_m", "distance_along_m",
                       "laps", "command_steering", "command_throttle", "intervention")
@@ -223,7 +224,7 @@ def write_trajectory_csv(path: Path, drive: DriveResult, interventions: Sequence
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(TRAJECTORY_COLUMNS)
-        for i, (s, c) in enumerate(zip(drive.steps, drive.commands)):
+        for i, (s, c) in enumerate(zip(drive.steps, drive.commands, strict=False)):
             writer.writerow([i, f"{s.time_s:.4f}", f"{s.x:.4f}", f"{s.y:.4f}", f"{s.heading:.5f}", f"{s.speed_mph:.3f}",
                              f"{s.cte_m:.4f}", f"{s.progress_m:.3f}", f"{s.distance_along_m:.3f}", s.laps_completed,
                              f"{c.steering:.5f}", f"{c.throttle:.5f}", taken.get(i, "")])

@@ -18,9 +18,10 @@ import base64
 import json
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import matplotlib
 
@@ -155,7 +156,7 @@ def markdown(table: dict[str, dict[str, Any]], config: MisbehaviourConfig) -> st
 
 def plot_run(run: TrackRun, monitors: dict[str, AlarmMonitor], path: Path) -> Path:
     fig, axes = plt.subplots(len(monitors), 1, figsize=(10, 2.2 * len(monitors)), sharex=True, squeeze=False)
-    for ax, (name, monitor) in zip(axes[:, 0], monitors.items()):
+    for ax, (name, monitor) in zip(axes[:, 0], monitors.items(), strict=False):
         ax.plot(run.times, run.scores[name], lw=0.8, label=f"{name} score")
         if math.isfinite(monitor.threshold):
             ax.axhline(monitor.threshold, color="tab:orange", lw=1, ls="--", label="threshold")

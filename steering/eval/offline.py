@@ -24,10 +24,11 @@ import logging
 import math
 import re
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -257,10 +258,10 @@ def run_offline(models: Sequence[ModelEntry], logs: Sequence[str | Path], config
     out.mkdir(parents=True, exist_ok=True)
     results = []
     started = time.perf_counter()
-    for entry, model_name in zip(models, model_names):
+    for entry, model_name in zip(models, model_names, strict=False):
         model = load_model(entry_paths(entry), config.inference)
         log.info("%s: %s", model_name, model.choice)
-        for log_path, name in zip(logs, log_names):
+        for log_path, name in zip(logs, log_names, strict=False):
             tick = time.perf_counter()
             p = predict_log(model, log_path, config, label=f"{model_name} on {name}")
             seconds = time.perf_counter() - tick

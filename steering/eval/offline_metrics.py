@@ -18,8 +18,9 @@ The predictions themselves come from `steering.eval.offline`.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -87,7 +88,7 @@ def mae_by_speed(predicted: np.ndarray, target: np.ndarray, speed_mph: np.ndarra
         raise ValueError(f"speed has {speed.size} values for {target.size} frames")
     error = predicted - target
     bins = []
-    for low, high in zip(edges, edges[1:]):
+    for low, high in zip(edges, edges[1:], strict=False):
         inside = (speed >= low) & (speed < high)
         bins.append({"low": float(low), "high": float(high), "count": int(inside.sum()),
                      "mae": float(np.abs(error[inside]).mean()) if inside.any() else math.nan,

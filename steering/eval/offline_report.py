@@ -7,7 +7,8 @@ one detail row per model and log, then the error per speed bin and per |steering
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from steering.eval.metrics import CLASSES, bin_label
 from steering.eval.offline_metrics import MetricsConfig

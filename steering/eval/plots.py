@@ -9,8 +9,8 @@ matplotlib with the Agg backend (no display needed); the report numbers come fro
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import matplotlib
 
@@ -91,14 +91,14 @@ def plot_comparison(reports: Sequence[EvalReport], path: Path) -> Path:
     width = 0.8 / max(1, len(models))
     x = np.arange(len(tracks))
     for k, model in enumerate(models):
-        for ax, metric in zip(axes, ("autonomy_pct", "mean_abs_cte_m")):
+        for ax, metric in zip(axes, ("autonomy_pct", "mean_abs_cte_m"), strict=False):
             values = [getattr(table[(model, t)], metric) if (model, t) in table else np.nan for t in tracks]
             bars = ax.bar(x + (k - (len(models) - 1) / 2) * width, values, width, label=model)
             ax.bar_label(bars, fmt="%.1f" if metric == "autonomy_pct" else "%.2f", fontsize=7)
     axes[0].set_ylabel("autonomy % (PilotNet)")
     axes[0].set_ylim(0, 110)
     axes[1].set_ylabel("mean |CTE| m")
-    for ax, title in zip(axes, ("autonomy (higher is better)", "mean |CTE| (lower is better)")):
+    for ax, title in zip(axes, ("autonomy (higher is better)", "mean |CTE| (lower is better)"), strict=False):
         ax.set_xticks(x, tracks)
         ax.set_title(title, fontsize=10)
     axes[0].legend(fontsize=8, loc="lower left")
@@ -125,7 +125,7 @@ def plot_suite(rows: Sequence[str], targets: Sequence[float | None], autonomy: d
     return _save(fig, path)
 
 
-def _save(fig: "plt.Figure", path: Path) -> Path:
+def _save(fig: plt.Figure, path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()

@@ -20,9 +20,9 @@ import json
 import logging
 import math
 import multiprocessing
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Sequence
 
 import matplotlib
 
@@ -96,7 +96,7 @@ def _one_thread() -> None:
 
 
 def run_robustness(checkpoints: Sequence[ModelEntry], config: RobustnessConfig | None = None,
-                   labels: Sequence[str] | None = None) -> "RobustnessResult":
+                   labels: Sequence[str] | None = None) -> RobustnessResult:
     """Drive what is missing, read back what exists, score and write the report (see the module's doc)."""
     config = config or RobustnessConfig()
     require_models(checkpoints, "robustness")
@@ -106,7 +106,7 @@ def run_robustness(checkpoints: Sequence[ModelEntry], config: RobustnessConfig |
     baseline = config.baseline or labels[0]
     if baseline not in labels:
         raise ValueError(f"robustness: baseline {baseline!r} is not one of the models ({', '.join(labels)})")
-    out, by_label = Path(config.out_dir), dict(zip(labels, checkpoints))
+    out, by_label = Path(config.out_dir), dict(zip(labels, checkpoints, strict=False))
     runs = plan_runs(labels, config)
     reports: dict[Run, EvalReport] = {}
     todo = []

@@ -26,9 +26,9 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Sequence
 
 from steering.eval.compare import folder_name, model_labels, require_models
 from steering.eval.config import EvalConfig
@@ -92,13 +92,13 @@ class SuiteConfig:
     base: EvalConfig = field(default_factory=lambda: EvalConfig(progress=False))
 
     @classmethod
-    def quick(cls, **overrides) -> "SuiteConfig":
+    def quick(cls, **overrides) -> SuiteConfig:
         """Every track and pacing at one speed over a few metres, no target or robustness rows: for tests."""
         values = {"laps": (0.06, 0.04, 0.1), "speeds_mph": (15.0,), "targets": (), "robustness": ()}
         return cls(**{**values, **overrides})
 
     @classmethod
-    def demo(cls, **overrides) -> "SuiteConfig":
+    def demo(cls, **overrides) -> SuiteConfig:
         """The rows `make demo` has time for on 2 cores: every track at both speeds in lock step, one lap
         each, then the real-time target rows (the real-time rows at 15 and 25 mph and the robustness rows
         are left out)."""
@@ -168,7 +168,7 @@ def run_suite(checkpoints: Sequence[ModelEntry], config: SuiteConfig | None = No
     out = Path(config.out_dir)
     reports: dict[str, list[EvalReport]] = {}
     seconds: dict[str, float] = {}
-    for checkpoint, label in zip(checkpoints, labels):
+    for checkpoint, label in zip(checkpoints, labels, strict=False):
         started = time.perf_counter()
         reports[label] = []
         for row in rows:
@@ -200,7 +200,7 @@ def write_suite(rows: Sequence[SuiteRow], reports: dict[str, list[EvalReport]], 
         "rows": [{**asdict(r), "name": r.name} for r in rows],
         "scores": scores,
         "seconds": seconds or {},
-        "targets_met": {label: {r.name: r.meets_target(rep.autonomy_pct) for r, rep in zip(rows, runs)
+        "targets_met": {label: {r.name: r.meets_target(rep.autonomy_pct) for r, rep in zip(rows, runs, strict=False)
                                 if r.target_pct is not None} for label, runs in reports.items()},
         "reports": {label: [rep.to_dict() for rep in runs] for label, runs in reports.items()},
     }
@@ -221,7 +221,7 @@ def suite_table(rows: Sequence[SuiteRow], reports: dict[str, list[EvalReport]]) 
              "| mean abs CTE m | mean speed mph | replies per sim s | round trip p50/p99 ms |",
              "|---|---|---|---:|---:|---|---:|---|---:|---:|---:|---:|---:|"]
     for label, runs in reports.items():
-        for row, rep in zip(rows, runs):
+        for row, rep in zip(rows, runs, strict=False):
             met = row.meets_target(rep.autonomy_pct)
             target = "" if met is None else f"{'met' if met else 'MISSED'} (>= {row.target_pct:g})"
             laps = f"{row.laps:g}" if rep.stop_reason == "laps" else f"{rep.laps_completed}/{row.laps:g} (time limit)"

@@ -21,9 +21,10 @@ import logging
 import math
 import pkgutil
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -128,7 +129,7 @@ class AlarmMonitor:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "AlarmMonitor":
+    def load(cls, path: str | Path) -> AlarmMonitor:
         path = Path(path)
         if not path.is_file():
             raise ValueError(f"monitor file {path} not found; write one with `python -m steering.monitors fit LOG "

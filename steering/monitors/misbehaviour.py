@@ -15,8 +15,9 @@ Where the timeline and failures come from (the headless simulator's intervention
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +30,7 @@ class Outcome:
     tn: int = 0
     leads: tuple[float, ...] = field(default_factory=tuple)  # seconds, one per true positive
 
-    def __add__(self, other: "Outcome") -> "Outcome":
+    def __add__(self, other: Outcome) -> Outcome:
         return Outcome(self.tp + other.tp, self.fn + other.fn, self.fp + other.fp, self.tn + other.tn,
                        self.leads + other.leads)
 

@@ -7,8 +7,9 @@ hundred nominal frames the tail of the fit is steadier than the few largest samp
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -29,7 +30,7 @@ class GammaFit:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "GammaFit":
+    def from_dict(cls, values: dict[str, Any]) -> GammaFit:
         return cls(**{k: float(v) for k, v in values.items()})
 
 

@@ -12,7 +12,8 @@ decode per frame.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from engineio import packet
 

@@ -42,8 +42,9 @@ import socket
 import threading
 import time
 import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 with warnings.catch_warnings():
     # eventlet warns at import that it is in bugfix-only maintenance. Known and accepted: the
@@ -144,7 +145,7 @@ class DriveServer:
     def summary(self) -> str:
         return self._stats.summary()
 
-    def start(self) -> "DriveServer":
+    def start(self) -> DriveServer:
         """Bind (errors raise here, e.g. port in use), then serve in a background thread."""
         host, port = self.config.transport.host, self.config.transport.port
         self._listener = listen(host, port, 64, "is another drive.py (or the headless simulator's server) running? "

@@ -21,8 +21,9 @@ from __future__ import annotations
 import socket
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 with warnings.catch_warnings():  # eventlet's maintenance-mode notice; see udacity/server.py
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
