@@ -29,7 +29,7 @@ def direction(steering: np.ndarray, band: float = STRAIGHT_BAND) -> np.ndarray:
 
 def confusion(predicted: np.ndarray, target: np.ndarray, band: float = STRAIGHT_BAND) -> np.ndarray:
     """3x3 counts: rows = true class, columns = predicted class (left, straight, right)."""
-    predicted, target = _pair(predicted, target)
+    predicted, target = paired(predicted, target)
     matrix = np.zeros((3, 3), dtype=np.int64)
     np.add.at(matrix, (direction(target, band), direction(predicted, band)), 1)
     return matrix
@@ -51,7 +51,7 @@ def per_class(matrix: np.ndarray) -> dict[str, dict[str, float]]:
 def mae_by_bin(predicted: np.ndarray, target: np.ndarray,
                edges: Sequence[float] = MAGNITUDE_BINS) -> list[dict[str, float]]:
     """MAE of the frames whose true |steering| falls in each bin [low, high); NaN for an empty bin."""
-    predicted, target = _pair(predicted, target)
+    predicted, target = paired(predicted, target)
     magnitude, error = np.abs(target), np.abs(predicted - target)
     bins = []
     for low, high in zip(edges, edges[1:], strict=False):
@@ -65,7 +65,8 @@ def bin_label(low: float, high: float) -> str:
     return f">= {low:g}" if high == float("inf") else f"{low:g}-{high:g}"
 
 
-def _pair(predicted: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def paired(predicted: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both as flat float64 arrays; ValueError unless equally long and non-empty."""
     predicted = np.asarray(predicted, dtype=np.float64).reshape(-1)
     target = np.asarray(target, dtype=np.float64).reshape(-1)
     if predicted.shape != target.shape or predicted.size == 0:

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from steering.eval.metrics import STRAIGHT_BAND, confusion, mae_by_bin, per_class
+from steering.eval.metrics import STRAIGHT_BAND, confusion, mae_by_bin, paired, per_class
 from steering.udacity import TOP_SPEED_MPH
 
 CURVE_THRESHOLD = 0.08  # smoothed |steering| above this (2 degrees of the 25-degree lock) is a curve
@@ -45,7 +45,7 @@ def errors(predicted: np.ndarray, target: np.ndarray) -> dict[str, float]:
     """MSE and MAE of the prediction and of the mean and zero baselines, R² and Pearson r, against `target`.
 
     R² is NaN for a constant target; r is NaN when either side is constant."""
-    predicted, target = _pair(predicted, target)
+    predicted, target = paired(predicted, target)
     mean = float(target.mean())
     variance = float(np.mean((target - mean) ** 2))
     mse = float(np.mean((predicted - target) ** 2))
@@ -63,7 +63,7 @@ def errors(predicted: np.ndarray, target: np.ndarray) -> dict[str, float]:
 
 def pearson(a: np.ndarray, b: np.ndarray) -> float:
     """Pearson correlation; NaN when either array is constant."""
-    a, b = _pair(a, b)
+    a, b = paired(a, b)
     a, b = a - a.mean(), b - b.mean()
     norm = math.sqrt(float(np.sum(a * a)) * float(np.sum(b * b)))
     return float(np.sum(a * b)) / norm if norm > 0 else math.nan
@@ -71,7 +71,7 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
 
 def curve_agreement(predicted: np.ndarray, smoothed: np.ndarray, threshold: float = CURVE_THRESHOLD) -> dict[str, Any]:
     """Frames with smoothed |label| > threshold, how many the prediction's sign agrees on, and the share in %."""
-    predicted, smoothed = _pair(predicted, smoothed)
+    predicted, smoothed = paired(predicted, smoothed)
     curve = np.abs(smoothed) > threshold
     agree = int(np.sum(np.sign(predicted[curve]) == np.sign(smoothed[curve])))
     frames = int(curve.sum())
@@ -82,7 +82,7 @@ def curve_agreement(predicted: np.ndarray, smoothed: np.ndarray, threshold: floa
 def mae_by_speed(predicted: np.ndarray, target: np.ndarray, speed_mph: np.ndarray,
                  edges: Sequence[float] = SPEED_BINS) -> list[dict[str, float]]:
     """Frames, MAE and MSE per speed bin [low, high) in mph; NaN errors for an empty bin."""
-    predicted, target = _pair(predicted, target)
+    predicted, target = paired(predicted, target)
     speed = np.asarray(speed_mph, dtype=np.float64).reshape(-1)
     if speed.shape != target.shape:
         raise ValueError(f"speed has {speed.size} values for {target.size} frames")
@@ -110,11 +110,3 @@ def score(predicted: np.ndarray, label: np.ndarray, smoothed: np.ndarray, speed_
         "mae_by_bin": mae_by_bin(predicted, smoothed),
         "by_speed": mae_by_speed(predicted, smoothed, speed_mph, config.speed_bins),
     }
-
-
-def _pair(predicted: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    predicted = np.asarray(predicted, dtype=np.float64).reshape(-1)
-    target = np.asarray(target, dtype=np.float64).reshape(-1)
-    if predicted.shape != target.shape or predicted.size == 0:
-        raise ValueError(f"need equally long non-empty arrays, got {predicted.shape} and {target.shape}")
-    return predicted, target
