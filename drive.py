@@ -28,6 +28,7 @@ from steering.checkpoint import CheckpointError
 from steering.cli import add_config_flags, config_from_args, setup_logging
 from steering.drive import DriveConfig, DriveServer
 from steering.drive.monitor import Monitor
+from steering.drive.sinks import SINKS
 from steering.inference.ensemble import load_model, looks_like_model
 from steering.inference.exported import model_suffixes
 
@@ -37,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="drive.py",
         description="Serve a trained steering model to the Udacity simulator (start the simulator in "
                     "Autonomous Mode after this prints 'listening').",
+        epilog="Sinks every drive builds when its settings ask for them: "
+               + "; ".join(f"{spec.name}: {spec.help}" for spec in SINKS.values()) + ".",
     )
     parser.add_argument("model", type=Path, nargs="+",
                         help="checkpoint written by train.py (e.g. runs/x/best.pt), or a file exported by "

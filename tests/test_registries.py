@@ -7,9 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from drive_wire import SimulatorSocket, real_center_frames, steer_values, telemetry
 
 import drive
 from steering.checkpoint import load_checkpoint
+from steering.drive import DriveConfig, TransportConfig, running_server
+from steering.drive.sinks import SinkSpec, register_sink, unregister_sink
 from steering.export import ExportConfig, export_checkpoint
 from steering.export.__main__ import build_parser as export_parser
 from steering.inference import InferenceConfig, Predictor, runtimes
@@ -64,3 +67,34 @@ def test_after_unregistering_the_format_is_gone(scripted_runtime):
     runtimes.unregister("scripted")
     with pytest.raises(ValueError, match="format must be one of onnx, openvino, torchscript"):
         ExportConfig("scripted", Path("x.scripted"))
+
+
+def test_a_registered_sink_shows_in_drive_help_and_gets_every_answered_frame(make_checkpoint):
+    got = []
+
+    class Counting:
+        def put(self, frame) -> None:
+            got.append((frame.steering, frame.speed))
+
+        def close(self) -> None:
+            got.append("closed")
+
+    register_sink(SinkSpec("counting", help="a test sink that keeps every frame", build=lambda config: Counting()))
+    try:
+        assert "counting: a test sink that keeps every frame" in " ".join(drive.build_parser().format_help().split())
+        predictor = Predictor(make_checkpoint("pilotnet"), InferenceConfig(warmup=0))
+        frames = real_center_frames(3)
+        with running_server(predictor, DriveConfig(transport=TransportConfig(port=0), stats_every=0)) as server:
+            assert server.recorder is None, "no RECORD_DIR: the registered recorder builds nothing"
+            sim = SimulatorSocket(server.port)
+            sim.recv_event()  # the greeting steer 0,0
+            replies = []
+            for jpeg in frames:
+                sim.send_telemetry(telemetry(jpeg, speed=12.5))
+                replies.append(steer_values(sim.recv_event()[1])[0])
+            sim.close()
+    finally:
+        unregister_sink("counting")
+    assert got[-1] == "closed" and len(got) == 4
+    assert [speed for _, speed in got[:3]] == [12.5, 12.5, 12.5]
+    assert [steering for steering, _ in got[:3]] == pytest.approx(replies, abs=1e-4)

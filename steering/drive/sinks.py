@@ -2,8 +2,10 @@
 
 A sink is any object with `put(frame)` and `close()`. `put` runs on the control path for every
 answered frame, so it must never block or raise: hand the work to a thread, drop and count when
-behind. `close()` flushes what was accepted. A new sink (a browser monitor, a metrics exporter)
-is one new class here or in its own module, added to `DriveServer(..., sinks=[...])`.
+behind. `close()` flushes what was accepted. Sinks the server builds from its own settings are a
+registry (`SINKS`; `register_sink(SinkSpec(name, help, build))` adds one: `build(DriveConfig)`
+returns the sink, or None when that drive does not want it); a sink made elsewhere (the browser
+monitor's, which serves a page of its own) is passed as `DriveServer(..., sinks=[...])`.
 
 `Recorder` records a drive as the simulator's Record mode would: `python drive.py model.pt run1`
 writes `run1/IMG/center_yyyy_MM_dd_HH_mm_ss_fff.jpg` (the JPEG bytes the simulator sent, not
@@ -19,9 +21,10 @@ import datetime as dt
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from steering.udacity import IMAGE_DIR, LOG_NAME, format_log_row, frame_name
 
@@ -44,6 +47,33 @@ class DriveFrame:
 class Sink(Protocol):
     def put(self, frame: DriveFrame) -> None: ...
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class SinkSpec:
+    """A sink the drive server builds from its own settings when it starts."""
+
+    name: str
+    help: str  # one line: what it keeps and when it is on
+    build: Callable[[Any], Sink | None]  # (DriveConfig) -> the sink, or None when this drive does not want it
+
+
+SINKS: dict[str, SinkSpec] = {}
+
+
+def register_sink(spec: SinkSpec) -> SinkSpec:
+    """Add (or replace) a sink; every drive server started from then on builds it."""
+    SINKS[spec.name] = spec
+    return spec
+
+
+def unregister_sink(name: str) -> None:
+    SINKS.pop(name, None)
+
+
+def build_sinks(config: Any) -> list[Sink]:
+    """The registered sinks this DriveConfig wants, in registration order (the recorder first)."""
+    return [sink for spec in SINKS.values() if (sink := spec.build(config)) is not None]
 
 
 class Recorder:
@@ -115,3 +145,8 @@ class Recorder:
         log.info(
             "recording: %d frames in %s (%d dropped, %d failed)", self.written, self.folder, self.dropped, self.failed
         )
+
+
+register_sink(SinkSpec(
+    name="recorder", help="drive.py's RECORD_DIR: every answered frame and command, as the simulator's Record mode",
+    build=lambda config: Recorder(config.record_dir) if config.record_dir is not None else None))

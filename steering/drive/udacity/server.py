@@ -61,7 +61,7 @@ from steering.drive.config import DriveConfig
 from steering.drive.http_guard import Address, guarded
 from steering.drive.hub import HubThread, close_hub, listen
 from steering.drive.pipeline import Command, DrivePipeline, Session, SteeringModel
-from steering.drive.sinks import Recorder, Sink
+from steering.drive.sinks import Recorder, Sink, build_sinks
 from steering.drive.stats import DriveStats, RateLimitedLog
 from steering.drive.udacity import wire
 from steering.drive.udacity.packet_guard import guard_websocket
@@ -150,10 +150,9 @@ class DriveServer:
         host, port = self.config.transport.host, self.config.transport.port
         self._listener = listen(host, port, 64, "is another drive.py (or the headless simulator's server) running? "
                                                 "Stop it or choose --port")
-        sinks = list(self._extra_sinks)
-        if self.config.record_dir is not None:
-            self.recorder = Recorder(self.config.record_dir)
-            sinks.insert(0, self.recorder)
+        built = build_sinks(self.config)  # the registered ones (the recorder, with a RECORD_DIR) first
+        self.recorder = next((sink for sink in built if isinstance(sink, Recorder)), None)
+        sinks = [*built, *self._extra_sinks]
         self._worker = InferenceThread(self.model.infer, initializer=self.model.configure_thread)
         if self.alarm is not None:  # its own thread: a monitor's forward pass must not freeze the hub either
             self._alarm_worker = InferenceThread(self.alarm.score, initializer=self.model.configure_thread,
