@@ -5,6 +5,7 @@ registered; what it measures in particular goes into CHECKS."""
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +27,16 @@ SLOW = {
 }
 REPO = Path(__file__).resolve().parents[1]
 _RESULTS: dict[str, Any] = {}
+
+
+@pytest.fixture(autouse=True)
+def _restore_log_levels():
+    """bench's command line quiets the project's loggers for its own run; later tests must not inherit that."""
+    names = ("steering", "PIL", "matplotlib")
+    levels = {name: logging.getLogger(name).level for name in names}
+    yield
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
 
 
 def quick_result(name: str) -> Any:

@@ -31,6 +31,7 @@ from pathlib import Path
 from steering.checkpoint import CheckpointError
 from steering.cli import setup_logging
 from steering.eval import misbehaviour, offline_cli, robustness_cli
+from steering.eval import suite as suites
 from steering.eval.cli_args import (
     MODEL_HELP,
     add_perturb_arguments,
@@ -41,7 +42,6 @@ from steering.eval.cli_args import (
 )
 from steering.eval.compare import CompareConfig, compare
 from steering.eval.evaluate import entry_name, entry_paths, evaluate
-from steering.eval.suite import ROBUSTNESS_ROWS, SuiteConfig, run_suite
 from steering.replay import cli as replay_cli
 from steering.sim.client import SimClientError
 from steering.sim.tracks import list_tracks, track_help
@@ -109,7 +109,7 @@ def _add_drive_commands(commands: argparse._SubParsersAction) -> None:
     suite.add_argument("--realtime-only", action="store_true", help="only the real-time rows")
     suite.add_argument("--no-robustness", dest="robustness", action="store_false",
                        help="leave out the robustness rows (the held-out track under "
-                            + ", ".join(p for *_, p in ROBUSTNESS_ROWS) + "): a quicker run")
+                            + ", ".join(p for *_, p in suites.ROBUSTNESS_ROWS) + "): a quicker run")
     suite.add_argument("--labels", nargs="+", default=None, help="names in the table (default: the file names)")
     scoring_arguments(suite, speed=False, pacing=False)
     add_perturb_arguments(suite)
@@ -157,9 +157,10 @@ def run_suite_command(args: argparse.Namespace) -> int:
         settings["pacings"] = ("realtime",)
     if not args.robustness:
         settings["robustness"] = ()
-    config = {"full": SuiteConfig, "demo": SuiteConfig.demo, "quick": SuiteConfig.quick}[args.rows](**settings)
+    make = {"full": suites.SuiteConfig, "demo": suites.SuiteConfig.demo, "quick": suites.SuiteConfig.quick}[args.rows]
+    config = make(**settings)
     try:
-        result = run_suite(args.models, config, labels=args.labels)
+        result = suites.run_suite(args.models, config, labels=args.labels)  # looked up at call time
     except (SimClientError, CheckpointError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
