@@ -94,6 +94,9 @@ PORT = 4567  # fixed in the simulator
 # simulator speaks Engine.IO 3 / Socket.IO 2 despite asking for EIO=4.
 SOCKET_PATH = "/socket.io/?EIO=4&transport=websocket"
 PING_INTERVAL_S = 25.0  # Engine.IO 3's default; the simulator pings at the interval the server's open packet names
+# Engine.IO 3 (also its default): a client whose ping is this late after the interval is gone. The
+# simulator on a busy machine can ping seconds late; a server must not drop the car for that.
+PING_TIMEOUT_S = 60.0
 TELEMETRY_FIELDS = ("steering_angle", "throttle", "speed", "image")  # all strings; `{}` = a person drives
 
 

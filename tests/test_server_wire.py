@@ -256,3 +256,31 @@ def test_recording_writes_sent_frames_and_commands_in_the_simulator_log_format(p
     assert rows["steering"].tolist() == pytest.approx([s for s, _ in commands], abs=1e-6)
     assert rows["throttle"].tolist() == pytest.approx([t for _, t in commands], abs=1e-6)
     assert rows["brake"].tolist() == [0.0] * 4 and rows["speed"].tolist() == [10.0] * 4
+
+
+def _age_last_ping(server, seconds: float) -> None:
+    """Pretend the simulator's last ping came `seconds` ago (what a CPU-starved simulator looks like)."""
+    sockets = list(server.sio.eio.sockets.values())
+    assert len(sockets) == 1, f"one simulator connection expected, got {len(sockets)}"
+    sockets[0].last_ping -= seconds
+
+
+def test_a_ping_late_by_more_than_engineio_default_grace_keeps_the_car_driving(pilotnet):
+    # python-engineio 3.13.2 alone drops a socket 5 s after a missed ping; Engine.IO 3 grants pingTimeout.
+    frame = real_center_frames(1)[0]
+    with running_server(pilotnet, config()) as server:
+        sim = connect(server)
+        opened = json.loads(sim.other[0][1:])
+        assert (opened["pingInterval"], opened["pingTimeout"]) == (25000, 60000), opened
+        _age_last_ping(server, 25.0 + 20.0)  # 20 s late: within pingTimeout
+        sim.send_telemetry(telemetry(frame))
+        name, _ = sim.recv_event()
+        assert name == "steer"
+        _age_last_ping(server, 25.0 + 60.0 + 1.0)  # past interval + timeout: this simulator is gone
+        sim.send_telemetry(telemetry(frame))
+        sim.ws.settimeout(3.0)
+        with pytest.raises((websocket.WebSocketTimeoutException, websocket.WebSocketConnectionClosedException)):
+            while True:  # the socket is closed server-side: nothing but (maybe) a close packet comes back
+                packet = sim.recv_packet()
+                assert not packet.startswith("42"), f"a gone simulator got a reply: {packet[:40]!r}"
+        sim.close()

@@ -69,7 +69,7 @@ from steering.drive.udacity.protocol import MalformedTelemetry, format_command, 
 from steering.drive.worker import InferenceThread
 from steering.inference.ensemble import load_model
 from steering.monitors import AlarmMonitor
-from steering.udacity import socket_url
+from steering.udacity import PING_INTERVAL_S, PING_TIMEOUT_S, socket_url
 
 log = logging.getLogger(__name__)
 # socketio/engineio log every packet at INFO; keep them to warnings unless asked (drive.py -v).
@@ -101,8 +101,12 @@ class DriveServer:
         # sid -> (arrival, command ready) of the last answered frame
         self._last_frame: dict[str, tuple[float, float]] = {}
         wire.install()
+        # python-engineio 3.13.2 drops a socket whose ping is over 5 s late; Engine.IO 3 allows the announced
+        # pingTimeout. (interval, grace) keeps the announced interval and grants that grace, so a simulator
+        # (or our headless client) starved of CPU for a few seconds keeps driving.
         self.sio = socketio.Server(async_mode="eventlet", always_connect=True, logger=_wire_log,
-                                   engineio_logger=_wire_log)
+                                   engineio_logger=_wire_log, ping_interval=(PING_INTERVAL_S, PING_TIMEOUT_S),
+                                   ping_timeout=PING_TIMEOUT_S)
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
         self.sio.on("telemetry", self._on_telemetry)
