@@ -21,13 +21,18 @@ test-fast: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -m 'not slow'
 
+# Real Unity recordings the demo also scores its model on (steering against the human's, replay autonomy):
+# the lake and jungle recordings beside the repository when they are there; `make demo REAL=my/log` for yours.
+REAL ?= $(wildcard ../shared/data/udacity-real/lake-two-laps-mouse ../shared/data/udacity-real/jungle-partial-lap)
+REAL_ARGS := $(if $(strip $(REAL)),--real $(REAL))
+
 # Record -> train -> drive -> score, offline on a CPU (docs/demo.md); writes demo/.
 demo: $(STAMP)
-	$(BIN)/python -m steering.demo --out demo/
+	$(BIN)/python -m steering.demo --out demo/ $(REAL_ARGS)
 
 # The same demo for CI logs: no progress bars; fails unless the car drives the training track unaided.
 demo-ci: $(STAMP)
-	$(BIN)/python -m steering.demo --out demo/ --no-progress --min-autonomy 100
+	$(BIN)/python -m steering.demo --out demo/ --no-progress --min-autonomy 100 $(REAL_ARGS)
 
 # Every benchmark `python -m bench` lists, in its order: rewrites docs/benchmarks.md and docs/benchmarks.png
 # (the page's sections took about 21 minutes on 2 cores, the soak bounded at 5) and docs/model.md's input-size

@@ -14,8 +14,12 @@
    runs) drive the best checkpoint through the real drive server and wire protocol: the training
    track (`lake`), the held-out one (`mountain`) and the challenge track, one lap each at 15 and
    25 mph in lock step, then the real-time target rows (held-out and challenge at 20 mph, the
-   training track at 30 mph); autonomy is scored as in NVIDIA's PilotNet paper;
-4. prints the suite table and where the plots are; `demo/summary.json` keeps numbers and timings.
+   training track at 30 mph), then the robustness rows (the held-out track at 20 mph under camera
+   perturbations; their mean is the corruption score); autonomy is scored as in NVIDIA's PilotNet paper;
+4. with `--real LOG...` (`make demo` passes ../shared's real Unity lake and jungle recordings when they are
+   there), the model's steering against the human's on those recordings and its replay autonomy on them
+   (`steering.eval.real`): the renderer's 100 % is never shown without how it steers on Unity's frames;
+5. prints the suite table and where the plots are; `demo/summary.json` keeps numbers and timings.
 
 Each stage is the same package function its CLI calls; nothing here re-implements one.
 """
@@ -34,7 +38,9 @@ from pathlib import Path
 
 from steering.cli import setup_logging
 from steering.eval import EvalConfig
+from steering.eval.cli_args import log_argument
 from steering.eval.compare import folder_name
+from steering.eval.offline import json_ready
 from steering.eval.report import EvalReport
 from steering.eval.suite import SuiteConfig, SuiteResult, SuiteRow, run_suite
 from steering.sim.expert import ExpertConfig
@@ -62,6 +68,7 @@ class DemoConfig:
     eval_laps_train: float = 1.0  # laps of each training-track suite row
     eval_laps_held_out: float = 1.0  # laps of each held-out and challenge row
     workers: int = 1  # one data-loading process beside the training process: both cores busy
+    real_logs: tuple[Path, ...] = ()  # real Unity recordings to score the model on as well (--real)
     seed: int = 0
     progress: bool = True
 
@@ -118,7 +125,8 @@ def evaluate_stage(config: DemoConfig, checkpoint: Path) -> SuiteResult:
     """Drive the checkpoint through the suite's demo rows; writes demo/suite.{md,png,json} and demo/eval/."""
     laps = (config.eval_laps_train, config.eval_laps_held_out, config.eval_laps_held_out)
     suite = SuiteConfig.demo(training_track=config.train_track, held_out_track=config.held_out_track, laps=laps,
-                             out_dir=config.out_dir, base=EvalConfig(seed=config.seed, progress=config.progress))
+                             out_dir=config.out_dir, base=EvalConfig(seed=config.seed, progress=config.progress),
+                             real=config.real_logs)
     return run_suite([checkpoint], suite, labels=[LABEL])
 
 
@@ -138,11 +146,15 @@ def run_demo(config: DemoConfig | None = None) -> DemoResult:
     files = {"table": suite.files["table"], "plot": suite.files["plot"], "suite": suite.files["json"],
              "checkpoint": checkpoint, "training plots": config.out_dir / "run",
              "drives": config.out_dir / folder_name(LABEL)}
-    summary = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(config).items()},
+    if suite.real:
+        files["real recordings"] = suite.real.files["table"]
+    summary = {"config": json_ready(dataclasses.asdict(config)),
                "seconds": seconds, "score": suite.scores[LABEL], "rows": [row.name for row in suite.rows],
+               "corruption_score": suite.corruption_scores.get(LABEL),
+               "real": suite.real.rows if suite.real else [],
                "reports": [r.to_dict() for r in suite.reports[LABEL]]}
     files["summary"] = config.out_dir / "summary.json"
-    files["summary"].write_text(json.dumps(summary, indent=2) + "\n")
+    files["summary"].write_text(json.dumps(json_ready(summary), indent=2) + "\n")
     return DemoResult(suite, suite.table, checkpoint, files, seconds)
 
 
@@ -160,6 +172,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="laps of each held-out and challenge row")
     parser.add_argument("--workers", type=int, default=defaults.workers, help="data-loading processes while training")
     parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--real", nargs="+", type=log_argument, default=[], metavar="LOG",
+                        help="real Unity recordings (driving_log.csv or its folder) to score the model on as well: "
+                             "its steering against the human's and its replay autonomy")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     parser.add_argument("--min-autonomy", type=float, default=None, metavar="PCT",
                         help="exit with status 3 when autonomy on the training track (its lock-step rows) is "
@@ -170,7 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = DemoConfig(out_dir=args.out, record_laps=args.record_laps, randomize_style=args.randomize_style,
                         epochs=args.epochs,
                         eval_laps_train=args.eval_laps, eval_laps_held_out=args.held_out_laps, workers=args.workers,
-                        seed=args.seed, progress=args.progress)
+                        seed=args.seed, progress=args.progress, real_logs=tuple(args.real))
     try:
         result = run_demo(config)
     except (OSError, ValueError, RuntimeError) as exc:  # offline weights, unreadable logs, a stalled server
@@ -179,6 +194,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(f"trained on {config.train_track}; {config.held_out_track} is held out (never seen in training)")
     print(result.table)
+    corruption = result.suite.corruption_scores.get(LABEL)
+    if corruption is not None:
+        print(f"corruption score (mean autonomy under the perturbed rows): {corruption:.1f} %")
     print("wall time: " + ", ".join(f"{name} {s:.0f} s" for name, s in result.seconds.items()))
     for name, path in result.files.items():
         print(f"  {name:22s} {path}")

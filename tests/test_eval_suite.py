@@ -9,6 +9,7 @@ import pytest
 from steering.eval import suite as suite_module
 from steering.eval.cli import main as eval_main
 from steering.eval.config import EvalConfig
+from steering.eval.offline import OfflineConfig, run_offline
 from steering.eval.report import EvalReport, read_report
 from steering.eval.suite import (
     CHALLENGE_TRACK,
@@ -20,6 +21,8 @@ from steering.eval.suite import (
     write_suite,
 )
 from steering.perturb import HELD_OUT, TRAINING, Condition, PerturbPlan
+from steering.replay.command import ReplayOptions, replay_models
+from steering.replay.loop import ReplayConfig
 from steering.sim.__main__ import _parser as sim_parser
 from steering.sim.tracks import get_track
 
@@ -80,6 +83,12 @@ def test_one_table_lists_every_row_of_every_model_and_its_mean_autonomy_score(tm
     assert "| good.pt | held-out | mountain | 1 | 20 | real time | 100.0 | met (>= 98) |" in result.table
     saved = json.loads((tmp_path / "suite.json").read_text())
     assert saved["scores"] == pytest.approx({"good.pt": 100.0, "weak.pt": 90.0})
+    # corruption score: the robustness rows 15-17 only (weak: 70, 100, 100)
+    assert result.corruption_scores == pytest.approx({"good.pt": 100.0, "weak.pt": 90.0})
+    assert saved["corruption_scores"] == pytest.approx({"good.pt": 100.0, "weak.pt": 90.0})
+    assert "| **weak.pt** | **corruption score** (mean of the 3 perturbed rows) | | | | | **90.0** |" in result.table
+    clean = write_suite(rows[:15], {"weak.pt": weak[:15]}, tmp_path / "clean")
+    assert clean.corruption_scores == {} and "corruption score" not in clean.table
     assert saved["targets_met"]["weak.pt"] == {"mountain-20mph-realtime": False, "lake-30mph-realtime": True,
                                                f"{CHALLENGE_TRACK}-20mph-realtime": True}
     assert [EvalReport.from_dict(r) for r in saved["reports"]["weak.pt"]] == weak
@@ -149,10 +158,11 @@ def test_robustness_rows_drive_the_held_out_track_at_20_mph_real_time_under_trai
     names = [c[0].name for c in plans]
     assert all(3 <= c[0].severity <= 4 for c in plans)
     assert names[0] in TRAINING and names[1] in HELD_OUT and names[2] in HELD_OUT
-    # --no-robustness, the quick rows and the demo's rows have none; the demo keeps its 9 rows
-    for config in (SuiteConfig(robustness=()), SuiteConfig.quick(), SuiteConfig.demo()):
+    # --no-robustness and the quick rows have none; the demo's 9 clean rows are followed by the same three
+    for config in (SuiteConfig(robustness=()), SuiteConfig.quick()):
         assert not [r for r in suite_rows(config) if r.perturb]
-    assert len(suite_rows(SuiteConfig.demo())) == 9
+    demo = suite_rows(SuiteConfig.demo())
+    assert len(demo) == 12 and demo[9:] == rows and not [r for r in demo[:9] if r.perturb]
     assert suite_rows(SuiteConfig(robustness=())) == suite_rows(SuiteConfig())[:15]
 
 
@@ -182,3 +192,29 @@ def test_the_suite_cli_can_leave_the_robustness_rows_out(monkeypatch, tmp_path):
     without, with_them = seen
     assert len(without) == 15 and [r.perturb for r in with_them[15:]] == [p for *_, p in ROBUSTNESS_ROWS]
     assert with_them[:15] == without
+
+
+def test_suite_with_real_recordings_adds_each_models_offline_figures_and_replay_autonomy(make_checkpoint, windows_log,
+                                                                                           tmp_path, capsys):
+    model = make_checkpoint("pilotnet")
+    out = tmp_path / "suite"
+    assert eval_main(["suite", str(model), "--quick", "--out", str(out), "--no-progress",
+                      "--real", str(windows_log.parent)]) == 0
+    printed = capsys.readouterr().out
+    saved = json.loads((out / "suite.json").read_text())
+    [row] = saved["real"]
+    # the same figures as the offline and replay commands give on their own
+    offline = run_offline([model], [windows_log], OfflineConfig(out_dir=tmp_path / "off", plots=False,
+                                                                progress=False)).results[0]["metrics"]
+    replayed = next(iter(replay_models([str(model)], [windows_log], ReplayOptions(
+        out_dir=tmp_path / "rep", loop=ReplayConfig(progress=False))).runs.values()))
+    assert row["log"] == "self-recorded-windows-paths" and row["frames"] == offline["frames"] > 200
+    assert row["curve_agreement_pct"] == pytest.approx(offline["curve"]["agreement_pct"])
+    assert row["curve_frames"] == offline["curve"]["frames"] > 0
+    assert row["r2"] == pytest.approx(offline["smoothed"]["r2"])
+    assert row["replay_autonomy_pct"] == pytest.approx(replayed.autonomy)
+    assert row["replay_interventions"] == len(replayed.interventions)
+    line = (f"| model.pt | self-recorded-windows-paths | {row['frames']} | {row['curve_agreement_pct']:.1f} "
+            f"({row['curve_frames']}) |")
+    assert line in (out / "suite.md").read_text() and line in printed
+    assert (out / "real" / "real.md").is_file() and (out / "real" / "offline" / "offline.json").is_file()

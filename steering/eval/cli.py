@@ -4,7 +4,7 @@
     python -m steering.eval evaluate --port 4567 --track lake --laps 2      # drive.py already running
     python -m steering.eval evaluate model.pt --wallclock --monitor          # watch on http://127.0.0.1:8887/
     python -m steering.eval compare a.pt b.pt --tracks lake mountain --laps 1 --out cmp/
-    python -m steering.eval suite a.pt b.pt --out runs/suite [--quick]
+    python -m steering.eval suite a.pt b.pt --out runs/suite [--quick] [--real data/driving_log.csv]
     python -m steering.eval evaluate a.pt --tta flip                         # mean of the frame and its mirror
     python -m steering.eval evaluate a.pt --perturb night:3 --perturb-schedule distance_fog:4@200-350
     python -m steering.eval evaluate --perturb list                          # every perturbation's name
@@ -36,6 +36,7 @@ from steering.eval.cli_args import (
     MODEL_HELP,
     add_perturb_arguments,
     eval_config,
+    log_argument,
     model_argument,
     perturb_plan,
     scoring_arguments,
@@ -104,13 +105,18 @@ def _add_drive_commands(commands: argparse._SubParsersAction) -> None:
     suite.add_argument("--out", type=Path, default=Path("runs/suite"), help="folder for the table, plot and each run")
     suite.add_argument("--rows", choices=["full", "demo", "quick"], default="full",
                        help="full: every row; demo: what `make demo` drives (lock step at 15 and 25 mph, one lap each, "
-                            "and the real-time target rows); quick: one speed, a few metres per row (tests)")
+                            "the real-time target rows and the robustness rows); quick: one speed, a few metres per "
+                            "row, no target or robustness rows (tests)")
     suite.add_argument("--quick", dest="rows", action="store_const", const="quick", help="same as --rows quick")
     suite.add_argument("--realtime-only", action="store_true", help="only the real-time rows")
     suite.add_argument("--no-robustness", dest="robustness", action="store_false",
                        help="leave out the robustness rows (the held-out track under "
                             + ", ".join(p for *_, p in suites.ROBUSTNESS_ROWS) + "): a quicker run")
     suite.add_argument("--labels", nargs="+", default=None, help="names in the table (default: the file names)")
+    suite.add_argument("--real", nargs="+", type=log_argument, default=[], metavar="LOG",
+                       help="real Unity recordings (driving_log.csv or its folder): also score every model on them, "
+                            "its steering against the human's and its autonomy in the replay of the recording "
+                            "(`offline` and `replay`)")
     scoring_arguments(suite, speed=False, pacing=False)
     add_perturb_arguments(suite)
 
@@ -157,6 +163,8 @@ def run_suite_command(args: argparse.Namespace) -> int:
         settings["pacings"] = ("realtime",)
     if not args.robustness:
         settings["robustness"] = ()
+    if args.real:
+        settings["real"] = tuple(args.real)
     make = {"full": suites.SuiteConfig, "demo": suites.SuiteConfig.demo, "quick": suites.SuiteConfig.quick}[args.rows]
     config = make(**settings)
     try:
@@ -166,6 +174,9 @@ def run_suite_command(args: argparse.Namespace) -> int:
         return 1
     print(result.table)
     print("scores (mean autonomy % over all rows): " + ", ".join(f"{k} {v:.1f}" for k, v in result.scores.items()))
+    if result.corruption_scores:
+        print("corruption scores (mean autonomy % over the robustness rows): "
+              + ", ".join(f"{k} {v:.1f}" for k, v in result.corruption_scores.items()))
     for kind, path in result.files.items():
         print(f"{kind + ':':7s}{path}")
     return 0

@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import re
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +36,7 @@ from tqdm import tqdm
 
 from steering.data import read_logs
 from steering.data.smoothing import row_times, smooth_over_time
+from steering.eval.compare import folder_name
 from steering.eval.evaluate import ModelEntry, entry_name, entry_paths
 from steering.eval.offline_metrics import MetricsConfig, score
 from steering.eval.offline_plots import plot_scatter, plot_steering_over_time
@@ -207,10 +207,6 @@ def _unique(names: Sequence[str]) -> list[str]:
     return unique
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "model"
-
-
 def write_predictions(p: LogPredictions, path: Path, smooth_s: float) -> Path:
     predicted_smoothed = smooth_over_time(p.predicted, p.times, p.rows["session"].to_numpy(), smooth_s)
     table = pd.DataFrame({"line": p.rows["line"], "session": p.rows["session"], "time_s": p.times,
@@ -265,7 +261,7 @@ def run_offline(models: Sequence[ModelEntry], logs: Sequence[str | Path], config
             tick = time.perf_counter()
             p = predict_log(model, log_path, config, label=f"{model_name} on {name}")
             seconds = time.perf_counter() - tick
-            stem = f"{_slug(model_name)}__{_slug(name)}"
+            stem = f"{folder_name(model_name)}__{folder_name(name)}"
             files = {"predictions": write_predictions(p, out / f"{stem}.csv", config.smooth_s)}
             title = f"{model_name} on {name}"
             if config.plots:

@@ -14,12 +14,17 @@ clean row still has something to lose (`--no-robustness` leaves them out).
 
 Score: the mean autonomy % (PilotNet, `steering.eval.scoring`) over all rows, one number per model;
 every row counts the same whatever its length. Real-time rows depend on the machine, so the table
-and suite.json name it (CPU model and cores).
+and suite.json name it (CPU model and cores). The corruption score is the mean over the robustness rows.
+
+`--real LOG...` adds each model's figures on real Unity recordings (`steering.eval.real`: steering against
+the human's, and NVIDIA's replay of the recording), so a 100 % in the project's own renderer is never read
+without how the model steers on the simulator's own frames.
 
 Files in `out`: suite.md (the table), suite.png (the plot), suite.json (rows, scores, machine,
 every report), and `<model>/<row>/report.json` with the trajectory files of every drive.
 `--quick` keeps the same rows at one speed with short distances and no target or robustness rows (tests);
-`SuiteConfig.demo()` is the selection `python -m steering.demo` drives (lock step and the target rows).
+`SuiteConfig.demo()` is the selection `python -m steering.demo` drives (lock step, the target and the
+robustness rows).
 """
 from __future__ import annotations
 
@@ -34,6 +39,7 @@ from steering.eval.compare import folder_name, model_labels, require_models
 from steering.eval.config import EvalConfig
 from steering.eval.evaluate import ModelEntry, evaluate
 from steering.eval.plots import plot_suite
+from steering.eval.real import RealConfig, RealResult, score_real
 from steering.eval.report import EvalReport, fmt, machine_description
 from steering.perturb import PerturbPlan
 from steering.sim.tracks import list_tracks
@@ -88,6 +94,7 @@ class SuiteConfig:
     targets: tuple[tuple[str, float, str, float], ...] = (
         ("held-out", 20, "realtime", 98.0), ("challenge", 20, "realtime", 98.0), ("training", 30, "realtime", 100.0))
     robustness: tuple[tuple[str, float, str, str], ...] = ROBUSTNESS_ROWS  # () = none (--no-robustness)
+    real: tuple[Path, ...] = ()  # real Unity recordings to score every model on beside the rows (--real)
     out_dir: Path = Path("runs/suite")
     base: EvalConfig = field(default_factory=lambda: EvalConfig(progress=False))
 
@@ -100,9 +107,9 @@ class SuiteConfig:
     @classmethod
     def demo(cls, **overrides) -> SuiteConfig:
         """The rows `make demo` has time for on 2 cores: every track at both speeds in lock step, one lap
-        each, then the real-time target rows (the real-time rows at 15 and 25 mph and the robustness rows
-        are left out)."""
-        values = {"laps": (1.0, 1.0, 1.0), "pacings": ("fixed",), "robustness": ()}
+        each, then the real-time target rows and the robustness rows (the real-time rows at 15 and 25 mph are
+        left out)."""
+        values = {"laps": (1.0, 1.0, 1.0), "pacings": ("fixed",)}
         return cls(**{**values, **overrides})
 
     def tracks(self) -> list[tuple[str, str, float]]:
@@ -153,6 +160,15 @@ class SuiteResult:
     table: str
     files: dict[str, Path] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)  # label -> wall time of its rows
+    real: RealResult | None = None  # the models on real recordings (--real), None without
+
+    @property
+    def corruption_scores(self) -> dict[str, float]:
+        """label -> mean autonomy % over the robustness rows (empty when the suite has none)."""
+        robust = [i for i, row in enumerate(self.rows) if row.perturb]
+        if not robust:
+            return {}
+        return {label: sum(runs[i].autonomy_pct for i in robust) / len(robust) for label, runs in self.reports.items()}
 
 
 def run_suite(checkpoints: Sequence[ModelEntry], config: SuiteConfig | None = None,
@@ -177,7 +193,22 @@ def run_suite(checkpoints: Sequence[ModelEntry], config: SuiteConfig | None = No
             log.info("suite %s %s: %s", label, row.name, report.summary())
             reports[label].append(report)
         seconds[label] = time.perf_counter() - started
-    return write_suite(rows, reports, out, seconds)
+    result = write_suite(rows, reports, out, seconds)
+    if config.real:
+        add_real(result, checkpoints, config)
+    return result
+
+
+def add_real(result: SuiteResult, checkpoints: Sequence[ModelEntry], config: SuiteConfig) -> None:
+    """Score the suite's models on `config.real` and add that table and its figures to suite.md and suite.json."""
+    real_config = RealConfig(logs=config.real, out_dir=Path(config.out_dir) / "real", progress=config.base.progress)
+    result.real = score_real(checkpoints, result.labels, real_config)
+    result.table += "\n" + result.real.table
+    result.files["table"].write_text(result.table)
+    summary = json.loads(result.files["json"].read_text())
+    summary["real"] = json.loads(result.real.files["json"].read_text())["rows"]
+    result.files["json"].write_text(json.dumps(summary, indent=2) + "\n")
+    result.files["real"] = result.real.files["table"]
 
 
 def write_suite(rows: Sequence[SuiteRow], reports: dict[str, list[EvalReport]], out_dir: str | Path,
@@ -194,18 +225,21 @@ def write_suite(rows: Sequence[SuiteRow], reports: dict[str, list[EvalReport]], 
     files["table"].write_text(table)
     plot_suite([r.name for r in rows], [r.target_pct for r in rows],
                {label: [r.autonomy_pct for r in runs] for label, runs in reports.items()}, scores, files["plot"])
+    result = SuiteResult(list(rows), list(reports), reports, scores, table, files, dict(seconds or {}))
     summary = {
         "score": "mean autonomy % over all rows",
+        "corruption_score": "mean autonomy % over the robustness rows (rows with a perturbation)",
         "machine": machine_description(),
         "rows": [{**asdict(r), "name": r.name} for r in rows],
         "scores": scores,
+        "corruption_scores": result.corruption_scores,
         "seconds": seconds or {},
         "targets_met": {label: {r.name: r.meets_target(rep.autonomy_pct) for r, rep in zip(rows, runs, strict=False)
                                 if r.target_pct is not None} for label, runs in reports.items()},
         "reports": {label: [rep.to_dict() for rep in runs] for label, runs in reports.items()},
     }
     files["json"].write_text(json.dumps(summary, indent=2) + "\n")
-    return SuiteResult(list(rows), list(reports), reports, scores, table, files, dict(seconds or {}))
+    return result
 
 
 def suite_table(rows: Sequence[SuiteRow], reports: dict[str, list[EvalReport]]) -> str:
@@ -233,4 +267,9 @@ def suite_table(rows: Sequence[SuiteRow], reports: dict[str, list[EvalReport]]) 
                          f"| {fmt(rep.control_hz)} | {fmt(rep.round_trip_p50_ms)}/{fmt(rep.round_trip_p99_ms)} |")
         lines.append(f"| **{label}** | **score** (mean of {len(runs)} rows) | | | | | **{suite_score(runs):.1f}** "
                      f"| | {sum(r.interventions for r in runs)} | | | | |")
+        robust = [rep for row, rep in zip(rows, runs, strict=True) if row.perturb]
+        if robust:
+            failures = sum(r.interventions for r in robust)
+            lines.append(f"| **{label}** | **corruption score** (mean of the {len(robust)} perturbed rows) "
+                         f"| | | | | **{suite_score(robust):.1f}** | | {failures} | | | | |")
     return "\n".join(lines) + "\n"
