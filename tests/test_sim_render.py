@@ -113,3 +113,24 @@ def test_held_out_track_looks_different(lake):
     lake_road = lake_frame[100:130, 120:200].reshape(-1, 3).mean(axis=0)
     mountain_road = mountain_frame[100:130, 120:200].reshape(-1, 3).mean(axis=0)
     assert lake_road.mean() > mountain_road.mean() + 20, "the mountain's asphalt is darker"
+
+
+def test_unity_rig_puts_horizon_bonnet_and_road_where_the_simulators_camera_does(lake):
+    track, _, s = lake
+    cam = CameraConfig.unity()
+    renderer = Renderer(track, cam)
+    # 1.25 m high, 7.9 deg down: horizon at 80 - 138.6 tan(7.9 deg) = 60.8, first ground row 61
+    assert (cam.height_m, cam.pitch_deg) == (1.25, 7.9)
+    assert renderer.horizon_row == 61
+    # the bonnet's nose at the centre column starts at the simulator's row 135 (steering.udacity.HOOD_TOP_ROW)
+    _, mask = renderer._hoods["center"]
+    assert int(np.argmax(mask[:, 160, 0])) == pytest.approx(135, abs=1)
+    # lower camera: the same 1.5 m offset moves the road further than with the default rig (~35 vs ~31 px at row 95)
+    frame = renderer.render(*track.pose_at(s), camera="center")
+    shifted = renderer.render(*track.pose_at(s, -1.5), camera="center")
+    moved = road_centre_column(shifted) - road_centre_column(frame)
+    assert moved == pytest.approx(expected_shift_px(1.5, cam=cam), abs=4)
+    assert expected_shift_px(1.5, cam=cam) > expected_shift_px(1.5) + 5
+    assert CameraConfig.named("unity") == cam and CameraConfig.named("default") == CameraConfig()
+    with pytest.raises(ValueError, match="unknown camera rig"):
+        CameraConfig.named("fisheye")

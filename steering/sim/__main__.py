@@ -25,6 +25,7 @@ from steering.preprocess import encode_jpeg
 from steering.sim.client import ClientConfig, SimClient, SimClientError
 from steering.sim.expert import ExpertConfig
 from steering.sim.recorder import RecordConfig, record, steering_profile
+from steering.sim.render import CameraConfig
 from steering.sim.tracks import TRACKS, get_track, list_tracks, track_help
 from steering.sim.world import World, WorldConfig
 from steering.udacity import CAMERAS, PORT
@@ -50,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     rec.add_argument("--randomize-style", action="store_true",
                      help="domain randomisation: every lap a new random look of the track (colours, light, shadows)")
     rec.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    _camera_argument(rec)
     eval_cli.add_perturb_arguments(rec)
 
     drive = commands.add_parser("drive", help="be the simulator for a running drive server (drive.py)")
@@ -66,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     clock.add_argument("--realtime", dest="pacing", action="store_const", const="realtime",
                        help="the world moves by the server's measured round trip in whole frames of 1/60 s")
     drive.add_argument("--seed", type=int, default=0, help="the world's textures and the perturbations' randomness")
+    _camera_argument(drive)
     eval_cli.add_perturb_arguments(drive)
 
     commands.add_parser("tracks", help="list the tracks")
@@ -79,11 +82,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _camera_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--camera", choices=["default", "unity"], default="default",
+                        help="camera rig: the renderer's own, or the Unity car's as measured on real frames "
+                             "(steering.udacity: lower, pitched further down, less bonnet; docs/realdata.md)")
+
+
 def _record(args: argparse.Namespace) -> int:
     start = dt.datetime.fromisoformat(args.start_time) if args.start_time else None
     summary = record(
         args.out,
-        WorldConfig(track=args.track, seed=args.seed, perturb=eval_cli.perturb_plan(args)),
+        WorldConfig(track=args.track, seed=args.seed, perturb=eval_cli.perturb_plan(args),
+                    camera=CameraConfig.named(args.camera)),
         ExpertConfig(cruise_speed_mph=args.speed, recoveries=not args.no_recoveries, seed=args.seed),
         RecordConfig(laps=args.laps, record_drift=args.record_drift, decimal=args.decimal, start_time=start,
                      randomize_style=args.randomize_style, progress=args.progress),
@@ -104,7 +114,8 @@ def _record(args: argparse.Namespace) -> int:
 
 
 def _drive(args: argparse.Namespace) -> int:
-    world = World(WorldConfig(track=args.track, seed=args.seed, perturb=eval_cli.perturb_plan(args)))
+    world = World(WorldConfig(track=args.track, seed=args.seed, perturb=eval_cli.perturb_plan(args),
+                              camera=CameraConfig.named(args.camera)))
     config = ClientConfig(host=args.host, port=args.port, decimal=args.decimal, double_open=not args.single_open,
                           pacing=args.pacing)
     try:

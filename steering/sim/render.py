@@ -8,10 +8,11 @@ lane lines), the sky samples a 360-degree panorama by heading, distant ground fa
 roadside objects (trees, posts, walls; `sprites.py`) are drawn over it far to near, the car's hood is
 pasted in, and in `Light` sections the whole frame is scaled by the section's sun colour.
 
-Camera geometry follows the Unity car: 60 degree vertical field of view (Unity's default), mounted
-1.6 m high, pitched 7.5 degrees down (horizon near row 62, the top crop of 60 rows removes the sky),
-the hood filling the bottom ~20 rows. The left and right cameras sit 0.8 m to each side, parallel
-to the centre one, like the simulator's.
+Camera geometry: 60 degree vertical field of view (Unity's default), by default mounted 1.6 m high,
+pitched 7.5 degrees down (horizon near row 62, the top crop of 60 rows removes the sky), the hood
+filling the bottom ~20 rows, the left and right cameras 0.8 m to each side, parallel to the centre one.
+`CameraConfig.unity()` is the Unity car's measured rig instead (`steering.udacity`: 1.25 m high, pitched
+7.9 degrees, the hood from row 135 down; its 0.7 degree yaw and 1.2 degree roll are not modelled).
 """
 from __future__ import annotations
 
@@ -26,7 +27,16 @@ from steering.sim.sprites import SpriteLayer
 from steering.sim.texture import PANO_H, PANO_W, WorldTexture, world_texture
 from steering.sim.tracks import Track
 from steering.sim.tracks.spec import RAMP_M, Light
-from steering.udacity import CAMERAS, FRAME_HEIGHT, FRAME_WIDTH
+from steering.udacity import (
+    CAMERA_HEIGHT_M,
+    CAMERA_PITCH_DEG,
+    CAMERA_POSITIONS_M,
+    CAMERA_VFOV_DEG,
+    CAMERAS,
+    FRAME_HEIGHT,
+    FRAME_WIDTH,
+    HOOD_TOP_ROW,
+)
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,28 @@ class CameraConfig:
     max_distance_m: float = 160.0  # ground further away is drawn at this distance (hidden in haze)
     haze_start_m: float = 40.0
     hood: bool = True
+    hood_height_m: float = 0.95  # the bonnet's nose above the ground
+    hood_length_m: float = 1.15  # and ahead of the camera
+
+    @classmethod
+    def unity(cls) -> CameraConfig:
+        """The Unity car's rig as measured on real frames (steering.udacity), the bonnet sized so that its nose
+        shows at the row it does in the simulator's frames."""
+        focal = FRAME_HEIGHT / 2 / math.tan(math.radians(CAMERA_VFOV_DEG) / 2)
+        below = math.atan((HOOD_TOP_ROW - FRAME_HEIGHT / 2) / focal) + math.radians(CAMERA_PITCH_DEG)
+        drop = 0.5  # bonnet nose below the camera: any drop with the matching length puts the nose at that row
+        sides = (abs(CAMERA_POSITIONS_M["left"][0]) + abs(CAMERA_POSITIONS_M["right"][0])) / 2
+        return cls(height_m=CAMERA_HEIGHT_M, pitch_deg=CAMERA_PITCH_DEG, vfov_deg=CAMERA_VFOV_DEG,
+                   forward_m=CAMERA_POSITIONS_M["center"][2], side_offset_m=sides,
+                   hood_height_m=CAMERA_HEIGHT_M - drop, hood_length_m=drop / math.tan(below))
+
+    @classmethod
+    def named(cls, name: str) -> CameraConfig:
+        """`default` (the renderer's own rig) or `unity` (the simulator's measured one)."""
+        rigs = {"default": cls, "unity": cls.unity}
+        if name not in rigs:
+            raise ValueError(f"unknown camera rig {name!r}; choose {' or '.join(rigs)}")
+        return rigs[name]()
 
     def lateral_m(self, camera: str) -> float:
         """Sideways mount position: positive = left of the car's axis."""
@@ -199,7 +231,7 @@ def light_gains(track: Track) -> np.ndarray | None:
 def _hood(cam: CameraConfig, focal: float, camera: str) -> tuple[np.ndarray, np.ndarray]:
     """The car's bonnet as seen from `camera`: (image, mask (H, W, 1) bool)."""
     pitch = math.radians(cam.pitch_deg)
-    half_width, front, hood_z = 0.85, cam.forward_m + 1.15, 0.95
+    half_width, front, hood_z = 0.85, cam.forward_m + cam.hood_length_m, cam.hood_height_m
     ys = np.linspace(-half_width, half_width, 41)
     outline = [(front - 0.35 * (yy / half_width) ** 2, yy) for yy in ys]  # rounded nose
     outline += [(cam.forward_m + 0.05, half_width), (cam.forward_m + 0.05, -half_width)]  # down past the image
