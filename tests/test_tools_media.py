@@ -12,12 +12,12 @@ import cv2
 import numpy as np
 import pytest
 
-from data_tools import augment_preview, saliency, video
+from data_tools import augment_preview, crops, saliency, video
 from data_tools.video import draw_steering
 from steering.data.synthetic import SyntheticRow, write_log_file, write_recording
 
 REPO = Path(__file__).resolve().parents[1]
-TOOLS = ("merge", "clean", "stats", "balance", "augment_preview", "video", "saliency")
+TOOLS = ("merge", "clean", "stats", "balance", "augment_preview", "video", "saliency", "crops")
 
 
 def recording(folder: Path, n: int, steering: float = 0.25) -> Path:
@@ -162,3 +162,21 @@ def test_saliency_on_the_real_log(windows_log, tmp_path, make_checkpoint):
 def test_saliency_needs_somewhere_to_write(tmp_path, make_checkpoint, capsys):
     assert saliency.main([str(make_checkpoint()), str(tmp_path)]) == 2
     assert "nothing to write" in capsys.readouterr().err
+
+
+def test_crops_sheet_has_a_row_per_recording_and_exact_colour_statistics(tmp_path, capsys):
+    # every frame of each recording one solid colour: the crops' mean is that colour and their spread 0
+    logs = []
+    for name, colour in (("dark", (10, 20, 30)), ("warm", (200, 100, 50))):
+        lines = write_recording(tmp_path / name, [SyntheticRow(steering=0.0) for _ in range(6)],
+                                frame=lambda row, seed, c=colour: np.full((160, 320, 3), c, np.uint8))
+        logs.append(write_log_file(tmp_path / name / "driving_log.csv", lines))
+    out = tmp_path / "crops.png"
+    assert crops.main([str(p.parent) for p in logs] + ["--out", str(out), "--n", "3"]) == 0
+    printed = capsys.readouterr().out
+    sheet = cv2.imread(str(out))
+    assert sheet.shape == (2 * (66 + 4), 150 + 3 * (200 + 4), 3), "two rows of three 66x200 crops, 2 px borders"
+    # the first crop of the second row, in BGR
+    assert np.abs(sheet[70 + 30, 150 + 50].astype(int) - (50, 100, 200)).max() <= 2
+    assert "| dark | 3 | 10.0, 20.0, 30.0 | 0.0, 0.0, 0.0 |" in printed
+    assert "| warm | 3 | 200.0, 100.0, 50.0 | 0.0, 0.0, 0.0 |" in printed
