@@ -20,6 +20,7 @@ Reading logs, models and writing files is left to `data_tools.saliency`.
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -103,24 +104,68 @@ def stage_grids(model: SteeringRegressor, names: Sequence[str]) -> dict[str, _Gr
 
     Plain resizing of a stage's map to the image size assumes its cells tile the whole image; PilotNet's
     unpadded convolutions put conv5's cells between roughly pixels 30 and 170 of 200, so a resize
-    would shift saliency sideways by up to ~20 pixels. Walks the backbone's layers in execution order
-    (registration order for these backbones), skipping resnet's `downsample` shortcuts, which run in
-    parallel with the main path and share its geometry.
+    would shift saliency sideways by up to ~20 pixels. The geometry follows the data, not the order the
+    layers were registered in (Inception's parallel branches and Xception's strided shortcuts would
+    otherwise compound as if in sequence): one forward pass of a blank input at the model's input size,
+    with hooks, maps each convolution's and pooling's input grid to its output grid. A tensor no layer
+    wrote (a sum, a concatenation) takes the grid of the newest layer output of its spatial size: what is
+    added or concatenated has the same cells. Cached per model (the geometry does not depend on weights).
     """
-    wanted = {name.removeprefix("backbone."): name for name in names}
-    grids: dict[str, _Grid] = {}
-    grid = _Grid()
-    for path, module in model.backbone.named_modules():
-        if ".downsample" in f".{path}":
-            continue
-        grid = _layer_grid(grid, module)
-        # A stage is complete once the walk leaves it; record after each of its layers, keep the last.
-        for short, full in wanted.items():
-            if path == short or path.startswith(short + "."):
-                grids[full] = grid
-    missing = [name for name in names if name not in grids]
+    key = tuple(names)
+    cache = _GRID_CACHE.setdefault(model, {})
+    if key not in cache:
+        cache[key] = _trace_grids(model, names)
+    return cache[key]
+
+
+_GRID_CACHE: weakref.WeakKeyDictionary[nn.Module, dict[tuple[str, ...], dict[str, _Grid]]] = \
+    weakref.WeakKeyDictionary()
+
+
+def _trace_grids(model: SteeringRegressor, names: Sequence[str]) -> dict[str, _Grid]:
+    known = {f"backbone.{path}" for path, _ in model.backbone.named_modules() if path}
+    missing = [name for name in names if name not in known]
     if missing:
         raise ValueError(f"no such backbone stage(s): {', '.join(missing)}; known: {', '.join(stage_names(model))}")
+    by_tensor: dict[int, _Grid] = {}
+    by_size: dict[tuple[int, int], _Grid] = {}
+    alive: list[torch.Tensor] = []  # keeps traced tensors alive, so no id is reused during the pass
+    grids: dict[str, _Grid] = {}
+
+    def grid_of(t: torch.Tensor) -> _Grid | None:
+        return by_tensor.get(id(t), by_size.get(tuple(t.shape[-2:])))
+
+    def leaf(module: nn.Module, inputs: tuple, output: object) -> None:
+        if not (inputs and torch.is_tensor(inputs[0]) and inputs[0].ndim == 4
+                and torch.is_tensor(output) and output.ndim == 4):
+            return
+        grid = grid_of(inputs[0])
+        if grid is not None:
+            grid = _layer_grid(grid, module)
+            by_tensor[id(output)] = by_size[tuple(output.shape[-2:])] = grid
+            alive.append(output)
+
+    def stage(name: str):
+        def hook(module: nn.Module, inputs: tuple, output: object) -> None:
+            if torch.is_tensor(output) and output.ndim == 4 and grid_of(output) is not None:
+                grids[name] = grid_of(output)
+        return hook
+
+    default = PreprocessConfig()
+    height, width = getattr(model, "input_size", None) or (default.height, default.width)
+    x = torch.zeros(1, 3, height, width, device=next(model.parameters()).device)
+    by_tensor[id(x)] = by_size[(height, width)] = _Grid()
+    handles = [m.register_forward_hook(leaf) for m in model.backbone.modules() if not list(m.children())]
+    handles += [model.get_submodule(name).register_forward_hook(stage(name)) for name in names]
+    try:
+        with _EvalMode(model), torch.no_grad():
+            model.backbone(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    untraced = [name for name in names if name not in grids]
+    if untraced:
+        raise ValueError(f"could not follow the geometry to stage(s) {', '.join(untraced)}")
     return grids
 
 

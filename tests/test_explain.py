@@ -25,7 +25,7 @@ from steering.explain import (
     stage_names,
     visual_backprop,
 )
-from steering.model import SteeringRegressor, create_model, default_preprocess
+from steering.model import SteeringRegressor, capture_activations, create_model, default_preprocess
 from steering.preprocess import FRAME_HEIGHT, FRAME_WIDTH, PreprocessConfig
 
 H, W = 66, 100  # PilotNet's input height; half its width keeps training on CPU to a few seconds
@@ -165,6 +165,44 @@ def test_pilotnet_stage_grid_matches_its_unpadded_convolutions():
     # a stride of 8 and its first cell centred on pixel 30 (the receptive field is 61 pixels wide).
     assert (grids["backbone.conv1"].scale_x, grids["backbone.conv1"].offset_x) == (2.0, 2.5)
     assert (grids["backbone.conv5"].scale_x, grids["backbone.conv5"].offset_x) == (8.0, 30.5)
+
+
+class _TwoBranches(nn.Module):
+    """Inception-like: two strided branches side by side, concatenated."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wide = nn.Conv2d(3, 4, 3, stride=2, padding=1)
+        self.point = nn.Conv2d(3, 4, 1, stride=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.wide(x), self.point(x)], dim=1)
+
+
+def test_stage_grid_follows_the_data_through_parallel_branches_not_the_registration_order():
+    backbone = nn.Sequential(OrderedDict(branches=_TwoBranches(), conv=nn.Conv2d(8, 8, 3, stride=2, padding=1),
+                                         pool=nn.AdaptiveAvgPool2d(1)))
+    model = SteeringRegressor(backbone, nn.Sequential(nn.Flatten(), nn.Linear(8, 1)), stages=("conv", "branches"),
+                              input_size=(16, 32))
+    grids = stage_grids(model, ["backbone.branches", "backbone.conv"])
+    # each branch halves the resolution once (cells centred on pixels 0, 2, 4, ... -> offset 0.5); the
+    # conv after them halves it again: stride 4, not the 8 a walk over the layers in sequence would give
+    assert (grids["backbone.branches"].scale_x, grids["backbone.branches"].offset_x) == (2.0, 0.5)
+    assert (grids["backbone.conv"].scale_y, grids["backbone.conv"].scale_x, grids["backbone.conv"].offset_x) == (
+        4.0, 4.0, 0.5)
+
+
+@pytest.mark.parametrize("name", ["inception_v3", "xception"])
+def test_last_stage_cells_of_branching_families_lie_on_the_image_at_stride_32(name):
+    model = create_model(name, pretrained="none")
+    stage = last_conv_stage(model)
+    grid = stage_grids(model, [stage])[stage]
+    with capture_activations(model.eval(), [stage]) as acts:
+        model(torch.zeros(1, 3, *model.input_size))
+    cells = acts[stage].shape[-1]
+    last_centre = grid.scale_x * (cells - 1) + grid.offset_x
+    assert grid.scale_x == 32.0, "five stride-2 steps"
+    assert 0 <= grid.offset_x < last_centre < model.input_size[1], (grid, cells)
 
 
 @pytest.mark.parametrize("name, last", [("pilotnet", "backbone.conv5"), ("resnet18", "backbone.layer4")])
