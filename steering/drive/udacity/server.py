@@ -66,7 +66,7 @@ from steering.drive.stats import DriveStats, RateLimitedLog
 from steering.drive.udacity import wire
 from steering.drive.udacity.packet_guard import guard_websocket
 from steering.drive.udacity.protocol import MalformedTelemetry, format_command, parse_telemetry
-from steering.drive.worker import InferenceThread
+from steering.drive.worker import BackgroundCall, InferenceThread
 from steering.inference.ensemble import load_model
 from steering.monitors import AlarmMonitor
 from steering.udacity import socket_url
@@ -91,7 +91,7 @@ class DriveServer:
         if alarm is None and self.config.alarm.kind:
             alarm = load_alarm(self.config.alarm, model_checkpoints(model))
         self.alarm = alarm
-        self._alarm_worker: InferenceThread | None = None
+        self._alarm_worker: InferenceThread | BackgroundCall | None = None
         self._stats = DriveStats()
         self._warn = RateLimitedLog(log)
         self._sessions: dict[str, Session] = {}
@@ -154,12 +154,15 @@ class DriveServer:
         self.recorder = next((sink for sink in built if isinstance(sink, Recorder)), None)
         sinks = [*built, *self._extra_sinks]
         self._worker = InferenceThread(self.model.infer, initializer=self.model.configure_thread)
-        if self.alarm is not None:  # its own thread: a monitor's forward pass must not freeze the hub either
-            self._alarm_worker = InferenceThread(self.alarm.score, initializer=self.model.configure_thread,
-                                                 name="steering-alarm")
+        # the monitor's own thread: its forward pass must not freeze the hub either; --alarm-async: nobody waits
+        late = self.alarm is not None and self.config.alarm.asynchronous
+        if self.alarm is not None:
+            kind = BackgroundCall if late else InferenceThread
+            self._alarm_worker = kind(self.alarm.score, initializer=self.model.configure_thread, name="steering-alarm")
         self.pipeline = DrivePipeline(self.model, self.config.control, self._stats, sinks, run_model=self._run_model,
                                       yield_now=lambda: eventlet.sleep(0), alarm=self.alarm,
-                                      run_alarm=self._alarm_worker.run if self._alarm_worker else None)
+                                      run_alarm=self._alarm_worker.run if self._alarm_worker and not late else None,
+                                      score_async=self._alarm_worker if late else None)
         self._hub = HubThread(self._serve, "steering-drive-server")
         self._hub.start()
         self._ready.wait()
