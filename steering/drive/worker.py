@@ -93,6 +93,15 @@ class InferenceThread:
         os.close(self._write_fd)
 
 
+def lower_priority(niceness: int = 10) -> None:
+    """Make the calling OS thread yield the CPU to the rest of the process (Linux: a thread's own nice
+    value); a no-op where threads cannot be reniced or the value cannot be raised."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, _threading.get_native_id(), niceness)
+    except (AttributeError, OSError):
+        pass
+
+
 class BackgroundCall:
     """Run `fn(*args)` in one OS thread without waiting: one call at a time, `submit` refuses while busy."""
 

@@ -32,8 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("logs", type=Path, nargs="+", help="driving_log.csv of nominal driving (the training recording)")
     fit.add_argument("--kind", required=True, choices=monitor_names(), help="which monitor")
     fit.add_argument("--model", type=Path, action="append", default=[],
-                     help="checkpoint the monitor watches (mc-dropout, tta, saliency: one; ensemble: several; autoencoder: "
-                          "optional, its preprocessing is then reused)")
+                     help="checkpoint the monitor watches (mc-dropout, tta, saliency: one; ensemble: several; "
+                          "autoencoder: optional, its preprocessing is then reused)")
     fit.add_argument("--out", type=Path, required=True, help="the monitor file drive.py --alarm-file reads")
     fit.add_argument("--false-alarm-rate", type=float, default=0.05,
                      help="share of nominal frames above the threshold, by the gamma fit (default 0.05)")

@@ -66,7 +66,7 @@ from steering.drive.stats import DriveStats, RateLimitedLog
 from steering.drive.udacity import wire
 from steering.drive.udacity.packet_guard import guard_websocket
 from steering.drive.udacity.protocol import MalformedTelemetry, format_command, parse_telemetry
-from steering.drive.worker import BackgroundCall, InferenceThread
+from steering.drive.worker import BackgroundCall, InferenceThread, lower_priority
 from steering.inference.ensemble import load_model
 from steering.monitors import AlarmMonitor
 from steering.udacity import socket_url
@@ -156,9 +156,11 @@ class DriveServer:
         self._worker = InferenceThread(self.model.infer, initializer=self.model.configure_thread)
         # the monitor's own thread: its forward pass must not freeze the hub either; --alarm-async: nobody waits
         late = self.alarm is not None and self.config.alarm.asynchronous
-        if self.alarm is not None:
-            kind = BackgroundCall if late else InferenceThread
-            self._alarm_worker = kind(self.alarm.score, initializer=self.model.configure_thread, name="steering-alarm")
+        if late:  # one torch thread at a lower priority: the next frame's inference comes first
+            self._alarm_worker = BackgroundCall(self.alarm.score, initializer=_background_scorer, name="steering-alarm")
+        elif self.alarm is not None:
+            self._alarm_worker = InferenceThread(self.alarm.score, initializer=self.model.configure_thread,
+                                                 name="steering-alarm")
         self.pipeline = DrivePipeline(self.model, self.config.control, self._stats, sinks, run_model=self._run_model,
                                       yield_now=lambda: eventlet.sleep(0), alarm=self.alarm,
                                       run_alarm=self._alarm_worker.run if self._alarm_worker and not late else None,
@@ -336,6 +338,11 @@ class DriveServer:
             return
         self._emit(sid, session, self.pipeline.safe(session, reason))
         self._stats.count("safe")
+
+
+def _background_scorer() -> None:
+    AlarmMonitor.configure_thread(1)
+    lower_priority()
 
 
 @contextlib.contextmanager
