@@ -94,10 +94,11 @@ class InferenceThread:
 
 
 def lower_priority(niceness: int = 10) -> None:
-    """Make the calling OS thread yield the CPU to the rest of the process (Linux: a thread's own nice
-    value); a no-op where threads cannot be reniced or the value cannot be raised."""
+    """Make the calling OS thread yield the CPU to the rest of the process: its own nice value (Linux
+    renices one thread by its id) `niceness` above the process's, at most 19; a no-op elsewhere."""
     try:
-        os.setpriority(os.PRIO_PROCESS, _threading.get_native_id(), niceness)
+        thread = _threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + niceness))
     except (AttributeError, OSError):
         pass
 
