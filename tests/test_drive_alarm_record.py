@@ -1,6 +1,9 @@
 """drive.py --alarm through the real server: the score in the recording's columns, and --alarm-async."""
 from __future__ import annotations
 
+import os
+import queue
+import threading
 import time
 
 import numpy as np
@@ -14,6 +17,7 @@ from steering.data import read_logs
 from steering.drive import DriveConfig, TransportConfig, running_server
 from steering.drive.alarm import AlarmConfig
 from steering.drive.sinks import ALARM_COLUMNS
+from steering.drive.worker import BackgroundCall, lower_priority
 from steering.inference import InferenceConfig
 from steering.inference.ensemble import mirror_width
 from steering.monitors import fit_monitor
@@ -119,3 +123,47 @@ def test_alarm_async_flag_needs_an_alarm():
     assert drive.config_from(args).alarm == AlarmConfig(kind="tta", asynchronous=True)
     with pytest.raises(ValueError, match="--alarm-async needs --alarm NAME"):
         AlarmConfig(asynchronous=True)
+
+
+def test_background_call_refuses_while_busy_and_hands_the_result_to_its_callback():
+    release, results = threading.Event(), queue.Queue()
+
+    def slow_double(value):
+        release.wait(10.0)
+        if value < 0:
+            raise ValueError("negative")
+        return 2 * value
+
+    background = BackgroundCall(slow_double)
+    try:
+        assert background.submit(lambda *r: results.put(r), 21)
+        assert background.busy and not background.submit(lambda *r: results.put(r), 5), "busy: refused"
+        release.set()
+        value, error, seconds = results.get(timeout=10.0)
+        assert (value, error) == (42, None) and seconds >= 0.0
+        deadline = time.monotonic() + 5.0
+        while background.busy and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert background.submit(lambda *r: results.put(r), -1)
+        value, error, _ = results.get(timeout=10.0)
+        assert value is None and isinstance(error, ValueError)
+    finally:
+        background.close()
+
+
+def test_lower_priority_renices_only_the_calling_thread():
+    seen = {}
+
+    def worker():
+        tid = threading.get_native_id()
+        before = os.getpriority(os.PRIO_PROCESS, tid)
+        lower_priority(3)
+        seen["thread"] = (before, os.getpriority(os.PRIO_PROCESS, tid))
+
+    process_before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    before, after = seen["thread"]
+    assert after == min(19, before + 3)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == process_before, "the caller keeps its own"
