@@ -30,6 +30,7 @@ with warnings.catch_warnings():  # eventlet's maintenance-mode notice; see steer
 # The real modules even if a caller monkey-patched the process.
 _threading = patcher.original("threading")
 _queue = patcher.original("queue")
+original_threading, original_queue = _threading, _queue  # for other modules' native threads
 
 
 class InferenceThread:
@@ -93,12 +94,15 @@ class InferenceThread:
         os.close(self._write_fd)
 
 
-def lower_priority(niceness: int = 10) -> None:
+def lower_priority(niceness: int = 10, idle: bool = False) -> None:
     """Make the calling OS thread yield the CPU to the rest of the process: its own nice value (Linux
-    renices one thread by its id) `niceness` above the process's, at most 19; a no-op elsewhere."""
+    renices one thread by its id) `niceness` above the process's, at most 19; `idle`: Linux's SCHED_IDLE,
+    the CPU only when nothing else wants it. A no-op where neither is available."""
+    thread = _threading.get_native_id()
     try:
-        thread = _threading.get_native_id()
         os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + niceness))
+        if idle:
+            os.sched_setscheduler(thread, os.SCHED_IDLE, os.sched_param(0))
     except (AttributeError, OSError):
         pass
 

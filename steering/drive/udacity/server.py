@@ -61,12 +61,13 @@ from steering.drive.config import DriveConfig
 from steering.drive.http_guard import Address, guarded
 from steering.drive.hub import HubThread, close_hub, listen
 from steering.drive.pipeline import Command, DrivePipeline, Session, SteeringModel
+from steering.drive.score_process import ScoreProcess
 from steering.drive.sinks import Recorder, Sink, build_sinks
 from steering.drive.stats import DriveStats, RateLimitedLog
 from steering.drive.udacity import wire
 from steering.drive.udacity.packet_guard import guard_websocket
 from steering.drive.udacity.protocol import MalformedTelemetry, format_command, parse_telemetry
-from steering.drive.worker import BackgroundCall, InferenceThread, lower_priority
+from steering.drive.worker import InferenceThread
 from steering.inference.ensemble import load_model
 from steering.monitors import AlarmMonitor
 from steering.udacity import socket_url
@@ -91,7 +92,7 @@ class DriveServer:
         if alarm is None and self.config.alarm.kind:
             alarm = load_alarm(self.config.alarm, model_checkpoints(model))
         self.alarm = alarm
-        self._alarm_worker: InferenceThread | BackgroundCall | None = None
+        self._alarm_worker: InferenceThread | ScoreProcess | None = None
         self._stats = DriveStats()
         self._warn = RateLimitedLog(log)
         self._sessions: dict[str, Session] = {}
@@ -156,8 +157,8 @@ class DriveServer:
         self._worker = InferenceThread(self.model.infer, initializer=self.model.configure_thread)
         # the monitor's own thread: its forward pass must not freeze the hub either; --alarm-async: nobody waits
         late = self.alarm is not None and self.config.alarm.asynchronous
-        if late:  # one torch thread at a lower priority: the next frame's inference comes first
-            self._alarm_worker = BackgroundCall(self.alarm.score, initializer=_background_scorer, name="steering-alarm")
+        if late:  # a process of its own at the lowest priority: the next frame's inference comes first
+            self._alarm_worker = ScoreProcess(self.alarm)
         elif self.alarm is not None:
             self._alarm_worker = InferenceThread(self.alarm.score, initializer=self.model.configure_thread,
                                                  name="steering-alarm")
@@ -338,11 +339,6 @@ class DriveServer:
             return
         self._emit(sid, session, self.pipeline.safe(session, reason))
         self._stats.count("safe")
-
-
-def _background_scorer() -> None:
-    AlarmMonitor.configure_thread(1)
-    lower_priority()
 
 
 @contextlib.contextmanager
