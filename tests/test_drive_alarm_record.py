@@ -1,9 +1,7 @@
 """drive.py --alarm through the real server: the score in the recording's columns, and --alarm-async."""
 from __future__ import annotations
 
-import os
 import queue
-import threading
 import time
 
 import numpy as np
@@ -16,11 +14,11 @@ from steering.checkpoint import load_model
 from steering.data import read_logs
 from steering.drive import DriveConfig, TransportConfig, running_server
 from steering.drive.alarm import AlarmConfig
+from steering.drive.score_process import ScoreProcess
 from steering.drive.sinks import ALARM_COLUMNS
-from steering.drive.worker import BackgroundCall, lower_priority
 from steering.inference import InferenceConfig
 from steering.inference.ensemble import mirror_width
-from steering.monitors import fit_monitor
+from steering.monitors import AlarmMonitor, fit_monitor
 from steering.preprocess import decode_jpeg, preprocess_frame
 from steering.udacity import LOG_COLUMNS, LOG_NAME
 
@@ -125,45 +123,32 @@ def test_alarm_async_flag_needs_an_alarm():
         AlarmConfig(asynchronous=True)
 
 
-def test_background_call_refuses_while_busy_and_hands_the_result_to_its_callback():
-    release, results = threading.Event(), queue.Queue()
-
-    def slow_double(value):
-        release.wait(10.0)
-        if value < 0:
-            raise ValueError("negative")
-        return 2 * value
-
-    background = BackgroundCall(slow_double)
+def test_score_process_scores_like_the_monitor_and_hands_back_its_errors(fitted):
+    checkpoint, monitor, driven, scores = fitted
+    results = queue.Queue()
+    process = ScoreProcess(monitor)
     try:
-        assert background.submit(lambda *r: results.put(r), 21)
-        assert background.busy and not background.submit(lambda *r: results.put(r), 5), "busy: refused"
-        release.set()
-        value, error, seconds = results.get(timeout=10.0)
-        assert (value, error) == (42, None) and seconds >= 0.0
-        deadline = time.monotonic() + 5.0
-        while background.busy and time.monotonic() < deadline:
-            time.sleep(0.001)
-        assert background.submit(lambda *r: results.put(r), -1)
-        value, error, _ = results.get(timeout=10.0)
-        assert value is None and isinstance(error, ValueError)
+        assert process.submit(lambda *r: results.put(r), decode_jpeg(driven[0]))
+        score, error, seconds = results.get(timeout=60.0)
+        assert error is None and seconds > 0.0 and score == pytest.approx(scores[0], rel=1e-5)
+        _wait_idle(process)
+        assert process.submit(lambda *r: results.put(r), np.zeros((10, 10, 3), np.uint8))  # not a camera frame
+        score, error, _ = results.get(timeout=60.0)
+        assert np.isnan(score) and isinstance(error, RuntimeError) and "160" in str(error)
     finally:
-        background.close()
+        process.close()
+    assert not process.submit(lambda *r: None, decode_jpeg(driven[0])), "closed: refused"
 
 
-def test_lower_priority_renices_only_the_calling_thread():
-    seen = {}
+def test_a_monitor_that_cannot_load_fails_at_start(fitted, tmp_path):
+    _, monitor, _, _ = fitted
+    broken = AlarmMonitor("tta", {"checkpoint": str(monitor.state["checkpoint"])}, monitor.threshold)
+    broken.state["checkpoint"] = str(tmp_path / "gone.pt")  # the child loads from the state: no such file
+    with pytest.raises(RuntimeError, match="tta monitor's process did not start"):
+        ScoreProcess(broken)
 
-    def worker():
-        tid = threading.get_native_id()
-        before = os.getpriority(os.PRIO_PROCESS, tid)
-        lower_priority(3)
-        seen["thread"] = (before, os.getpriority(os.PRIO_PROCESS, tid))
 
-    process_before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    thread = threading.Thread(target=worker)
-    thread.start()
-    thread.join()
-    before, after = seen["thread"]
-    assert after == min(19, before + 3)
-    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == process_before, "the caller keeps its own"
+def _wait_idle(process) -> None:
+    deadline = time.monotonic() + 20.0
+    while process.busy and time.monotonic() < deadline:
+        time.sleep(0.005)

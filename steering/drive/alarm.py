@@ -3,8 +3,9 @@
 The monitors themselves (registry, fitting, thresholds) are `steering.monitors`; what the car does on an
 alarm (`--on-alarm slow|stop|none`) is `steering.drive.control`; the pipeline scores each answered frame
 right after its inference, in the server's own monitor thread, and sends the score to the sinks and, as
-`confidence`, in the `steer` reply. With `--alarm-async` the reply does not wait for the score: it
-carries the previous frame's (one frame late), and the round trip stays the model's alone.
+`confidence`, in the `steer` reply. With `--alarm-async` the reply does not wait for the score: the
+monitor scores in a process of its own (`steering.drive.score_process`) and the reply carries the
+previous frame's score (one frame late).
 """
 from __future__ import annotations
 
@@ -32,9 +33,10 @@ class AlarmConfig:
                                     "driven checkpoint(s) and never raise the alarm")
 
     asynchronous: bool = option(False, flag="alarm-async",
-                                help="do not make the reply wait for the score: score each frame in the monitor's "
-                                     "thread and act on the newest finished score, the previous frame's (one frame "
-                                     "late; a frame arriving while the monitor is busy is not scored)")
+                                help="do not make the reply wait for the score: score each frame in a process "
+                                     "of its own (lowest priority) and act on the newest finished score, the "
+                                     "previous frame's (one frame late; a frame arriving while the monitor is busy "
+                                     "is not scored)")
 
     def __post_init__(self) -> None:
         if self.kind and self.kind not in monitor_names():

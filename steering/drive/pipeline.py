@@ -14,7 +14,7 @@ prepare, the newest-frame policy, control, stats, the failure monitor's score (`
 after the inference; its alarm goes to the controller, the sinks and the reply), and the fan-out to sinks.
 
 With `score_async` (drive.py `--alarm-async`) the reply does not wait for the score: frame k is handed
-to the monitor's thread and frame k's reply, command and sinks get the newest score already finished,
+to the monitor's process and frame k's reply, command and sinks get the newest score already finished,
 frame k-1's when the monitor keeps up (`DriveFrame.alarm_lag` says how many frames late it is). A
 frame that arrives while the monitor is still busy is not scored (counted `alarm_skipped`).
 
@@ -59,7 +59,7 @@ class SteeringModel(Protocol):
 
 
 class Background(Protocol):
-    """Runs a call without the caller waiting (`steering.drive.worker.BackgroundCall` is one)."""
+    """Scores a frame without the caller waiting (`steering.drive.score_process.ScoreProcess` is one)."""
 
     def submit(self, done: Callable[[Any, BaseException | None, float], None], *args: Any) -> bool: ...
 
@@ -74,7 +74,7 @@ class Session:
     # The previous inference's reply was dropped for a newer frame; the next one is sent whatever
     # arrives meanwhile (the lock-step simulator never needs this: its chains end when a reply is dropped).
     dropped_last: bool = False
-    # --alarm-async: (sequence, score, seconds, error) of the newest finished score, set by the monitor's thread
+    # --alarm-async: (sequence, score, seconds, error) of the newest finished score, set by the scorer's thread
     scored: tuple[int, float, float, BaseException | None] | None = None
     scored_seen: int = 0  # the newest of those whose cost and error went to the stats
 
@@ -185,7 +185,7 @@ class DrivePipeline:
 
     def _score_late(self, session: Session, sequence: int, frame: Any, x: Any,
                     steering: float) -> tuple[float | None, int]:
-        """(newest finished score, frames it is late) and this frame handed to the monitor's thread."""
+        """(newest finished score, frames it is late) and this frame handed to the scorer."""
         scored = session.scored  # read before submitting: this frame's own score cannot be in it yet
         if scored is not None and scored[0] > session.scored_seen:
             session.scored_seen = scored[0]
@@ -194,7 +194,7 @@ class DrivePipeline:
                 self._alarm_failed(scored[3])
 
         def done(value: Any, error: BaseException | None, seconds: float) -> None:
-            # in the monitor's thread: one rebinding, read whole by the next step
+            # in the scorer's own thread: one rebinding, read whole by the next step
             session.scored = (sequence, math.nan if error is not None else float(value), seconds, error)
 
         if not self.score_async.submit(done, frame, ScoreContext(x, steering, self.model.preprocess)):

@@ -67,7 +67,11 @@ class ScoreProcess:
                                         name="steering-alarm", daemon=True)
         self._process.start()
         child_conn.close()
-        if not self._conn.poll(_START_TIMEOUT_S) or self._conn.recv() != "ready":
+        try:
+            ready = self._conn.poll(_START_TIMEOUT_S) and self._conn.recv() == "ready"
+        except (EOFError, OSError):  # the child died loading the monitor (its traceback is on stderr)
+            ready = False
+        if not ready:
             self.close()
             raise RuntimeError(f"the {monitor.kind} monitor's process did not start")
         self.busy = False

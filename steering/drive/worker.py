@@ -8,10 +8,6 @@ Why not `eventlet.tpool`: it keeps one process-global pool bound to the hub of w
 used it first, so a second server started in another thread of the same process (tests,
 benchmarks, the simulator's evaluator) would wait forever. This class belongs to one server, its
 thread and pipe are closed with it, and it never spawns more than one thread.
-
-`BackgroundCall` is the fire-and-forget sibling (drive.py `--alarm-async`): `submit` hands one call
-to its thread and returns at once, refusing while a call is still running; the result goes to a
-callback in that thread. Nobody waits for it, so it needs no pipe.
 """
 from __future__ import annotations
 
@@ -92,65 +88,3 @@ class InferenceThread:
         self._thread.join(timeout)
         os.close(self._read_fd)
         os.close(self._write_fd)
-
-
-def lower_priority(niceness: int = 10, idle: bool = False) -> None:
-    """Make the calling OS thread yield the CPU to the rest of the process: its own nice value (Linux
-    renices one thread by its id) `niceness` above the process's, at most 19; `idle`: Linux's SCHED_IDLE,
-    the CPU only when nothing else wants it. A no-op where neither is available."""
-    thread = _threading.get_native_id()
-    try:
-        os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + niceness))
-        if idle:
-            os.sched_setscheduler(thread, os.SCHED_IDLE, os.sched_param(0))
-    except (AttributeError, OSError):
-        pass
-
-
-class BackgroundCall:
-    """Run `fn(*args)` in one OS thread without waiting: one call at a time, `submit` refuses while busy."""
-
-    def __init__(self, fn: Callable[..., Any], initializer: Callable[[], None] | None = None,
-                 name: str = "steering-background") -> None:
-        self._fn = fn
-        self._requests: Any = _queue.SimpleQueue()
-        self.busy = False  # set by submit, cleared by the thread after the callback ran
-        self._closed = False
-        self._thread = _threading.Thread(target=self._loop, args=(initializer,), name=name, daemon=True)
-        self._thread.start()
-
-    def submit(self, done: Callable[[Any, BaseException | None, float], None], *args: Any) -> bool:
-        """Start fn(*args) unless a call is running (then False); `done(value, error, seconds)` runs after it,
-        in the worker thread."""
-        if self._closed or self.busy:
-            return False
-        self.busy = True
-        self._requests.put((done, args))
-        return True
-
-    def _loop(self, initializer: Callable[[], None] | None) -> None:
-        if initializer is not None:
-            initializer()
-        while True:
-            item = self._requests.get()
-            if item is None:
-                return
-            done, args = item
-            start = time.perf_counter()
-            value, error = None, None
-            try:
-                value = self._fn(*args)
-            except Exception as exc:  # handed to the callback, which decides (the pipeline: alarm)
-                error = exc
-            try:
-                done(value, error, time.perf_counter() - start)
-            finally:
-                self.busy = False
-
-    def close(self, timeout: float = 5.0) -> None:
-        """Stop the thread after the call in progress."""
-        if self._closed:
-            return
-        self._closed = True
-        self._requests.put(None)
-        self._thread.join(timeout)
