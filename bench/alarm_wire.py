@@ -9,7 +9,9 @@ then with each monitor kind scored before the reply (`--alarm K --alarm-file F`)
 `--alarm-async` (the reply carries the previous frame's score). The monitors are fitted here first on
 the real recording's frames (small fits: the cost does not depend on their quality). Prints the CPU,
 the load average before and after, and one markdown table: client round trip p50/p99, the increase
-over no alarm, and the server's own `alarm` stage (the monitor's cost per scored frame).
+over no alarm, the server's own `alarm` stage (the monitor's cost per scored frame) and the share of
+answered frames that were scored (with `--alarm-async`, frames arriving while the monitor is busy
+are not).
 """
 from __future__ import annotations
 
@@ -55,13 +57,16 @@ def variants(files: dict[str, Path]) -> dict[str, tuple[str, ...]]:
 
 def table(result: wire.WireModel) -> str:
     base = result.variants[NONE].round_trip
-    lines = ["| drive.py | round trip p50 ms | p99 ms | p50 vs no alarm | server `alarm` stage p50 / p99 ms |",
-             "|---|---|---|---|---|"]
+    lines = ["| drive.py | round trip p50 ms | p99 ms | p50 vs no alarm | server `alarm` stage p50 / p99 ms "
+             "| frames scored |", "|---|---|---|---|---|---|"]
     for label, v in result.variants.items():
         rt, stage = v.round_trip, v.server.get("alarm")
         added = "" if label == NONE else f"{(rt.median_ms / base.median_ms - 1) * 100:+.0f} %"
         alarm = f"{stage.p50:.2f} / {stage.p99:.2f}" if stage else ""
-        lines.append(f"| {label} | {rt.median_ms:.2f} | {rt.p99_ms:.2f} | {added} | {alarm} |")
+        answered = v.events.get("steer", 0)
+        scored = "" if label == NONE or not answered else \
+            f"{(answered - v.events.get('alarm_skipped', 0)) / answered:.0%}"
+        lines.append(f"| {label} | {rt.median_ms:.2f} | {rt.p99_ms:.2f} | {added} | {alarm} | {scored} |")
     return "\n".join(lines)
 
 
