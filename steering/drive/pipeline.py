@@ -146,8 +146,8 @@ class DrivePipeline:
                 self.stats.count("superseded")
                 self.stats.count("superseded_after_inference")
                 return None
-            # After the drop check, so a superseded frame costs no score; inside the lock, so the
-            # monitor never competes with the next inference for the cores.
+            # After the drop check, so a superseded frame costs no score; inside the lock, so a
+            # synchronous monitor never competes with the next inference for the cores.
             if self.score_async is not None:
                 score, lag = self._score_late(session, sequence, frame, x, steering_raw)
             else:
