@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
 from steering.checkpoint import load_model
 from steering.explain import visual_backprop
@@ -45,7 +46,8 @@ def fit(ctx: FitContext) -> dict[str, Any]:
         raise ValueError("saliency watches a model: give its checkpoint (--model best.pt)")
     model, pre = load_model(ctx.checkpoints[0])
     total = torch.zeros(GRID)
-    for start in range(0, len(ctx.frames), _BATCH):
+    starts = range(0, len(ctx.frames), _BATCH)
+    for start in tqdm(starts, desc="saliency", unit="batch", disable=not ctx.options.get("progress")):
         x = torch.stack([preprocess_frame(f, pre) for f in ctx.frames[start:start + _BATCH]])  # (b, 3, H, W)
         total += pooled_maps(model, x).sum(dim=0)
     nominal = total / max(1, len(ctx.frames))
