@@ -90,6 +90,7 @@ class WireVariant:
     model: str = ""  # drive.py's `model:` and `runtime:` start-up lines ("" for the classic server)
     runtime: str = ""
     max_abs_diff_vs_fp32: float | None = None  # None when eager fp32 was not among the variants
+    events: dict[str, int] = field(default_factory=dict)  # the exit summary's event counters
 
 
 @dataclass
@@ -239,6 +240,17 @@ def parse_summary(text: str) -> dict[str, StageTimes]:
     return stages
 
 
+_EVENT = re.compile(r"([a-z_]+) (\d+)")
+
+
+def parse_events(text: str) -> dict[str, int]:
+    """The exit summary's `events: alarm_skipped 3, steer 200 | ...` -> {name: count}."""
+    for line in text.splitlines():
+        if line.startswith("stopped") and "events: " in line:
+            return {k: int(v) for k, v in _EVENT.findall(line.split("events: ", 1)[1].split("|", 1)[0])}
+    return {}
+
+
 # ---------------------------------------------------------------- one model, every variant at once
 
 def run_model(name: str, config: WireConfig) -> WireModel:
@@ -284,7 +296,7 @@ def run_model(name: str, config: WireConfig) -> WireModel:
         label = server.label
         entry = WireVariant(command=server.display, round_trip=Stats.of(times[label]),
                             unexpected_replies=extra[label], server=parse_summary(exits[label]), **server.startup(),
-                            steering_head=steering[label][:4])
+                            steering_head=steering[label][:4], events=parse_events(exits[label]))
         if reference.size:
             diff = np.abs(np.array(steering[label]) - reference)
             entry.max_abs_diff_vs_fp32 = float(np.max(diff)) if np.isfinite(diff).all() else float("inf")

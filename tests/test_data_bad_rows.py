@@ -105,3 +105,22 @@ def test_missing_center_rows_are_dropped_never_mislabelled(tmp_path):
 def test_nonexistent_log_file_names_it(tmp_path):
     with pytest.raises(DrivingLogError, match="cannot read"):
         read_logs(tmp_path / "nope.csv")
+
+
+def test_drive_alarm_columns_after_the_seventh_are_ignored(tmp_path):
+    plain = write_recording(tmp_path, [SyntheticRow(0.1 * i) for i in range(3)])
+    # drive.py --alarm appends score, threshold, alarm, frames late (steering.drive.sinks.alarm_fields)
+    extras = [",1.234560e-02,5.000000e-02,0,0", ",nan,inf,1,1", ",7.500000e-02,5.000000e-02,1,1"]
+    rows = [line + extra for line, extra in zip(plain, extras, strict=True)]
+    path = write_log_file(tmp_path / "with_alarm.csv", rows)
+    table = read_logs(path).rows
+    expected = read_logs(write_log_file(tmp_path / "plain.csv", plain)).rows
+    assert table["steering"].tolist() == pytest.approx([0.0, 0.1, 0.2])
+    numbers = ["steering", "throttle", "brake", "speed"]
+    assert table[numbers].equals(expected[numbers])
+
+
+def test_words_after_the_seventh_column_are_still_an_error(tmp_path):
+    path, _ = _log_with_line(tmp_path, 2, lambda line: line + ",1.5e-02,alarm")
+    with pytest.raises(DrivingLogError, match=r":3: expected 7 columns, found 9"):
+        read_logs(path)

@@ -46,7 +46,23 @@ def test_sink_keeps_the_newest_frame_and_a_window_of_samples():
     assert [s[0] for s in sink.samples_since(47, 30.0)] == [48, 49, 50]
     assert [s[0] for s in sink.samples_since(5, 30.0)] == list(range(20, 51))  # older than the window
     assert sink.samples_since(50, 30.0) == [] and sink.samples_since(99, 30.0) == []
-    assert window[-1][2:] == pytest.approx((0.49, 0.1, 9.0))
+    assert window[-1][2:5] == pytest.approx((0.49, 0.1, 9.0))
+    assert window[-1][5:] == (None, 0), "no failure monitor: no score"
+
+
+def test_state_carries_the_alarm_score_threshold_and_alarm_of_each_frame():
+    monitor = Monitor(MonitorConfig(enabled=True, port=0))
+    assert monitor.state()["alarm"] == {"on": False, "threshold": None}
+    for i, score in enumerate((0.01, 0.08, float("nan"), 0.02)):
+        # score > threshold 0.05 alarms, and so does NaN (a monitor that failed on the frame)
+        monitor.sink.put(DriveFrame("AAAA", T0 + dt.timedelta(seconds=i), 0.0, 0.1, 9.0, score,
+                                    not score <= 0.05, 0.05))
+    state = monitor.state()
+    assert state["alarm"] == {"on": True, "threshold": 0.05}
+    assert [s[5:] for s in state["samples"]] == [(0.01, 0), (0.08, 1), (None, 1), (0.02, 0)]
+    json.dumps(state, allow_nan=False)  # what /api/state sends: NaN would not be JSON
+    monitor.sink.put(DriveFrame("AAAA", T0 + dt.timedelta(seconds=5), 0.0, 0.1, 9.0, 0.3, False, float("inf")))
+    assert monitor.state()["alarm"] == {"on": True, "threshold": None}, "no threshold fitted: scores only"
 
 
 def test_sink_history_is_bounded():

@@ -7,6 +7,7 @@ STEERING_MONITOR_SCREENSHOT=docs/monitor.png also copies the screenshot there.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -24,13 +25,12 @@ from drive_wire import SimulatorSocket, real_center_frames, telemetry  # noqa: E
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture()
-def drive_with_monitor(make_checkpoint, tmp_path):
-    """drive.py MODEL RECORD_DIR --monitor on free ports: yields (drive port, monitor URL, record dir)."""
-    record = tmp_path / "run1"
+@contextlib.contextmanager
+def _drive_py(checkpoint, record, *flags: str):
+    """drive.py CHECKPOINT RECORD_DIR --monitor [flags] on free ports: yields (drive port, monitor URL)."""
     proc = subprocess.Popen(
-        [sys.executable, "-W", "ignore", str(REPO / "drive.py"), str(make_checkpoint("pilotnet")), str(record),
-         "--port", "0", "--monitor", "--monitor-port", "0", "--device", "cpu", "--stats-every", "0"],
+        [sys.executable, "-W", "ignore", str(REPO / "drive.py"), str(checkpoint), str(record),
+         "--port", "0", "--monitor", "--monitor-port", "0", "--device", "cpu", "--stats-every", "0", *flags],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO)
     lines: list[str] = []
     try:
@@ -44,13 +44,21 @@ def drive_with_monitor(make_checkpoint, tmp_path):
                 break
         if monitor_url is None or port is None:
             pytest.fail("drive.py --monitor did not start:\n" + "".join(lines))
-        yield port, monitor_url, record
+        yield port, monitor_url
     finally:
         proc.terminate()
         try:
             proc.communicate(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture()
+def drive_with_monitor(make_checkpoint, tmp_path):
+    """drive.py MODEL RECORD_DIR --monitor on free ports: yields (drive port, monitor URL, record dir)."""
+    record = tmp_path / "run1"
+    with _drive_py(make_checkpoint("pilotnet"), record) as (port, url):
+        yield port, url, record
 
 
 def _wait(predicate, timeout: float = 20.0, what: str = ""):
@@ -141,3 +149,38 @@ def test_page_shows_frames_steering_charts_and_switches(drive_with_monitor, brow
         sim.close()
     # 60 frames driven, 10 of them while recording was paused.
     _wait(lambda: len(list((record / "IMG").glob("center_*.jpg"))) == 50, timeout=10, what="50 recorded frames")
+
+
+def test_alarm_chart_draws_the_score_threshold_and_alarm_periods(make_checkpoint, browser, tmp_path):
+    from steering.monitors import fit_monitor, score_frames_with
+    from steering.preprocess import decode_jpeg
+
+    checkpoint = make_checkpoint("pilotnet", seed=5)
+    jpegs = real_center_frames(26)
+    monitor = fit_monitor("tta", [decode_jpeg(j) for j in jpegs[:6]], [checkpoint])
+    scores = score_frames_with(monitor, [decode_jpeg(j) for j in jpegs[6:]], checkpoint)
+    monitor.threshold = float(sorted(scores)[len(scores) // 2])  # half the driven frames alarm
+    expected_alarms = int((scores > monitor.threshold).sum())
+    path = monitor.save(tmp_path / "tta.pt")
+    with _drive_py(checkpoint, tmp_path / "run1", "--alarm", "tta", "--alarm-file", str(path)) as (port, url):
+        browser.get(url)
+        sim = SimulatorSocket(port)
+        try:
+            sim.recv_event()
+            _drive(sim, jpegs[6:], speed=12.0)
+        finally:
+            sim.close()
+        chart = browser.find_element("id", "chart-alarm")
+        _wait(lambda: chart.is_displayed() and chart.get_attribute("data-points") == "20",
+              what="the alarm chart to hold all 20 scores")
+        assert int(chart.get_attribute("data-alarms")) == expected_alarms > 0
+        assert float(chart.get_attribute("data-threshold")) == pytest.approx(monitor.threshold, rel=1e-9)
+        assert float(_text(browser, "alarm-threshold")) == pytest.approx(monitor.threshold, rel=1e-3)
+        assert float(_text(browser, "alarm-value")) == pytest.approx(scores[-1], rel=1e-3)
+        # drawn: the score line, the threshold line and the shaded alarm periods leave non-blank pixels
+        painted = browser.execute_script(
+            "const c = document.getElementById('chart-alarm');"
+            "const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+            "let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n += 1; return n;")
+        # more than the threshold's dashed line alone (at most 2 antialiased rows of 560): the score and shading
+        assert painted > 2 * 560, painted

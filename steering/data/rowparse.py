@@ -10,6 +10,10 @@ decimal commas mix with the field separators. We recover the four numbers by try
 grouping the remaining tokens into steering, throttle, brake, speed (each one token, or an integer
 token followed by a digits-only fraction token) and keeping the groupings whose values lie in
 their physical ranges. Exactly one fits -> use it; none or several -> error with the candidates.
+
+Numeric columns after the seventh (drive.py's alarm columns, `steering.drive.sinks.ALARM_COLUMNS`)
+are ignored, on a row that cannot be a comma-decimal one (a token holds a '.', `nan` or `inf`, which
+a comma-locale writer never writes); anything else there is still an error.
 """
 from __future__ import annotations
 
@@ -78,6 +82,8 @@ def parse_row(line: str) -> ParsedRow:
         )
     center, left, right = (t.strip() for t in raw[:N_PATHS])
     number_tokens = raw[N_PATHS:]
+    if len(number_tokens) > N_NUMBERS and _extra_numeric_columns(number_tokens):
+        number_tokens = number_tokens[:N_NUMBERS]
     if len(number_tokens) == N_NUMBERS:
         values = tuple(_parse_number(name, tok.strip()) for name, tok in zip(NUMBER_NAMES, number_tokens, strict=False))
         comma_decimal = False
@@ -94,6 +100,18 @@ def parse_row(line: str) -> ParsedRow:
             "so this log was edited or written in degrees"
         )
     return ParsedRow(center, left, right, *values, comma_decimal=comma_decimal)
+
+
+def _extra_numeric_columns(tokens: list[str]) -> bool:
+    """True when tokens past the fourth number are extra numeric columns, not comma-decimal fractions."""
+    if all(_COMMA_LOCALE_TOKEN.fullmatch(t.strip()) for t in tokens):
+        return False  # could be a comma-locale row: the regrouping decides
+    for token in tokens[N_NUMBERS:]:
+        try:
+            float(token)
+        except ValueError:
+            return False
+    return True
 
 
 def _parse_number(name: str, token: str) -> float:

@@ -3,7 +3,9 @@
 The monitors themselves (registry, fitting, thresholds) are `steering.monitors`; what the car does on an
 alarm (`--on-alarm slow|stop|none`) is `steering.drive.control`; the pipeline scores each answered frame
 right after its inference, in the server's own monitor thread, and sends the score to the sinks and, as
-`confidence`, in the `steer` reply.
+`confidence`, in the `steer` reply. With `--alarm-async` the reply does not wait for the score: the
+monitor scores in a process of its own (`steering.drive.score_process`) and the reply carries the
+previous frame's score (one frame late).
 """
 from __future__ import annotations
 
@@ -30,11 +32,19 @@ class AlarmConfig:
                                     "wrote (threshold, weights); without one, mc-dropout/tta/ensemble score the "
                                     "driven checkpoint(s) and never raise the alarm")
 
+    asynchronous: bool = option(False, flag="alarm-async",
+                                help="do not make the reply wait for the score: score each frame in a process "
+                                     "of its own (lowest priority) and act on the newest finished score, the "
+                                     "previous frame's (one frame late; a frame arriving while the monitor is busy "
+                                     "is not scored)")
+
     def __post_init__(self) -> None:
         if self.kind and self.kind not in monitor_names():
             get_spec(self.kind)  # the error names close matches
         if self.file is not None and not self.kind:
             raise ValueError("--alarm-file needs --alarm NAME (the kind the file holds)")
+        if self.asynchronous and not self.kind:
+            raise ValueError("--alarm-async needs --alarm NAME")
 
 
 def model_checkpoints(model: Any) -> list[Path]:

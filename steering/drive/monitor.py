@@ -2,13 +2,15 @@
 
 The page (`monitor_page/`, plain HTML/JS/CSS shipped with the package, nothing from a CDN) shows
 the newest camera frame the model saw, the steering command as a gauge, 30 s strip charts of
-steering, throttle and speed, latency p50/p99, the runtime, error and safe-command counters,
+steering, throttle, speed and (drive.py `--alarm`) the failure monitor's score with its threshold
+as a line and the alarm periods shaded, latency p50/p99, the runtime, error and safe-command counters,
 the connection state, an optional VisualBackProp overlay and a record on/off switch.
 
 Data path, and why it cannot slow the car:
 - `MonitorSink` is one more sink of the drive pipeline. Its `put` runs on the control path and
   does three O(1) things: count, keep a reference to the newest `DriveFrame` (replacing the one
-  before), append (seq, time, steering, throttle, speed) to a bounded deque. No lock, no copy,
+  before), append (seq, time, steering, throttle, speed, alarm score, alarm) to a bounded deque
+  (score None without a monitor, or before its first score; NaN becomes None: JSON has no NaN). No lock, no copy,
   no decoding, no I/O: nothing in it waits for the page, and with no page open nothing else runs.
 - `Monitor` serves the page over plain HTTP with `eventlet.wsgi` in a thread and eventlet hub of
   its own, separate from the drive server's hub, so a slow or stalled browser socket parks only
@@ -31,6 +33,7 @@ import binascii
 import itertools
 import json
 import logging
+import math
 import mimetypes
 import socket
 import threading
@@ -78,6 +81,14 @@ class MonitorConfig:
     stats_s: float = 1.0  # latency percentiles and counters on the page refresh this often
 
 
+# (seq, time s, steering, throttle, speed, alarm score or None, alarm 0/1)
+Sample = tuple[int, float, float, float, float, float | None, int]
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
 class MonitorSink:
     """The drive pipeline's side of the monitor: keeps the newest frame and a short history. Never blocks.
 
@@ -88,19 +99,20 @@ class MonitorSink:
     def __init__(self, history_s: float = 30.0) -> None:
         self.frames = 0  # frames put so far: the sequence number of `newest`
         self.newest: tuple[int, DriveFrame] | None = None
-        self.samples: deque[tuple[int, float, float, float, float]] = deque(
+        self.samples: deque[Sample] = deque(
             maxlen=max(1, int(history_s * _SAMPLE_RATE_CAP)))
         self.closed = False
 
     def put(self, frame: DriveFrame) -> None:
         self.frames += 1
         self.newest = (self.frames, frame)
-        self.samples.append((self.frames, frame.received.timestamp(), frame.steering, frame.throttle, frame.speed))
+        self.samples.append((self.frames, frame.received.timestamp(), frame.steering, frame.throttle, frame.speed,
+                             _finite(frame.alarm_score), int(frame.alarm)))
 
     def close(self) -> None:
         self.closed = True  # the drive ended; the page keeps showing the last state
 
-    def samples_since(self, since: int, window_s: float) -> list[tuple[int, float, float, float, float]]:
+    def samples_since(self, since: int, window_s: float) -> list[Sample]:
         """Samples with seq > `since` from the last `window_s` seconds of the drive, oldest first."""
         samples = self.samples.copy()  # C-level copy of references: a consistent view
         if not samples:
@@ -211,7 +223,15 @@ class Monitor:
             "recording": self._recording(),
             "saliency": self.saliency.status() if self.saliency is not None else {"available": False},
             "max_fps": self.config.max_fps,
+            "alarm": self._alarm(newest[1] if newest else None),
         }
+
+    @staticmethod
+    def _alarm(frame: DriveFrame | None) -> dict[str, Any]:
+        """The score chart's settings: on with a failure monitor; its threshold (None: scores only)."""
+        if frame is None or frame.alarm_threshold is None:
+            return {"on": False, "threshold": None}
+        return {"on": True, "threshold": _finite(frame.alarm_threshold)}
 
     def _stats(self) -> dict[str, Any]:
         # DriveStats.snapshot computes percentiles over its windows under the lock the control path

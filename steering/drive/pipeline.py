@@ -13,6 +13,11 @@ a worker thread), the lock that serialises inferences, and how to let other fram
 prepare, the newest-frame policy, control, stats, the failure monitor's score (`alarm`, scored right
 after the inference; its alarm goes to the controller, the sinks and the reply), and the fan-out to sinks.
 
+With `score_async` (drive.py `--alarm-async`) the reply does not wait for the score: frame k is handed
+to the monitor's process and frame k's reply, command and sinks get the newest score already finished,
+frame k-1's when the monitor keeps up (`DriveFrame.alarm_lag` says how many frames late it is). A
+frame that arrives while the monitor is still busy is not scored (counted `alarm_skipped`).
+
 Newest-frame policy, per session. A simulator with two or three request chains running at once
 (it opens twice, and answers our connect `steer` with a telemetry too) would otherwise steer on
 frames that already waited for another chain's inference:
@@ -53,6 +58,12 @@ class SteeringModel(Protocol):
     def describe(self) -> str: ...
 
 
+class Background(Protocol):
+    """Scores a frame without the caller waiting (`steering.drive.score_process.ScoreProcess` is one)."""
+
+    def submit(self, done: Callable[[Any, BaseException | None, float], None], *args: Any) -> bool: ...
+
+
 @dataclass
 class Session:
     """What the pipeline keeps per connection."""
@@ -63,6 +74,9 @@ class Session:
     # The previous inference's reply was dropped for a newer frame; the next one is sent whatever
     # arrives meanwhile (the lock-step simulator never needs this: its chains end when a reply is dropped).
     dropped_last: bool = False
+    # --alarm-async: (sequence, score, seconds, error) of the newest finished score, set by the scorer's thread
+    scored: tuple[int, float, float, BaseException | None] | None = None
+    scored_seen: int = 0  # the newest of those whose cost and error went to the stats
 
 
 @dataclass(frozen=True)
@@ -76,7 +90,8 @@ class DrivePipeline:
     def __init__(self, model: SteeringModel, control: ControlConfig, stats: DriveStats, sinks: Iterable[Sink] = (),
                  *, run_model: Callable[[Any], float] | None = None, lock: AbstractContextManager | None = None,
                  yield_now: Callable[[], None] = lambda: None, alarm: AlarmMonitor | None = None,
-                 run_alarm: Callable[[Any, ScoreContext], float] | None = None) -> None:
+                 run_alarm: Callable[[Any, ScoreContext], float] | None = None,
+                 score_async: Background | None = None) -> None:
         self.model = model
         self.control = control
         self.stats = stats
@@ -88,6 +103,7 @@ class DrivePipeline:
         self._warn = RateLimitedLog(log)  # a monitor failing on every frame logs every few seconds, not 15x a second
         # how the monitor's score is computed (the server: in a thread of its own, like the model)
         self.run_alarm = run_alarm or (alarm.score if alarm is not None else None)
+        self.score_async = score_async  # runs alarm.score without the reply waiting (one frame late)
 
     def open(self) -> Session:
         # A fresh controller: a reconnecting simulator must not inherit the old integrator.
@@ -130,9 +146,13 @@ class DrivePipeline:
                 self.stats.count("superseded")
                 self.stats.count("superseded_after_inference")
                 return None
-            # After the drop check, so a superseded frame costs no score; inside the lock, so the
-            # monitor never competes with the next inference for the cores.
-            score, alarm = self._score(frame, x, steering_raw)
+            # After the drop check, so a superseded frame costs no score; inside the lock, so a
+            # synchronous monitor never competes with the next inference for the cores.
+            if self.score_async is not None:
+                score, lag = self._score_late(session, sequence, frame, x, steering_raw)
+            else:
+                score, lag = self._score(frame, x, steering_raw), 0
+        alarm = self._alarm(score)
         session.dropped_last = False
         self.stats.staleness(newer_at_start, session.newest - sequence)
         if not math.isfinite(steering_raw):
@@ -143,28 +163,58 @@ class DrivePipeline:
                                ("infer", inferred - start), ("total", done - received)):
             self.stats.latency(stage, seconds * 1000.0)
         if self.sinks:
+            threshold = self.alarm.threshold if self.alarm is not None else None
             frame_out = DriveFrame(telemetry.image, dt.datetime.now(), steering, throttle, telemetry.speed,
-                                   score, alarm)
+                                   score, alarm, threshold, lag)
             for sink in self.sinks:
                 sink.put(frame_out)
         return Command(steering, throttle, score)
 
-    def _score(self, frame: Any, x: Any, steering: float) -> tuple[float | None, bool]:
-        """(score, alarm) of the failure monitor for this frame; (None, False) without one."""
+    def _score(self, frame: Any, x: Any, steering: float) -> float | None:
+        """The failure monitor's score of this frame (NaN if it failed); None without a monitor."""
         if self.alarm is None:
-            return None, False
+            return None
         start = time.perf_counter()
         try:
             score = float(self.run_alarm(frame, ScoreContext(x, steering, self.model.preprocess)))
         except Exception as exc:  # noqa: BLE001 - a broken monitor must not cost the frame: alarm instead
-            self.stats.error("alarm_error")
-            self._warn.warning("alarm_error", "alarm: the monitor failed on a frame (alarm raised): %r", exc)
+            self._alarm_failed(exc)
             score = math.nan
         self.stats.latency("alarm", (time.perf_counter() - start) * 1000.0)
+        return score
+
+    def _score_late(self, session: Session, sequence: int, frame: Any, x: Any,
+                    steering: float) -> tuple[float | None, int]:
+        """(newest finished score, frames it is late) and this frame handed to the scorer."""
+        scored = session.scored  # read before submitting: this frame's own score cannot be in it yet
+        if scored is not None and scored[0] > session.scored_seen:
+            session.scored_seen = scored[0]
+            self.stats.latency("alarm", scored[2] * 1000.0)
+            if scored[3] is not None:
+                self._alarm_failed(scored[3])
+
+        def done(value: Any, error: BaseException | None, seconds: float) -> None:
+            # in the scorer's own thread: one rebinding, read whole by the next step
+            session.scored = (sequence, math.nan if error is not None else float(value), seconds, error)
+
+        if not self.score_async.submit(done, frame, ScoreContext(x, steering, self.model.preprocess)):
+            self.stats.count("alarm_skipped")
+        if scored is None:
+            return None, 0  # nothing scored yet on this connection: no score, no alarm
+        return scored[1], sequence - scored[0]
+
+    def _alarm_failed(self, exc: BaseException) -> None:
+        self.stats.error("alarm_error")
+        self._warn.warning("alarm_error", "alarm: the monitor failed on a frame (alarm raised): %r", exc)
+
+    def _alarm(self, score: float | None) -> bool:
+        """Above the threshold, or NaN (a failed score); False without a score."""
+        if self.alarm is None or score is None:
+            return False
         alarm = self.alarm.alarm(score)
         if alarm:
             self.stats.count("alarm")
-        return score, alarm
+        return alarm
 
     def safe(self, session: Session, reason: str) -> Command:
         """Throttle 0, last good steering: the answer to anything malformed (counted by reason)."""

@@ -11,7 +11,11 @@ monitor's, which serves a page of its own) is passed as `DriveServer(..., sinks=
 writes `run1/IMG/center_yyyy_MM_dd_HH_mm_ss_fff.jpg` (the JPEG bytes the simulator sent, not
 re-encoded) and appends one row per frame to `run1/driving_log.csv` in the simulator's layout
 (`steering.udacity`): what the model commanded (steering, throttle, brake) and the speed the car
-reported. Left/right columns stay empty (one camera).
+reported. Left/right columns stay empty (one camera). With a failure monitor (drive.py `--alarm`)
+each row gets `ALARM_COLUMNS` after the simulator's seven: the score (`nan` when none was ready yet),
+the threshold, the alarm (1/0) and how many frames late the score is (0: scored on this frame; 1 with
+`--alarm-async`: the previous frame's). `steering.data`'s reader ignores numeric columns after the
+seventh, so such a recording trains like any other.
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ import base64
 import binascii
 import datetime as dt
 import logging
+import math
 import queue
 import threading
 from collections.abc import Callable
@@ -29,6 +34,8 @@ from typing import Any, Protocol
 from steering.udacity import IMAGE_DIR, LOG_NAME, format_log_row, frame_name
 
 log = logging.getLogger(__name__)
+
+ALARM_COLUMNS = ("alarm_score", "alarm_threshold", "alarm", "alarm_frames_late")  # after the simulator's 7
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,8 @@ class DriveFrame:
     speed: float  # reported, mph
     alarm_score: float | None = None  # the failure monitor's score (drive.py --alarm), None without one
     alarm: bool = False  # the score passed the monitor's threshold
+    alarm_threshold: float | None = None  # the monitor's threshold (inf: scores only), None without a monitor
+    alarm_lag: int = 0  # frames between the scored frame and this one (--alarm-async: 1)
 
 
 class Sink(Protocol):
@@ -79,8 +88,10 @@ def build_sinks(config: Any) -> list[Sink]:
 class Recorder:
     """Background writer of frames and log rows; `close()` flushes everything queued."""
 
-    def __init__(self, folder: str | Path, max_queue: int = 256) -> None:
+    def __init__(self, folder: str | Path, max_queue: int = 256, alarm_columns: bool = False) -> None:
+        """`alarm_columns`: append `ALARM_COLUMNS` to every row (drive.py with `--alarm`)."""
         self.folder = Path(folder)
+        self.alarm_columns = alarm_columns
         self.image_dir = self.folder / IMAGE_DIR
         try:
             self.image_dir.mkdir(parents=True, exist_ok=True)
@@ -132,7 +143,10 @@ class Recorder:
         path = self.image_dir / self._unique_name(item.received)
         path.write_bytes(base64.b64decode(item.image_base64))
         throttle, brake = (item.throttle, 0.0) if item.throttle >= 0 else (0.0, -item.throttle)
-        log_file.write(format_log_row(str(path.resolve()), "", "", item.steering, throttle, brake, item.speed) + "\n")
+        row = format_log_row(str(path.resolve()), "", "", item.steering, throttle, brake, item.speed)
+        if self.alarm_columns:
+            row += "," + alarm_fields(item)
+        log_file.write(row + "\n")
         log_file.flush()  # a crash or Ctrl-C keeps every row written so far
 
     def close(self, timeout: float = 30.0) -> None:
@@ -147,6 +161,21 @@ class Recorder:
         )
 
 
+def alarm_fields(frame: DriveFrame) -> str:
+    """`ALARM_COLUMNS` of one frame. Scores in exponent form (`1.234560e-05`): always a '.', so the log
+    reader can tell these rows from comma-decimal ones."""
+    score = math.nan if frame.alarm_score is None else frame.alarm_score
+    threshold = math.nan if frame.alarm_threshold is None else frame.alarm_threshold
+    return f"{score:.6e},{threshold:.6e},{int(frame.alarm)},{frame.alarm_lag}"
+
+
+def _build_recorder(config: Any) -> Recorder | None:
+    if config.record_dir is None:
+        return None
+    return Recorder(config.record_dir, alarm_columns=bool(config.alarm.kind))
+
+
 register_sink(SinkSpec(
-    name="recorder", help="drive.py's RECORD_DIR: every answered frame and command, as the simulator's Record mode",
-    build=lambda config: Recorder(config.record_dir) if config.record_dir is not None else None))
+    name="recorder", help="drive.py's RECORD_DIR: every answered frame and command, as the simulator's Record mode "
+                          "(with --alarm, plus the score, threshold and alarm per frame)",
+    build=_build_recorder))

@@ -26,6 +26,7 @@ with warnings.catch_warnings():  # eventlet's maintenance-mode notice; see steer
 # The real modules even if a caller monkey-patched the process.
 _threading = patcher.original("threading")
 _queue = patcher.original("queue")
+original_threading, original_queue = _threading, _queue  # for other modules' native threads
 
 
 class InferenceThread:

@@ -110,6 +110,11 @@ class AlarmMonitor:
     def score(self, frame: np.ndarray, ctx: ScoreContext) -> float:
         return float(self.scorer.score(frame, ctx))
 
+    @staticmethod
+    def configure_thread(threads: int = 1) -> None:
+        """Torch's CPU threads for the calling thread's scores (per thread, like the model's runtime)."""
+        torch.set_num_threads(threads)
+
     def alarm(self, score: float) -> bool:
         """Above the threshold, or not a number (a monitor that cannot tell must not stay silent)."""
         return not score <= self.threshold

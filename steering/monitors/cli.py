@@ -3,6 +3,7 @@
     python -m steering.monitors fit data/driving_log.csv --kind autoencoder --out ae.pt
     python -m steering.monitors fit data/driving_log.csv --kind mc-dropout --model runs/x/best.pt --out mcd.pt
     python -m steering.monitors fit data/driving_log.csv --kind ensemble --model a.pt --model b.pt --out ens.pt
+    python -m steering.monitors fit data/driving_log.csv --kind saliency --model runs/x/best.pt --out sal.pt
     python -m steering.monitors cost ae.pt mcd.pt --model runs/x/best.pt --log data/driving_log.csv
     python -m steering.monitors list
 
@@ -31,8 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("logs", type=Path, nargs="+", help="driving_log.csv of nominal driving (the training recording)")
     fit.add_argument("--kind", required=True, choices=monitor_names(), help="which monitor")
     fit.add_argument("--model", type=Path, action="append", default=[],
-                     help="checkpoint the monitor watches (mc-dropout, tta: one; ensemble: several; autoencoder: "
-                          "optional, its preprocessing is then reused)")
+                     help="checkpoint the monitor watches (mc-dropout, tta, saliency: one; ensemble: several; "
+                          "autoencoder: optional, its preprocessing is then reused)")
     fit.add_argument("--out", type=Path, required=True, help="the monitor file drive.py --alarm-file reads")
     fit.add_argument("--false-alarm-rate", type=float, default=0.05,
                      help="share of nominal frames above the threshold, by the gamma fit (default 0.05)")

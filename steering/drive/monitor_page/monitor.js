@@ -10,7 +10,7 @@ let windowS = 30;
 let lastSample = 0;
 let frameSeq = 0;
 let recordPending = false;  // a switch click not yet answered: do not let a poll flip it back
-const samples = [];  // [seq, t, steering, throttle, speed]
+const samples = [];  // [seq, t, steering, throttle, speed, alarm score or null, alarm 0/1]
 const shown = [];  // times frames were shown, for the frames/s figure
 
 const $ = (id) => document.getElementById(id);
@@ -47,6 +47,53 @@ function drawChart(canvas, index, lo, hi) {
   }
   ctx.stroke();
   canvas.dataset.points = String(points);
+}
+
+// The failure monitor's score (drive.py --alarm): the line, its threshold dashed, alarm periods shaded.
+// The vertical scale fits the window's scores and the threshold, so both stay in view.
+function drawAlarmChart(canvas, threshold) {
+  const ctx = canvas.getContext("2d");
+  const w = canvas.width, h = canvas.height;
+  ctx.clearRect(0, 0, w, h);
+  const scored = samples.filter((s) => s[5] !== null && s[5] !== undefined);
+  let hi = threshold !== null ? threshold * 1.5 : 0;
+  for (const s of scored) hi = Math.max(hi, s[5]);
+  hi = hi > 0 ? hi * 1.05 : 1;
+  const tEnd = samples.length ? samples[samples.length - 1][1] : 0;
+  const xOf = (t) => w - ((tEnd - t) / windowS) * w;
+  const yOf = (v) => h - (Math.max(0, Math.min(hi, v)) / hi) * h;
+  // alarm periods: from each alarmed frame to the next frame
+  ctx.fillStyle = "rgba(224, 72, 72, 0.35)";
+  let alarmed = 0;
+  for (let i = 0; i < samples.length; i += 1) {
+    if (!samples[i][6]) continue;
+    const x0 = xOf(samples[i][1]);
+    const x1 = i + 1 < samples.length ? xOf(samples[i + 1][1]) : w;
+    ctx.fillRect(x0, 0, Math.max(1, x1 - x0), h);
+    alarmed += 1;
+  }
+  if (threshold !== null) {
+    ctx.strokeStyle = "#e04848";
+    ctx.setLineDash([4, 3]);
+    ctx.beginPath(); ctx.moveTo(0, yOf(threshold)); ctx.lineTo(w, yOf(threshold)); ctx.stroke();
+    ctx.setLineDash([]);
+  }
+  ctx.fillStyle = "#8a93a0";
+  ctx.font = "10px sans-serif";
+  ctx.fillText(hi.toPrecision(3), 2, 10);
+  ctx.fillText("0", 2, h - 2);
+  ctx.strokeStyle = "#5ec4f2";
+  ctx.lineWidth = 1.5;
+  ctx.beginPath();
+  let points = 0;
+  for (const s of scored) {
+    if (points === 0) ctx.moveTo(xOf(s[1]), yOf(s[5])); else ctx.lineTo(xOf(s[1]), yOf(s[5]));
+    points += 1;
+  }
+  ctx.stroke();
+  canvas.dataset.points = String(points);
+  canvas.dataset.alarms = String(alarmed);
+  canvas.dataset.threshold = threshold === null ? "" : String(threshold);
 }
 
 function showCounts(id, counts, empty) {
@@ -86,6 +133,15 @@ function showState(state) {
   drawChart($("chart-steering"), 2, -1, 1);
   drawChart($("chart-throttle"), 3, -1, 1);
   drawChart($("chart-speed"), 4, 0, 35);
+  const alarm = state.alarm || { on: false, threshold: null };
+  $("chart-alarm-row").hidden = !alarm.on;
+  if (alarm.on) {
+    drawAlarmChart($("chart-alarm"), alarm.threshold);
+    const newest = samples.length ? samples[samples.length - 1] : null;
+    setText("alarm-value", newest && newest[5] !== null ? Number(newest[5]).toPrecision(4) : "–");
+    setText("alarm-threshold", alarm.threshold === null ? "none (scores only)" : Number(alarm.threshold).toPrecision(4));
+    $("alarm-value").dataset.alarm = newest && newest[6] ? "1" : "0";
+  }
 
   const lat = state.latency_ms || {};
   for (const stage of ["total", "infer", "decode"]) {

@@ -61,6 +61,7 @@ from steering.drive.config import DriveConfig
 from steering.drive.http_guard import Address, guarded
 from steering.drive.hub import HubThread, close_hub, listen
 from steering.drive.pipeline import Command, DrivePipeline, Session, SteeringModel
+from steering.drive.score_process import ScoreProcess
 from steering.drive.sinks import Recorder, Sink, build_sinks
 from steering.drive.stats import DriveStats, RateLimitedLog
 from steering.drive.udacity import wire
@@ -91,7 +92,7 @@ class DriveServer:
         if alarm is None and self.config.alarm.kind:
             alarm = load_alarm(self.config.alarm, model_checkpoints(model))
         self.alarm = alarm
-        self._alarm_worker: InferenceThread | None = None
+        self._alarm_worker: InferenceThread | ScoreProcess | None = None
         self._stats = DriveStats()
         self._warn = RateLimitedLog(log)
         self._sessions: dict[str, Session] = {}
@@ -158,12 +159,17 @@ class DriveServer:
         self.recorder = next((sink for sink in built if isinstance(sink, Recorder)), None)
         sinks = [*built, *self._extra_sinks]
         self._worker = InferenceThread(self.model.infer, initializer=self.model.configure_thread)
-        if self.alarm is not None:  # its own thread: a monitor's forward pass must not freeze the hub either
+        # the monitor's own thread: its forward pass must not freeze the hub either; --alarm-async: nobody waits
+        late = self.alarm is not None and self.config.alarm.asynchronous
+        if late:  # a process of its own at the lowest priority: the next frame's inference comes first
+            self._alarm_worker = ScoreProcess(self.alarm)
+        elif self.alarm is not None:
             self._alarm_worker = InferenceThread(self.alarm.score, initializer=self.model.configure_thread,
                                                  name="steering-alarm")
         self.pipeline = DrivePipeline(self.model, self.config.control, self._stats, sinks, run_model=self._run_model,
                                       yield_now=lambda: eventlet.sleep(0), alarm=self.alarm,
-                                      run_alarm=self._alarm_worker.run if self._alarm_worker else None)
+                                      run_alarm=self._alarm_worker.run if self._alarm_worker and not late else None,
+                                      score_async=self._alarm_worker if late else None)
         self._hub = HubThread(self._serve, "steering-drive-server")
         self._hub.start()
         self._ready.wait()
