@@ -1,6 +1,6 @@
 """What a failure monitor adds to drive.py's round trip, as the simulator sees it.
 
-    python -m bench.alarm_wire --frames 200 --out docs/alarm_wire.md
+    python -m bench.alarm_wire --frames 200     # or: python -m bench alarm_wire
 
 bench/wire.py's Unity-like client and interleaving (every variant running at once, visited in blocks
 of frames so a burst of load from elsewhere hits all alike) drive PilotNet (seeded random weights:
@@ -20,10 +20,12 @@ import logging
 import os
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench import inputs, wire
-from bench.machine import cpu_line, machine
+from bench.benchmark import Benchmark
+from bench.machine import Machine, cpu_line, machine
 from steering.cli import setup_logging
 from steering.inference.gate import log_frames
 from steering.monitors import fit_monitor
@@ -70,6 +72,48 @@ def table(result: wire.WireModel) -> str:
     return "\n".join(lines)
 
 
+@dataclass
+class AlarmWireConfig:
+    frames: int = 200  # timed round trips per variant
+    fit_frames: int = 100  # nominal frames the monitors are fitted on
+    kinds: tuple[str, ...] = KINDS
+    warmup: int = 20
+
+
+@dataclass
+class AlarmWireResult:
+    machine: Machine
+    load_before: tuple[float, float, float]
+    load_after: tuple[float, float, float]
+    model: wire.WireModel
+
+
+def quick_config() -> AlarmWireConfig:
+    return AlarmWireConfig(frames=3, fit_frames=8, kinds=("tta",), warmup=2)
+
+
+def run(config: AlarmWireConfig) -> AlarmWireResult:
+    before = tuple(round(v, 2) for v in os.getloadavg())
+    with tempfile.TemporaryDirectory(prefix="steering-alarm-wire-") as folder:
+        files = fit_monitors(Path(folder), config.fit_frames, tuple(config.kinds))
+        wire_config = wire.WireConfig(models=("pilotnet",), frames=config.frames, warmup=config.warmup,
+                                      block=min(10, config.frames), variants=variants(files), naive=False,
+                                      legacy=False)
+        model = wire.run_model("pilotnet", wire_config)
+    return AlarmWireResult(machine(), before, tuple(round(v, 2) for v in os.getloadavg()), model)
+
+
+def section(result: AlarmWireResult) -> str:
+    return (f"machine: {cpu_line(result.machine)}; load average before {result.load_before[0]:.2f}, after "
+            f"{result.load_after[0]:.2f}\n\n" + table(result.model))
+
+
+BENCHMARK = Benchmark(
+    name="alarm_wire", help="what each failure monitor adds to drive.py's round trip, before the reply and async",
+    config=AlarmWireConfig, quick=quick_config, run=run, result=AlarmWireResult, section=section,
+    doc="printed, quoted in docs/misbehaviour.md", own_process=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.alarm_wire", description=__doc__.split("\n")[0])
     parser.add_argument("--frames", type=int, default=200, help="timed round trips per variant (default 200)")
@@ -78,15 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="also write the table here")
     args = parser.parse_args(argv)
     setup_logging(False)
-    print(f"CPU: {cpu_line(machine())}; {os.cpu_count()} cores")
-    print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
-    with tempfile.TemporaryDirectory(prefix="steering-alarm-wire-") as folder:
-        files = fit_monitors(Path(folder), args.fit_frames, tuple(args.kinds))
-        config = wire.WireConfig(models=("pilotnet",), frames=args.frames, variants=variants(files),
-                                 naive=False, legacy=False)
-        result = wire.run_model("pilotnet", config)
-    print("load average after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
-    text = table(result)
+    result = run(AlarmWireConfig(frames=args.frames, fit_frames=args.fit_frames, kinds=tuple(args.kinds)))
+    text = section(result)
     print(text)
     if args.out is not None:
         args.out.write_text(text + "\n")

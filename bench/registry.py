@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import (
+    alarm_wire,
     closed_loop,
     data_pipeline,
     elevation_cost,
@@ -46,7 +47,7 @@ log = logging.getLogger(__name__)
 # Run order: the page's sections first, as `make bench` always ran them (data reads training's rates);
 # then the figures that go to docs of their own, then the ones printed for docs written by hand.
 _MODULES = (limits, wire, latency, training, data_pipeline, render, closed_loop, soak, input_size, monitor,
-            ensemble, training_speed, tracks, elevation_cost, replay, perturb)
+            ensemble, training_speed, tracks, elevation_cost, replay, perturb, alarm_wire)
 BENCHMARKS: dict[str, Benchmark] = {module.BENCHMARK.name: module.BENCHMARK for module in _MODULES}
 
 

@@ -22,6 +22,7 @@ SLOW = {
     "wire": "four drive.py processes (eager, default, legacy, classic) started and driven",
     "soak": "300 frames through drive.py with two reconnects",
     "monitor": "two drive.py processes and a page poller",
+    "alarm_wire": "fits a monitor, then three drive.py processes driven",
     "tracks": "builds the renderer of every built-in track",
     "training_speed": "loader epochs with one and two worker processes",
 }
@@ -171,6 +172,14 @@ def check_input_size(result, text: str) -> None:
     assert text.startswith("`python -m bench.input_size --repeats 2`")
 
 
+def check_alarm_wire(result, text: str) -> None:
+    labels = ["no alarm (drive.py defaults)", "tta, scored before the reply", "tta, --alarm-async"]
+    assert list(result.model.variants) == labels
+    assert all(v.round_trip.n == 3 for v in result.model.variants.values())
+    assert all(v.events.get("steer", 0) >= 3 for v in result.model.variants.values()), "each answered its frames"
+    assert text.startswith(f"machine: {result.machine.cpu}") and "| tta, --alarm-async |" in text
+
+
 def check_monitor(result, text: str) -> None:
     assert set(result.variants) == {"no monitor", "monitor, no page", "monitor, page open"}
     assert all(v.n == 3 for v in result.variants.values())  # one round of three frames each
@@ -238,7 +247,7 @@ CHECKS: dict[str, Callable[[Any, str], None]] = {
     "data": check_data, "render": check_render, "closed_loop": check_closed_loop, "soak": check_soak,
     "input_size": check_input_size, "monitor": check_monitor, "ensemble": check_ensemble,
     "training_speed": check_training_speed, "tracks": check_tracks, "elevation_cost": check_elevation_cost,
-    "replay": check_replay, "perturb": check_perturb,
+    "replay": check_replay, "perturb": check_perturb, "alarm_wire": check_alarm_wire,
 }
 
 
