@@ -66,8 +66,9 @@ def control_label(spec: str) -> str:
         raise ValueError(f"{spec!r} is not a control spec")
     if parsed.kind == "constant":
         return f"constant_{parsed.value:g}"
-    inner = control_label(parsed.inner) if is_control(parsed.inner) else parsed.inner.split("+")[0]
-    stem = inner.replace("\\", "/").rstrip("/").split("/")[-1].rsplit(".", 1)[0]
+    if is_control(parsed.inner):
+        return f"delayed{parsed.frames}_{control_label(parsed.inner)}"
+    stem = parsed.inner.split("+")[0].replace("\\", "/").rstrip("/").split("/")[-1].rsplit(".", 1)[0]
     return f"delayed{parsed.frames}_{stem}"
 
 
