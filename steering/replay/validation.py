@@ -11,10 +11,11 @@ the closed loop does (Spearman's rank correlation) and when every model that fai
 below `fail_below`) also fails the replay: a replay pass must not hide a real failure.
 
 Writes `validation.md` (table), `validation.json` (settings, rows, verdict) and `validation.png` (one point
-per model, Spearman in the title) in `out_dir`; each closed-loop drive under `closed/<label>/`, the replay
-under `replay/`. With `reuse`, a closed-loop drive whose report.json is already there is read, not driven
-again (e.g. to replay with other intervention limits). The drives and the replay are left to
-`steering.eval` and `steering.replay.command`; this module pairs their scores and judges them.
+per model, Spearman in the title) in `out_dir`; each closed-loop drive under `closed/<label>/` (or
+`closed_dir`), the replay under `replay/`. With `reuse`, a closed-loop drive whose report.json is already
+there is read, not driven again (another recording of the same track, other replay intervention limits).
+The drives and the replay are left to `steering.eval` and `steering.replay.command`; this module pairs their
+scores and judges them.
 """
 from __future__ import annotations
 
@@ -52,7 +53,8 @@ class ValidationConfig:
     replay: ReplayConfig = field(default_factory=ReplayConfig)
     simulator: str = "auto"  # the recording's simulator (steering.replay.rigs); a headless recording: headless
     out_dir: Path = Path("runs/replay_validation")
-    reuse: bool = False  # read closed-loop reports already in out_dir/closed instead of driving again
+    reuse: bool = False  # read closed-loop reports already in closed_dir instead of driving again
+    closed_dir: Path | None = None  # the closed-loop drives' folder; None = out_dir/closed (share it between logs)
     progress: bool = True
 
 
@@ -133,7 +135,7 @@ def plot_scatter(path: Path, rows: Sequence[ModelScores], verdict: Verdict, titl
 
 
 def _closed_loop(spec: str, label: str, config: ValidationConfig) -> tuple[float, int]:
-    out = config.out_dir / "closed" / label
+    out = (config.closed_dir or config.out_dir / "closed") / label
     report_path = out / "report.json"
     if config.reuse and report_path.is_file():
         report = json.loads(report_path.read_text())
@@ -165,7 +167,8 @@ def validate(models: Sequence[str], log_path: Path, config: ValidationConfig,
     files = {"table": config.out_dir / "validation.md", "json": config.out_dir / "validation.json",
              "scatter": config.out_dir / "validation.png"}
     files["table"].write_text(f"{title}\n\n" + markdown_table(rows, verdict))
-    settings = {**asdict(config), "out_dir": str(config.out_dir), "log": str(log_path), "models": list(models)}
+    settings = {**asdict(config), "out_dir": str(config.out_dir), "closed_dir": str(config.closed_dir or ""),
+                "log": str(log_path), "models": list(models)}
     files["json"].write_text(json.dumps({"settings": settings, "rows": [asdict(r) for r in rows],
                                          "verdict": {**asdict(verdict), "passes": verdict.passes()}},
                                         indent=2, default=_json_default) + "\n")
@@ -195,14 +198,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--simulator", default="auto", choices=["auto", "unity", "headless"])
     parser.add_argument("--labels", nargs="+", default=None, help="names in the table (default: file names)")
     parser.add_argument("--out", type=Path, default=ValidationConfig.out_dir)
-    parser.add_argument("--reuse", action="store_true", help="read closed-loop reports already in --out")
+    parser.add_argument("--closed", type=Path, default=None,
+                        help="folder of the closed-loop drives (default OUT/closed); share it between recordings")
+    parser.add_argument("--reuse", action="store_true",
+                        help="read closed-loop reports already in that folder instead of driving again")
     parser.add_argument("--no-progress", dest="progress", action="store_false")
     args = parser.parse_args(argv)
     setup_logging(False)
     log_path = args.log / "driving_log.csv" if args.log.is_dir() else args.log
     config = ValidationConfig(track=args.track, speed_mph=args.speed, laps=args.laps, fail_below=args.fail_below,
                               replay=ReplayConfig(max_offset_m=args.max_offset, max_heading_deg=args.max_heading),
-                              simulator=args.simulator, out_dir=args.out, reuse=args.reuse, progress=args.progress)
+                              simulator=args.simulator, out_dir=args.out, reuse=args.reuse, closed_dir=args.closed,
+                              progress=args.progress)
     try:
         rows, verdict, files = validate(args.models, log_path, config, args.labels)
     except (CheckpointError, SimClientError, OSError, ValueError) as exc:
