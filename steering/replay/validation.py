@@ -121,9 +121,14 @@ def plot_scatter(path: Path, rows: Sequence[ModelScores], verdict: Verdict, titl
     ax.plot([0, 100], [0, 100], color="0.8", linewidth=1, zorder=0)
     ax.axvline(verdict.fail_below, color="0.85", linestyle=":", zorder=0)
     ax.axhline(verdict.fail_below, color="0.85", linestyle=":", zorder=0)
+    places: dict[tuple[float, float], list[str]] = {}  # models on the same point share one label
     for r in rows:
         ax.scatter(r.closed_loop, r.replay, color="tab:red" if r.label in verdict.missed_failures else "tab:blue")
-        ax.annotate(r.label, (r.closed_loop, r.replay), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        places.setdefault((round(r.closed_loop, 1), round(r.replay, 1)), []).append(r.label)
+    for (x, y), names in places.items():
+        ax.annotate("\n".join(names), (x, y), textcoords="offset points", fontsize=7,
+                    xytext=(-5 if x > 60 else 5, -5 if y > 50 else 5),
+                    ha="right" if x > 60 else "left", va="top" if y > 50 else "bottom")
     ax.set(xlim=(-5, 105), ylim=(-5, 105), xlabel="closed-loop autonomy % (headless simulator)",
            ylabel="replay autonomy % (recorded lap)")
     ax.set_title(f"{title}\nSpearman {verdict.spearman:.2f}; missed failures: "
