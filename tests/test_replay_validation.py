@@ -74,3 +74,20 @@ def test_validate_pairs_each_models_two_scores_and_writes_table_json_and_scatter
 def test_duplicate_file_names_are_refused(tmp_path):
     with pytest.raises(ValueError, match="distinct label"):
         validation.validate(["a/best.pt", "b/best.pt"], tmp_path / "log.csv", ValidationConfig(out_dir=tmp_path))
+
+
+def test_the_closed_loop_can_take_over_at_pilotnets_1_m_instead_of_off_the_road(tmp_path, monkeypatch):
+    seen = []
+
+    def fake_evaluate(spec, config):
+        seen.append(config.interventions.off_road_margin_m)
+        return SimpleNamespace(report=SimpleNamespace(autonomy_pct=100.0, interventions=0))
+
+    monkeypatch.setattr(validation, "evaluate", fake_evaluate)
+    monkeypatch.setattr(validation, "replay_models", lambda models, logs, options: SimpleNamespace(
+        runs={"a": SimpleNamespace(autonomy=100.0, interventions=[])}))
+    for limit in (None, 1.0):
+        validation.validate(["a.pt"], tmp_path / "log.csv",
+                            ValidationConfig(track="lake", out_dir=tmp_path / str(limit), closed_max_offset_m=limit))
+    # the lake road is 9 m wide: off the road is 4.5 m from the centre, so 1 m is a margin of -3.5 m
+    assert seen == [0.0, pytest.approx(-3.5)]

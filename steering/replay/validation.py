@@ -36,10 +36,11 @@ from steering.checkpoint import CheckpointError
 from steering.cli import setup_logging
 from steering.eval.config import EvalConfig
 from steering.eval.evaluate import evaluate
+from steering.eval.scoring import InterventionConfig
 from steering.replay.command import ReplayOptions, model_label, replay_models
 from steering.replay.loop import ReplayConfig
 from steering.sim.client import SimClientError
-from steering.sim.tracks import list_tracks
+from steering.sim.tracks import get_track, list_tracks
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,9 @@ class ValidationConfig:
     out_dir: Path = Path("runs/replay_validation")
     reuse: bool = False  # read closed-loop reports already in closed_dir instead of driving again
     closed_dir: Path | None = None  # the closed-loop drives' folder; None = out_dir/closed (share it between logs)
+    # The closed loop's take-over distance from the centre line; None = off the road (half the road width,
+    # steering.eval.scoring), 1.0 = PilotNet's rule, the replay's own (without its heading limit).
+    closed_max_offset_m: float | None = None
     progress: bool = True
 
 
@@ -146,8 +150,11 @@ def _closed_loop(spec: str, label: str, config: ValidationConfig) -> tuple[float
         report = json.loads(report_path.read_text())
         log.info("%s: closed loop read from %s", label, report_path)
         return float(report["autonomy_pct"]), int(report["interventions"])
+    rules = InterventionConfig()
+    if config.closed_max_offset_m is not None:  # the detector's limit is half the road's width plus a margin
+        rules = InterventionConfig(off_road_margin_m=config.closed_max_offset_m - get_track(config.track).half_width_m)
     result = evaluate(spec, EvalConfig(track=config.track, laps=config.laps, speed_mph=config.speed_mph,
-                                       out_dir=out, progress=config.progress, label=label))
+                                       out_dir=out, progress=config.progress, label=label, interventions=rules))
     return result.report.autonomy_pct, result.report.interventions
 
 
@@ -200,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="autonomy %% below which a drive fails (default 100: any take-over)")
     parser.add_argument("--max-offset", type=float, default=ReplayConfig.max_offset_m, help="replay: metres")
     parser.add_argument("--max-heading", type=float, default=ReplayConfig.max_heading_deg, help="replay: degrees")
+    parser.add_argument("--closed-max-offset", type=float, default=None,
+                        help="closed loop: metres from the centre line that count as a take-over (default: off the "
+                             "road, half its width; 1.0 = PilotNet's rule, as the replay)")
     parser.add_argument("--simulator", default="auto", choices=["auto", "unity", "headless"])
     parser.add_argument("--labels", nargs="+", default=None, help="names in the table (default: file names)")
     parser.add_argument("--out", type=Path, default=ValidationConfig.out_dir)
@@ -214,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     config = ValidationConfig(track=args.track, speed_mph=args.speed, laps=args.laps, fail_below=args.fail_below,
                               replay=ReplayConfig(max_offset_m=args.max_offset, max_heading_deg=args.max_heading),
                               simulator=args.simulator, out_dir=args.out, reuse=args.reuse, closed_dir=args.closed,
-                              progress=args.progress)
+                              closed_max_offset_m=args.closed_max_offset, progress=args.progress)
     try:
         rows, verdict, files = validate(args.models, log_path, config, args.labels)
     except (CheckpointError, SimClientError, OSError, ValueError) as exc:
