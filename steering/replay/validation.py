@@ -130,7 +130,7 @@ def plot_scatter(path: Path, rows: Sequence[ModelScores], verdict: Verdict, titl
         ax.scatter(r.closed_loop, r.replay, color="tab:red" if r.label in verdict.missed_failures else "tab:blue")
         places.setdefault((round(r.closed_loop, 1), round(r.replay, 1)), []).append(r.label)
     for (x, y), names in places.items():
-        ax.annotate("\n".join(names), (x, y), textcoords="offset points", fontsize=7,
+        ax.annotate(", ".join(names), (x, y), textcoords="offset points", fontsize=7,
                     xytext=(-5 if x > 60 else 5, -5 if y > 50 else 5),
                     ha="right" if x > 60 else "left", va="top" if y > 50 else "bottom")
     ax.set(xlim=(-5, 105), ylim=(-5, 105), xlabel="closed-loop autonomy % (headless simulator)",
