@@ -2,8 +2,11 @@
 load through `load_model`: constant steering, and a model's steering applied K frames late."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
+from replay_logs import write_log
 
 from steering.eval.cli import main as eval_main
 from steering.inference.controls import (
@@ -92,3 +95,15 @@ def test_evaluate_accepts_a_control_and_drives_it(tmp_path, capsys):
     assert code == 0, capsys.readouterr().err
     report = (out / "report.json").read_text()
     assert '"model": "constant:0"' in report
+
+
+def test_replay_of_a_delayed_control_starts_steering_k_frames_late(tmp_path):
+    log = write_log(tmp_path / "log", [(0.1 * i, 0.0, 0.4, 20.0) for i in range(40)])
+    out = tmp_path / "out"
+    assert eval_main(["replay", "constant:0.2", "delayed:10:constant:0.2", str(log), "--out", str(out), "--no-progress",
+                 "--max-heading", "180"]) == 0
+    models = json.loads((out / "report.json").read_text())["models"]
+    # Straight reference, steering 0.2: more than 1 m off every 10 rows (tests/test_replay_cli.py); 10 frames
+    # late, the first 10 rows drive straight on the reference, so the first take-over comes 10 rows later.
+    assert [iv["line"] for iv in models["constant_0.2"]["interventions_detail"]] == [11, 21, 31]
+    assert [iv["line"] for iv in models["delayed10_constant_0.2"]["interventions_detail"]] == [21, 31]
