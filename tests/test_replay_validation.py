@@ -67,8 +67,10 @@ def test_validate_pairs_each_models_two_scores_and_writes_table_json_and_scatter
     assert verdict.spearman == pytest.approx(1.0) and verdict.passes()
     saved = json.loads(files["json"].read_text())
     assert saved["verdict"]["passes"] is True and saved["rows"][2]["closed_interventions"] == 5
-    assert files["scatter"].stat().st_size > 0 and "| delayed8_a | 61.5 (5) | 20.0 (1) | yes |" in \
-        files["table"].read_text()
+    table = files["table"].read_text()
+    assert files["scatter"].stat().st_size > 0 and "| delayed8_a | 61.5 (5) | 20.0 (1) | yes |" in table
+    files["table"].unlink()
+    assert validation.replot(tmp_path)["table"].read_text() == table  # the same table from the JSON alone
 
 
 def test_duplicate_file_names_are_refused(tmp_path):

@@ -129,10 +129,15 @@ def plot_scatter(path: Path, rows: Sequence[ModelScores], verdict: Verdict, titl
     for r in rows:
         ax.scatter(r.closed_loop, r.replay, color="tab:red" if r.label in verdict.missed_failures else "tab:blue")
         places.setdefault((round(r.closed_loop, 1), round(r.replay, 1)), []).append(r.label)
-    for (x, y), names in places.items():
+    quadrants: dict[tuple[bool, bool], int] = {}  # labels in one corner of the plot get their own heights
+    for (x, y), names in sorted(places.items()):
+        corner = (x > 60, y > 50)
+        lift = 5 + 11 * (quadrants.setdefault(corner, 0) % 4)
+        quadrants[corner] += 1
         ax.annotate(", ".join(names), (x, y), textcoords="offset points", fontsize=7,
-                    xytext=(-5 if x > 60 else 5, -5 if y > 50 else 5),
-                    ha="right" if x > 60 else "left", va="top" if y > 50 else "bottom")
+                    xytext=(-5 if x > 60 else 5, -lift if y > 50 else lift),
+                    ha="right" if x > 60 else "left", va="top" if y > 50 else "bottom",
+                    arrowprops={"arrowstyle": "-", "color": "0.7", "linewidth": 0.5})
     ax.set(xlim=(-5, 105), ylim=(-5, 105), xlabel="closed-loop autonomy % (headless simulator)",
            ylabel="replay autonomy % (recorded lap)")
     ax.set_title(f"{title}\nSpearman {verdict.spearman:.2f}; missed failures: "
@@ -188,6 +193,19 @@ def validate(models: Sequence[str], log_path: Path, config: ValidationConfig,
     return rows, verdict, files
 
 
+def replot(out_dir: Path) -> dict[str, Path]:
+    """The table and scatter again from `out_dir`/validation.json (no drive, no replay)."""
+    saved = json.loads((out_dir / "validation.json").read_text())
+    rows = [ModelScores(**row) for row in saved["rows"]]
+    settings = saved["settings"]
+    verdict = judge(rows, settings["fail_below"])
+    title = f"{settings['track']} at {settings['speed_mph']:g} mph, {Path(settings['log']).parent.name}"
+    files = {"table": out_dir / "validation.md", "scatter": out_dir / "validation.png"}
+    files["table"].write_text(f"{title}\n\n" + markdown_table(rows, verdict))
+    plot_scatter(files["scatter"], rows, verdict, title)
+    return files
+
+
 def _json_default(value: object) -> object:
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -218,8 +236,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reuse", action="store_true",
                         help="read closed-loop reports already in that folder instead of driving again")
     parser.add_argument("--no-progress", dest="progress", action="store_false")
+    parser.add_argument("--replot", action="store_true",
+                        help="only rewrite the table and scatter from --out's validation.json (MODELS and LOG unused)")
     args = parser.parse_args(argv)
     setup_logging(False)
+    if args.replot:
+        for kind, path in replot(args.out).items():
+            print(f"{kind + ':':8s} {path}")
+        return 0
     log_path = args.log / "driving_log.csv" if args.log.is_dir() else args.log
     config = ValidationConfig(track=args.track, speed_mph=args.speed, laps=args.laps, fail_below=args.fail_below,
                               replay=ReplayConfig(max_offset_m=args.max_offset, max_heading_deg=args.max_heading),
