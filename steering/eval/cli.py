@@ -43,6 +43,7 @@ from steering.eval.cli_args import (
 )
 from steering.eval.compare import CompareConfig, compare
 from steering.eval.evaluate import entry_name, entry_paths, evaluate
+from steering.inference.controls import is_control
 from steering.replay import cli as replay_cli
 from steering.sim.client import SimClientError
 from steering.sim.tracks import list_tracks, track_help
@@ -68,7 +69,8 @@ def _add_drive_commands(commands: argparse._SubParsersAction) -> None:
         "(PilotNet), laps, |CTE|, speed, smoothness, frames/s.",
     )
     ev.add_argument("model", nargs="?", type=model_argument,
-                    help="checkpoint to drive (optional with --port)" + MODEL_HELP)
+                    help="checkpoint to drive (optional with --port)" + MODEL_HELP
+                         + "; controls: constant:V always steers V, delayed:K:A.pt steers A.pt's answer K frames late")
     ev.add_argument("--track", default="lake", choices=list_tracks(), help=track_help())
     ev.add_argument("--laps", type=float, default=1.0)
     ev.add_argument(
@@ -126,7 +128,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.model is None and args.port is None:
         print("error: give a model file to drive, or --port of a running drive.py", file=sys.stderr)
         return 2
-    missing = [p for p in entry_paths(args.model) if not p.is_file()] if args.model is not None else []
+    # a control spec (constant:0, delayed:K:a.pt) is no file: the loader checks what it wraps
+    missing = ([p for p in entry_paths(args.model) if not p.is_file() and not is_control(str(p))]
+               if args.model is not None else [])
     if missing and args.port is None:
         print(f"error: model file not found: {', '.join(map(str, missing))}", file=sys.stderr)
         return 2

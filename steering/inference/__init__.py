@@ -4,6 +4,7 @@ bench share. Importing it loads neither eventlet nor Socket.IO.
 Where things live:
 - `predictor.py`  a checkpoint or exported file as `Predictor`: frame -> steering, with InferenceConfig;
 - `ensemble.py`   several checkpoints and/or the mirrored frame as one steering function (`load_model`);
+- `controls.py`   control models spelt as specs (`constant:0`, `delayed:K:a.pt`) that `load_model` loads;
 - `gate.py`       the accuracy gate: which runtime steers (the fastest within 0.01 of eager fp32);
 - `runtimes/`     one module per runtime behind a registry (each with the export format it writes);
 - `exported.py`   exported model files (`python -m steering.export`) and their export records;

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from steering.inference.controls import ConstantSteering, DelayedSteering, build_control, parse_control
 from steering.inference.exported import model_suffixes
 from steering.inference.predictor import TTA_MODES, InferenceConfig, Predictor
 from steering.preprocess import PreprocessConfig
@@ -132,12 +133,18 @@ def model_paths(paths: ModelPaths) -> list[Path]:
     return [Path(p) for p in paths]
 
 
-def load_model(paths: ModelPaths, config: InferenceConfig | None = None) -> Predictor | Ensemble:
-    """A Predictor for one checkpoint without TTA (no wrapper, no overhead), else an Ensemble.
+def load_model(paths: ModelPaths, config: InferenceConfig | None = None
+               ) -> Predictor | Ensemble | ConstantSteering | DelayedSteering:
+    """A Predictor for one checkpoint without TTA (no wrapper, no overhead), else an Ensemble; a single
+    control spec (`constant:0`, `delayed:6:a.pt`, `steering.inference.controls`) gives that control.
 
     Raises CheckpointError for a checkpoint that does not load, ValueError for members whose
     preprocessing differs."""
     config = config or InferenceConfig()
+    if isinstance(paths, (str, Path)) or len(paths) == 1:
+        spec = parse_control(str(paths if isinstance(paths, (str, Path)) else paths[0]))
+        if spec is not None:  # the wrapped model of a delayed control loads as any model does
+            return build_control(spec, lambda inner: load_model(inner.split("+"), config))
     paths = model_paths(paths)
     if not paths:
         raise ValueError("give at least one checkpoint")

@@ -13,6 +13,7 @@ from steering.eval.scoring import InterventionConfig
 from steering.replay.command import ReplayOptions, replay_models
 from steering.replay.loop import ReplayConfig
 from steering.replay.reference import SegmentConfig
+from steering.replay.rigs import SIMULATORS
 
 
 def add_command(commands: argparse._SubParsersAction) -> None:
@@ -24,11 +25,15 @@ def add_command(commands: argparse._SubParsersAction) -> None:
                     "and the car is put back. Writes report.json, <model>_trajectory.png and with --video "
                     "<model>.mp4. Autonomy = (1 - interventions x 6 s / elapsed s) x 100.")
     rp.add_argument("inputs", nargs="+", metavar="MODEL_OR_LOG",
-                    help="models (a.pt, a.pt+b.pt an ensemble, constant:0 a control) then driving_log.csv files "
-                         "(or their folders)")
+                    help="models (a.pt, a.pt+b.pt an ensemble; controls: constant:0 never steers, delayed:K:a.pt "
+                         "applies a.pt's steering K frames late) then driving_log.csv files (or their folders)")
     rp.add_argument("--out", type=Path, default=Path("runs/replay"), help="folder for the report, plots, videos")
     rp.add_argument("--rows", default=":", help="START:STOP rows of the log(s) to replay, as a Python slice "
                                                  "(e.g. 1600: for the held-out end; default all)")
+    rp.add_argument("--simulator", choices=SIMULATORS, default="auto",
+                    help="the simulator that recorded the logs, whose car (camera rig, wheelbase) is replayed: "
+                         "unity, headless (steering.sim record), auto (default): headless when the headless "
+                         "recorder's sim_trace.csv lies beside every log, else unity")
     group = rp.add_argument_group("Driving and scoring")
     group.add_argument("--realtime", action="store_true",
                        help="apply each command after the model's measured latency (default: lock step, at once)")
@@ -63,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     loop = ReplayConfig(max_offset_m=args.max_offset, max_heading_deg=args.max_heading, penalty_s=args.penalty_s,
                         realtime=args.realtime, progress=args.progress)
     options = ReplayOptions(out_dir=args.out, rows=rows, loop=loop, segments=SegmentConfig(gap_s=args.gap_s),
-                            video=args.video)
+                            video=args.video, simulator=args.simulator)
     try:
         result = replay_models(models, logs, options)
     except (CheckpointError, DrivingLogError, OSError, ValueError) as exc:

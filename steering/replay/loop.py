@@ -24,6 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 from steering.eval.scoring import PENALTY_S, autonomy_percent
+from steering.inference.controls import ConstantSteering  # noqa: F401 - the controls' one definition, re-exported
 from steering.replay.bicycle import Bicycle
 from steering.replay.camera import CameraModel
 from steering.replay.frames import choose_source, load_frame, nearest_row
@@ -35,16 +36,6 @@ log = logging.getLogger(__name__)
 
 class SteeringModel(Protocol):
     def predict(self, frame: np.ndarray) -> float: ...
-
-
-class ConstantSteering:
-    """A control model that always answers `value` (e.g. 0: a car that never steers)."""
-
-    def __init__(self, value: float = 0.0) -> None:
-        self.value = float(value)
-
-    def predict(self, frame: np.ndarray) -> float:
-        return self.value
 
 
 @dataclass(frozen=True)
@@ -148,6 +139,8 @@ def replay(model: SteeringModel, segments: Sequence[Segment], camera: CameraMode
     bar = tqdm(total=total, desc="replay", unit="frame", disable=not config.progress, leave=False)
     started = time.perf_counter()
     for number, segment in enumerate(segments):
+        if hasattr(model, "reset"):  # a model with memory (a delayed control) starts each segment afresh
+            model.reset()
         pose, row = segment.pose(0), 0
         commands = _Commands(float(segment.steering[0]))
         for i in range(len(segment) - 1):
