@@ -1,0 +1,108 @@
+"""The fast corruptions against the implementations they replaced (kept here, not in the package): same effect.
+
+On real frames (two rendered by the simulator, one recorded by the Unity simulator) the mean |out - clean| of
+each rewritten corruption stays within 15 % of the old one's at every severity, the old values computed here
+from the old code; where the new code draws the same random numbers differently, the output given the same
+draws is the old output exactly.
+"""
+from __future__ import annotations
+
+import math
+
+import albumentations as A
+import cv2
+import numpy as np
+import pytest
+from albumentations.augmentations.blur.functional import glass_blur as albumentations_glass_blur
+
+from steering.perturb import FrameContext, get_perturbation
+from steering.perturb.imagenet_c import GLASS, _glass_grid
+from steering.sim.world import World, WorldConfig
+
+SEEDS = (0, 1, 2)
+TOLERANCE = 0.15  # relative difference allowed between the effect sizes (mean |out - clean|)
+
+
+@pytest.fixture(scope="module")
+def frames(lake_log) -> list[np.ndarray]:
+    """Two simulator frames of the lake (start, 30 steps on) and one centre frame of a Unity recording."""
+    world = World(WorldConfig(track="lake"))
+    rendered = [world.render("center")]
+    for _ in range(30):
+        world.step(0.0, 0.6)
+    rendered.append(world.render("center"))
+    path = lake_log.parent / "IMG" / lake_log.read_text().splitlines()[0].split(",")[0].split("/")[-1]
+    unity = cv2.imread(str(path))
+    assert unity is not None, f"cannot read {path}"
+    return [*rendered, cv2.cvtColor(unity, cv2.COLOR_BGR2RGB)]
+
+
+def effect_size(apply, frames: list[np.ndarray]) -> float:
+    """mean |out - clean| in 0..255 over the frames and SEEDS; `apply(frame, seed)` -> frame."""
+    return float(np.mean([np.abs(apply(f, seed).astype(np.float32) - f).mean() for f in frames for seed in SEEDS]))
+
+
+def new(name: str, severity: int):
+    perturbation = get_perturbation(name)
+    return lambda frame, seed: perturbation.apply(frame, severity, FrameContext(np.random.default_rng(seed), seed))
+
+
+# -- the implementations replaced -------------------------------------------------------------------------------
+def old_shot_noise(frame: np.ndarray, severity: int, seed: int) -> np.ndarray:
+    c = [60, 25, 12, 5, 3][severity - 1]
+    x = np.random.default_rng(seed).poisson(frame.astype(np.float32) / 255 * c) / c
+    return np.clip(x * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
+def old_glass_blur(frame: np.ndarray, severity: int, seed: int) -> np.ndarray:
+    transform = A.GlassBlur(*GLASS[severity - 1], mode="fast", p=1)
+    transform.set_random_seed(seed)
+    return transform(image=frame)["image"]
+
+
+OLD = {"shot_noise": old_shot_noise, "glass_blur": old_glass_blur}
+
+
+@pytest.mark.parametrize("name", sorted(OLD))
+def test_rewritten_corruption_has_the_old_effect_size_at_every_severity(name, frames):
+    for severity in range(1, 6):
+        old = effect_size(lambda f, s, sev=severity: OLD[name](f, sev, s), frames)
+        now = effect_size(new(name, severity), frames)
+        assert now == pytest.approx(old, rel=TOLERANCE), f"{name}:{severity}: |out - clean| {now:.2f}, was {old:.2f}"
+
+
+class _Draws:
+    """Stands in for the frame's generator: `integers` returns the displacements albumentations drew."""
+
+    def __init__(self, draws: np.ndarray):
+        self.draws = draws
+
+    def integers(self, low, high, size, dtype):
+        assert tuple(size) == self.draws.shape and low == 0 and high > self.draws.max()
+        return self.draws.astype(dtype)
+
+
+@pytest.mark.parametrize("severity", [1, 3, 5])
+def test_glass_blur_is_albumentations_glass_blur_for_the_same_displacements(frames, severity):
+    frame = frames[1]
+    sigma, max_delta, iterations = GLASS[severity - 1]
+    visited, _ = _glass_grid(*frame.shape[:2], max_delta)
+    # albumentations draws (dy, dx) in [-d, d) per visited pixel and iteration; the port, the index of the pair
+    dxy = np.random.default_rng(4).integers(-max_delta, max_delta, size=(visited.size, iterations, 2))
+    pairs = ((dxy[..., 0] + max_delta) * 2 * max_delta + dxy[..., 1] + max_delta).T
+    expected = albumentations_glass_blur(frame, sigma, max_delta, iterations, dxy, "fast")
+    got = get_perturbation("glass_blur").apply(frame, severity, FrameContext(_Draws(pairs)))
+    assert np.array_equal(got, expected)
+
+
+def test_shot_noise_has_the_mean_and_variance_of_imagenet_cs_clipped_poisson_law():
+    for severity, c in ((1, 60), (3, 12), (5, 3)):
+        for level in (40, 128, 230):
+            grey = np.full((160, 320, 3), level, np.uint8)
+            counts = new("shot_noise", severity)(grey, 3).astype(np.float64) / 255 * c
+            lam = level / 255 * c  # ImageNet-C: poisson(x * c) / c, clipped to 1, i.e. counts above c become c
+            pmf = [math.exp(k * math.log(lam) - lam - math.lgamma(k + 1)) for k in range(200)]
+            mean = sum(min(k, c) * p for k, p in enumerate(pmf))
+            var = sum((min(k, c) - mean) ** 2 * p for k, p in enumerate(pmf))
+            assert counts.mean() == pytest.approx(mean, rel=0.02, abs=0.02), (severity, level)
+            assert counts.var() == pytest.approx(var, rel=0.05), (severity, level)
