@@ -26,6 +26,7 @@ import albumentations as A
 import cv2
 import numpy as np
 
+from steering.perturb.imagenet_c_fast import glass_blur, shot_noise, spatter
 from steering.perturb.registry import FrameContext, Perturbation, register
 
 
@@ -71,80 +72,13 @@ ALBUMENTATIONS = {
                                       p=1),
     "jpeg_compression": lambda s: A.ImageCompression(quality_range=(q := _at([25, 18, 15, 10, 7], s), q), p=1),
     "gaussian_blur": lambda s: A.GaussianBlur(sigma_limit=(c := _at([1, 2, 3, 4, 6], s), c), blur_limit=0, p=1),
-    # severities 4-5 are mud: imagecorruptions' 1.5 there is the mask's blur, albumentations' mud is opaque (1)
-    "spatter": lambda s: A.Spatter(
-        *(lambda c: ((c[0], c[0]), (c[1], c[1]), (c[2], c[2]), (c[3], c[3]), (min(c[4], 1),) * 2,
-                     "mud" if c[5] else "rain"))(_at([(.65, .3, 4, .69, .6, 0), (.65, .3, 3, .68, .6, 0),
-                                                      (.65, .3, 2, .68, .5, 0), (.65, .3, 1, .65, 1.5, 1),
-                                                      (.67, .4, 1, .65, 1.5, 1)], s)), p=1),
 }
 _SOURCE = {"gaussian_noise": "GaussNoise", "impulse_noise": "SaltAndPepper", "defocus_blur": "Defocus",
            "zoom_blur": "ZoomBlur", "elastic_transform": "ElasticTransform",
-           "pixelate": "Downscale", "jpeg_compression": "ImageCompression", "gaussian_blur": "GaussianBlur",
-           "spatter": "Spatter"}
+           "pixelate": "Downscale", "jpeg_compression": "ImageCompression", "gaussian_blur": "GaussianBlur"}
 
 
 # -- numpy/OpenCV ports of imagecorruptions' functions -----------------------------------------------
-SHOT_LEVELS = 1 << 12  # quantiles of the Poisson law tabulated per input level: its probabilities to 1/4096
-
-
-@functools.lru_cache(maxsize=8)
-def poisson_table(c: float) -> np.ndarray:
-    """uint8 (256 * SHOT_LEVELS,): entry v * SHOT_LEVELS + j is ImageNet-C's shot noise `poisson(v/255 * c) / c`
-    (as 0..255) at the quantile (j + 0.5) / SHOT_LEVELS of the Poisson law: a uniform draw indexes it."""
-    kmax = int(c + 12 * math.sqrt(c) + 12)  # the law's mass beyond is below 1e-15 for every level
-    k = np.arange(kmax + 1)
-    lam = ((np.arange(256, dtype=np.float32) * np.float32(1 / 255)) * np.float32(c)).astype(np.float64)[:, None]
-    log_k_factorial = np.array([math.lgamma(i + 1) for i in k])
-    log_lam = np.log(np.maximum(lam, 1e-300))  # level 0 (lambda = 0) has all its mass at k = 0
-    pmf = np.where(lam > 0, np.exp(k * log_lam - lam - log_k_factorial), (k == 0).astype(np.float64))
-    cdf = np.cumsum(pmf, axis=1)
-    quantiles = (np.arange(SHOT_LEVELS) + 0.5) / SHOT_LEVELS
-    ks = np.stack([np.searchsorted(row, quantiles, side="right") for row in cdf]).clip(max=kmax)
-    return np.clip(ks / c * 255 + 0.5, 0, 255).astype(np.uint8).ravel()
-
-
-def shot_noise(frame: np.ndarray, severity: int, context: FrameContext) -> np.ndarray:
-    # a Poisson draw per sample costs ~10 ms a frame; the inverse of its law, tabulated, ~0.7 ms
-    table = poisson_table(float(_at([60, 25, 12, 5, 3], severity)))
-    index = frame.astype(np.uint32) << (SHOT_LEVELS.bit_length() - 1)
-    index |= context.rng.integers(0, SHOT_LEVELS, frame.shape, dtype=np.uint16)
-    return table.take(index)
-
-
-GLASS = ((0.7, 1, 2), (0.9, 2, 1), (1, 2, 3), (1.1, 3, 2), (1.5, 4, 2))  # (sigma, max_delta, iterations)
-
-
-@functools.lru_cache(maxsize=16)
-def _glass_grid(height: int, width: int, max_delta: int) -> tuple[np.ndarray, np.ndarray]:
-    """The flat indices ImageNet-C's glass blur visits, in its (vectorised) order, and its (2 d)^2 displacements
-    (dy, dx in [-d, d)) as flat offsets."""
-    rows, cols = np.arange(height - max_delta, max_delta, -1), np.arange(width - max_delta, max_delta, -1)
-    visited = np.tile(rows, cols.size) * width + np.repeat(cols, rows.size)
-    offsets = [dy * width + dx for dy in range(-max_delta, max_delta) for dx in range(-max_delta, max_delta)]
-    return visited.astype(np.intp), np.array(offsets, np.intp)
-
-
-def glass_blur(frame: np.ndarray, severity: int, context: FrameContext) -> np.ndarray:
-    """ImageNet-C's glass blur as albumentations' GlassBlur(mode="fast") does it: blur, swap every visited pixel
-    with one displaced by (dy, dx) uniform in [-d, d)^2, `iterations` times, blur again. The swaps are done on
-    the pixels packed as uint32 (one gather, one scatter each), the visited grid written as a strided view:
-    the same frame as albumentations' for the same displacements, 5-10x faster."""
-    sigma, max_delta, iterations = _at(GLASS, severity)
-    h, w = frame.shape[:2]
-    x = cv2.cvtColor(cv2.GaussianBlur(frame, (0, 0), sigma), cv2.COLOR_RGB2RGBA)
-    pixels = x.view(np.uint32).reshape(-1)
-    grid = pixels.reshape(h, w)[h - max_delta:max_delta:-1, w - max_delta:max_delta:-1].T  # `visited`, as a view
-    visited, offsets = _glass_grid(h, w, max_delta)
-    draws = context.rng.integers(0, len(offsets), (iterations, visited.size), dtype=np.uint8)
-    for i in range(iterations):
-        other = visited + offsets[draws[i]]
-        theirs, mine = pixels.take(other), grid.ravel()
-        grid[...] = theirs.reshape(grid.shape)
-        pixels[other] = mine  # where two swaps hit one pixel the later wins, as in albumentations
-    return cv2.GaussianBlur(cv2.cvtColor(x, cv2.COLOR_RGBA2RGB), (0, 0), sigma)
-
-
 def speckle_noise(frame: np.ndarray, severity: int, context: FrameContext) -> np.ndarray:
     c = _at([.15, .2, .35, .45, .6], severity)
     x = _float(frame)
@@ -291,13 +225,14 @@ def snow(frame: np.ndarray, severity: int, context: FrameContext) -> np.ndarray:
     return _uint8(x + (layer + layer[::-1, ::-1])[..., None])
 
 
-PORTS = {"shot_noise": shot_noise, "glass_blur": glass_blur, "speckle_noise": speckle_noise, "contrast": contrast,
-         "brightness": brightness, "saturate": saturate, "motion_blur": motion_blur, "fog": fog, "frost": frost,
-         "snow": snow}
+PORTS = {"shot_noise": shot_noise, "glass_blur": glass_blur, "spatter": spatter, "speckle_noise": speckle_noise,
+         "contrast": contrast, "brightness": brightness, "saturate": saturate, "motion_blur": motion_blur, "fog": fog,
+         "frost": frost, "snow": snow}
 
 _PORT_SOURCE = {"frost": "port of imagecorruptions, procedural ice",
                 "shot_noise": "port of imagecorruptions, tabulated Poisson",
-                "glass_blur": "port of albumentations.GlassBlur (fast)"}
+                "glass_blur": "port of albumentations.GlassBlur (fast)",
+                "spatter": "port of albumentations.Spatter"}
 
 # imagecorruptions.get_corruption_names("all"), in its order: the 15 of the benchmark, then 4 for validation
 NAMES = ("gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur", "zoom_blur",
