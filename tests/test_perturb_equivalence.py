@@ -17,6 +17,7 @@ from albumentations.augmentations.blur.functional import glass_blur as albumenta
 from albumentations.augmentations.pixel import functional as albumentations_pixel
 
 from steering.perturb import FrameContext, get_perturbation
+from steering.perturb.imagenet_c import motion_kernel, streak
 from steering.perturb.imagenet_c_fast import GLASS, SPATTER, _glass_grid, spatter_from_layer, spatter_layer
 from steering.sim.world import World, WorldConfig
 
@@ -70,7 +71,34 @@ def old_spatter(frame: np.ndarray, severity: int, seed: int) -> np.ndarray:
     return transform(image=frame)["image"]
 
 
-OLD = {"shot_noise": old_shot_noise, "glass_blur": old_glass_blur, "spatter": old_spatter}
+def old_motion_blur(frame: np.ndarray, severity: int, seed: int) -> np.ndarray:
+    radius, sigma = [(10, 3), (15, 5), (15, 8), (15, 12), (20, 15)][severity - 1]
+    kernel = motion_kernel(radius, sigma, float(np.random.default_rng(seed).uniform(-45, 45)))
+    return cv2.filter2D(frame, -1, kernel, borderType=cv2.BORDER_REPLICATE)
+
+
+def old_snow(frame: np.ndarray, severity: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    c = [(.1, .3, 3, .5, 10, 4, .8), (.2, .3, 2, .5, 12, 4, .7), (.55, .3, 4, .9, 12, 8, .7),
+         (.55, .3, 4.5, .85, 12, 8, .65), (.55, .3, 2.5, .85, 12, 12, .55)][severity - 1]
+    x = frame.astype(np.float32) / 255
+    h, w = x.shape[:2]
+    layer = rng.normal(c[0], c[1], (h, w)).astype(np.float32)
+    ch, cw = int(math.ceil(h / c[2])), int(math.ceil(w / c[2]))
+    top, left = (h - ch) // 2, (w - cw) // 2
+    layer = cv2.resize(layer[top:top + ch, left:left + cw], (w, h), interpolation=cv2.INTER_CUBIC)
+    layer[layer < c[3]] = 0
+    layer = np.clip(layer, 0, 1)
+    kernel = motion_kernel(int(c[4]), c[5], float(rng.uniform(-135, -45)))
+    layer = cv2.filter2D(layer, -1, kernel, borderType=cv2.BORDER_REPLICATE)
+    layer = np.round(layer * 255) / 255
+    grey = cv2.cvtColor(x, cv2.COLOR_RGB2GRAY)[..., None]
+    x = c[6] * x + (1 - c[6]) * np.maximum(x, grey * 1.5 + 0.5)
+    return np.clip((x + (layer + layer[::-1, ::-1])[..., None]) * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
+OLD = {"shot_noise": old_shot_noise, "glass_blur": old_glass_blur, "spatter": old_spatter,
+       "motion_blur": old_motion_blur, "snow": old_snow}
 
 
 @pytest.mark.parametrize("name", sorted(OLD))
@@ -135,3 +163,18 @@ def test_spatter_is_albumentations_spatter_for_the_same_liquid(frames, severity)
     difference = np.abs(got.astype(int) - expected)
     assert not np.array_equal(got, frame)
     assert difference.max() <= 1 and difference.mean() < 0.01  # float32 against float64 rounding, nothing more
+
+
+@pytest.mark.parametrize("severity", range(1, 6))
+def test_motion_blur_is_the_old_filter2d_blur_for_the_same_angle(frames, severity):
+    for frame in frames:
+        difference = np.abs(new("motion_blur", severity)(frame, 5).astype(int) - old_motion_blur(frame, severity, 5))
+        assert difference.max() <= 1 and difference.mean() < 0.01  # float rounding, nothing more
+
+
+@pytest.mark.parametrize("angle", [-135.0, -90.0, -50.0, 0.0, 33.0])
+def test_streak_sums_the_kernels_taps_as_filter2d_does_at_every_border(angle):
+    layer = np.random.default_rng(1).random((160, 320), dtype=np.float32)
+    kernel = motion_kernel(12, 8, angle)
+    expected = cv2.filter2D(layer, -1, kernel, borderType=cv2.BORDER_REPLICATE)
+    assert np.allclose(streak(layer, kernel), expected, atol=1e-5)

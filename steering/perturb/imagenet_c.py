@@ -120,10 +120,25 @@ def motion_kernel(radius: int, sigma: float, angle_deg: float) -> np.ndarray:
     return kernel
 
 
+def streak(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """`cv2.filter2D(image, -1, kernel, borderType=cv2.BORDER_REPLICATE)` for a sparse `motion_kernel`: its
+    21-41 taps summed as shifted views of the padded image (as the package does), 2-4x faster than filter2D's
+    DFT of the whole 63-83 px square. uint8 in: rounded uint8 out; float32 in: float32 out."""
+    ys, xs = np.nonzero(kernel)
+    centre = kernel.shape[0] // 2
+    pad = int(max(np.abs(ys - centre).max(), np.abs(xs - centre).max()))
+    padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE).astype(np.float32, copy=False)
+    h, w = image.shape[:2]
+    total = None
+    for y, x in zip(ys - centre + pad, xs - centre + pad, strict=True):
+        view, weight = padded[y:y + h, x:x + w], float(kernel[y + centre - pad, x + centre - pad])
+        total = view * np.float32(weight) if total is None else cv2.scaleAdd(view, weight, total, dst=total)
+    return cv2.convertScaleAbs(total) if image.dtype == np.uint8 else total  # weights > 0: abs changes nothing
+
+
 def motion_blur(frame: np.ndarray, severity: int, context: FrameContext) -> np.ndarray:
     radius, sigma = _at([(10, 3), (15, 5), (15, 8), (15, 12), (20, 15)], severity)
-    kernel = motion_kernel(radius, sigma, float(context.rng.uniform(-45, 45)))
-    return cv2.filter2D(frame, -1, kernel, borderType=cv2.BORDER_REPLICATE)
+    return streak(frame, motion_kernel(radius, sigma, float(context.rng.uniform(-45, 45))))
 
 
 def plasma_fractal(size: int, decay: float, rng: np.random.Generator) -> np.ndarray:
@@ -211,19 +226,20 @@ def snow(frame: np.ndarray, severity: int, context: FrameContext) -> np.ndarray:
              (.55, .3, 4.5, .85, 12, 8, .65), (.55, .3, 2.5, .85, 12, 12, .55)], severity)
     x = _float(frame)
     h, w = x.shape[:2]
-    layer = context.rng.normal(c[0], c[1], (h, w)).astype(np.float32)
-    ch, cw = int(math.ceil(h / c[2])), int(math.ceil(w / c[2]))  # clipped_zoom: the centre, enlarged
-    top, left = (h - ch) // 2, (w - cw) // 2
-    layer = cv2.resize(layer[top:top + ch, left:left + cw], (w, h), interpolation=cv2.INTER_CUBIC)
+    # clipped_zoom keeps the centre h/zoom x w/zoom of a normal field, enlarged: only that part is drawn
+    ch, cw = int(math.ceil(h / c[2])), int(math.ceil(w / c[2]))
+    layer = context.rng.standard_normal((ch, cw), dtype=np.float32) * np.float32(c[1]) + np.float32(c[0])
+    layer = cv2.resize(layer, (w, h), interpolation=cv2.INTER_CUBIC)
     layer[layer < c[3]] = 0
-    layer = np.clip(layer, 0, 1)
+    np.minimum(layer, 1, out=layer)  # what is left is >= c[3] > 0
     kernel = motion_kernel(int(c[4]), c[5], float(context.rng.uniform(-135, -45)))
-    layer = cv2.filter2D(layer, -1, kernel, borderType=cv2.BORDER_REPLICATE)
-    layer = np.round(layer * 255) / 255
-    grey = cv2.cvtColor(x, cv2.COLOR_RGB2GRAY)[..., None]
-    x = c[6] * x + (1 - c[6]) * np.maximum(x, grey * 1.5 + 0.5)
-    return _uint8(x + (layer + layer[::-1, ::-1])[..., None])
-
+    layer = streak(layer, kernel)
+    layer = np.rint(layer * 255, out=layer)
+    layer += layer[::-1, ::-1]  # a copy on the right: numpy buffers overlapping operands
+    grey = cv2.cvtColor(x, cv2.COLOR_RGB2GRAY) * np.float32(1.5) + np.float32(0.5)
+    x = cv2.addWeighted(x, c[6], cv2.max(x, cv2.cvtColor(grey, cv2.COLOR_GRAY2RGB)), 1 - c[6], 0)
+    x = cv2.scaleAdd(x, 255, cv2.cvtColor(layer, cv2.COLOR_GRAY2RGB))  # x * 255 + flakes, every term >= 0
+    return cv2.convertScaleAbs(x)  # rounds and saturates to uint8
 
 PORTS = {"shot_noise": shot_noise, "glass_blur": glass_blur, "spatter": spatter, "speckle_noise": speckle_noise,
          "contrast": contrast, "brightness": brightness, "saturate": saturate, "motion_blur": motion_blur, "fog": fog,
