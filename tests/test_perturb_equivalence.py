@@ -97,8 +97,15 @@ def old_snow(frame: np.ndarray, severity: int, seed: int) -> np.ndarray:
     return np.clip((x + (layer + layer[::-1, ::-1])[..., None]) * 255 + 0.5, 0, 255).astype(np.uint8)
 
 
-OLD = {"shot_noise": old_shot_noise, "glass_blur": old_glass_blur, "spatter": old_spatter,
-       "motion_blur": old_motion_blur, "snow": old_snow}
+def old_speckle_noise(frame: np.ndarray, severity: int, seed: int) -> np.ndarray:
+    c = [.15, .2, .35, .45, .6][severity - 1]
+    x = frame.astype(np.float32) / 255
+    noisy = x + x * (np.random.default_rng(seed).standard_normal(x.shape, dtype=np.float32) * np.float32(c))
+    return np.clip(noisy * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
+OLD = {"shot_noise": old_shot_noise, "speckle_noise": old_speckle_noise, "glass_blur": old_glass_blur,
+       "spatter": old_spatter, "motion_blur": old_motion_blur, "snow": old_snow}
 
 
 @pytest.mark.parametrize("name", sorted(OLD))
@@ -178,3 +185,11 @@ def test_streak_sums_the_kernels_taps_as_filter2d_does_at_every_border(angle):
     kernel = motion_kernel(12, 8, angle)
     expected = cv2.filter2D(layer, -1, kernel, borderType=cv2.BORDER_REPLICATE)
     assert np.allclose(streak(layer, kernel), expected, atol=1e-5)
+
+
+def test_speckle_noise_scales_each_level_by_one_plus_c_times_a_standard_normal():
+    grey = np.full((160, 320, 3), 100, np.uint8)
+    out = new("speckle_noise", 1)(grey, 3).astype(np.float64)  # c = 0.15: 100 * (1 + c z) never clips
+    assert out.mean() == pytest.approx(100, abs=0.2) and out.std() == pytest.approx(15, rel=0.02)
+    out = new("speckle_noise", 5)(grey, 3)  # c = 0.6: 0 where 100 * (1 + c z) < 0.5, i.e. z < -0.995 / c
+    assert (out == 0).mean() == pytest.approx(0.5 * math.erfc(0.995 / 0.6 / math.sqrt(2)), abs=0.003)

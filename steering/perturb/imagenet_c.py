@@ -26,7 +26,7 @@ import albumentations as A
 import cv2
 import numpy as np
 
-from steering.perturb.imagenet_c_fast import glass_blur, shot_noise, spatter
+from steering.perturb.imagenet_c_fast import glass_blur, shot_noise, spatter, speckle_noise
 from steering.perturb.registry import FrameContext, Perturbation, register
 
 
@@ -79,12 +79,6 @@ _SOURCE = {"gaussian_noise": "GaussNoise", "impulse_noise": "SaltAndPepper", "de
 
 
 # -- numpy/OpenCV ports of imagecorruptions' functions -----------------------------------------------
-def speckle_noise(frame: np.ndarray, severity: int, context: FrameContext) -> np.ndarray:
-    c = _at([.15, .2, .35, .45, .6], severity)
-    x = _float(frame)
-    return _uint8(x + x * (context.rng.standard_normal(x.shape, dtype=np.float32) * np.float32(c)))
-
-
 def contrast(frame: np.ndarray, severity: int, context: FrameContext) -> np.ndarray:
     c = _at([.4, .3, .2, .1, .05], severity)
     means = np.asarray(cv2.mean(frame)[:3], np.float32)  # per channel, 0..255
