@@ -13,12 +13,13 @@ import albumentations as A
 import cv2
 import numpy as np
 import pytest
+from albumentations.augmentations.blur.functional import defocus as albumentations_defocus
 from albumentations.augmentations.blur.functional import glass_blur as albumentations_glass_blur
 from albumentations.augmentations.pixel import functional as albumentations_pixel
 
 from steering.perturb import FrameContext, get_perturbation
 from steering.perturb.imagenet_c import motion_kernel, streak
-from steering.perturb.imagenet_c_fast import GLASS, SPATTER, _glass_grid, spatter_from_layer, spatter_layer
+from steering.perturb.imagenet_c_fast import DEFOCUS, GLASS, SPATTER, _glass_grid, spatter_from_layer, spatter_layer
 from steering.sim.world import World, WorldConfig
 
 SEEDS = (0, 1, 2)
@@ -193,3 +194,11 @@ def test_speckle_noise_scales_each_level_by_one_plus_c_times_a_standard_normal()
     assert out.mean() == pytest.approx(100, abs=0.2) and out.std() == pytest.approx(15, rel=0.02)
     out = new("speckle_noise", 5)(grey, 3)  # c = 0.6: 0 where 100 * (1 + c z) < 0.5, i.e. z < -0.995 / c
     assert (out == 0).mean() == pytest.approx(0.5 * math.erfc(0.995 / 0.6 / math.sqrt(2)), abs=0.003)
+
+
+@pytest.mark.parametrize("severity", range(1, 6))
+def test_defocus_blur_is_albumentations_defocus_with_the_kernels_zero_border_cut(frames, severity):
+    for frame in frames:
+        expected = albumentations_defocus(frame, *DEFOCUS[severity - 1])
+        difference = np.abs(new("defocus_blur", severity)(frame, 0).astype(int) - expected)
+        assert difference.max() <= 1 and difference.mean() < 0.01  # filter2D's DFT of another size rounds apart

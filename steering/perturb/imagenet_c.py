@@ -12,7 +12,7 @@ Why not that package itself: imagecorruptions 1.1.2 (the latest, 2020) does not 
 draws from its own generator), and it requires `opencv-python` (which clashes with our headless
 OpenCV). So each corruption is either the albumentations transform that implements the same operation
 (given ImageNet-C's parameters) or a numpy/OpenCV port of the package's function; `source` says which,
-and docs/robustness.md measures their speed.
+and docs/robustness.md measures their speed. The ones rewritten for speed live in `imagenet_c_fast.py`.
 Two differ on purpose: frost blends a procedural ice texture (the package's six frost photos are not
 shipped anywhere we can install from) and elastic_transform is albumentations' elastic field without
 ImageNet-C's extra affine jitter (which imagecorruptions 1.1.2 also dropped).
@@ -26,7 +26,7 @@ import albumentations as A
 import cv2
 import numpy as np
 
-from steering.perturb.imagenet_c_fast import glass_blur, shot_noise, spatter, speckle_noise
+from steering.perturb.imagenet_c_fast import defocus_blur, glass_blur, shot_noise, spatter, speckle_noise
 from steering.perturb.registry import FrameContext, Perturbation, register
 
 
@@ -59,8 +59,6 @@ ALBUMENTATIONS = {
     "gaussian_noise": lambda s: A.GaussNoise(std_range=(c := _at([.08, .12, .18, .26, .38], s), c), p=1),
     "impulse_noise": lambda s: A.SaltAndPepper(amount=(c := _at([.03, .06, .09, .17, .27], s), c),
                                                salt_vs_pepper=(0.5, 0.5), p=1),
-    "defocus_blur": lambda s: A.Defocus(radius=(r := _at([3, 4, 6, 8, 10], s), r),
-                                        alias_blur=(a := _at([.1, .5, .5, .5, .5], s), a), p=1),
     "zoom_blur": lambda s: A.ZoomBlur(max_factor=(m := _at([1.11, 1.16, 1.21, 1.26, 1.31], s), m),
                                       step_factor=(f := _at([.01, .01, .02, .02, .03], s), f), p=1),
     # imagecorruptions: a gaussian-smoothed uniform field, sigma 1 % of the height, amplitude alpha * 0.5 % of it
@@ -73,7 +71,7 @@ ALBUMENTATIONS = {
     "jpeg_compression": lambda s: A.ImageCompression(quality_range=(q := _at([25, 18, 15, 10, 7], s), q), p=1),
     "gaussian_blur": lambda s: A.GaussianBlur(sigma_limit=(c := _at([1, 2, 3, 4, 6], s), c), blur_limit=0, p=1),
 }
-_SOURCE = {"gaussian_noise": "GaussNoise", "impulse_noise": "SaltAndPepper", "defocus_blur": "Defocus",
+_SOURCE = {"gaussian_noise": "GaussNoise", "impulse_noise": "SaltAndPepper",
            "zoom_blur": "ZoomBlur", "elastic_transform": "ElasticTransform",
            "pixelate": "Downscale", "jpeg_compression": "ImageCompression", "gaussian_blur": "GaussianBlur"}
 
@@ -235,14 +233,15 @@ def snow(frame: np.ndarray, severity: int, context: FrameContext) -> np.ndarray:
     x = cv2.scaleAdd(x, 255, cv2.cvtColor(layer, cv2.COLOR_GRAY2RGB))  # x * 255 + flakes, every term >= 0
     return cv2.convertScaleAbs(x)  # rounds and saturates to uint8
 
-PORTS = {"shot_noise": shot_noise, "glass_blur": glass_blur, "spatter": spatter, "speckle_noise": speckle_noise,
-         "contrast": contrast, "brightness": brightness, "saturate": saturate, "motion_blur": motion_blur, "fog": fog,
-         "frost": frost, "snow": snow}
+PORTS = {"defocus_blur": defocus_blur, "shot_noise": shot_noise, "glass_blur": glass_blur, "spatter": spatter,
+         "speckle_noise": speckle_noise, "contrast": contrast, "brightness": brightness, "saturate": saturate,
+         "motion_blur": motion_blur, "fog": fog, "frost": frost, "snow": snow}
 
 _PORT_SOURCE = {"frost": "port of imagecorruptions, procedural ice",
                 "shot_noise": "port of imagecorruptions, tabulated Poisson",
                 "glass_blur": "port of albumentations.GlassBlur (fast)",
-                "spatter": "port of albumentations.Spatter"}
+                "spatter": "port of albumentations.Spatter",
+                "defocus_blur": "port of albumentations.Defocus"}
 
 # imagecorruptions.get_corruption_names("all"), in its order: the 15 of the benchmark, then 4 for validation
 NAMES = ("gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur", "zoom_blur",
