@@ -54,12 +54,27 @@ def shot_noise(frame: np.ndarray, severity: int, context: FrameContext) -> np.nd
 NORMAL_LEVELS = 1 << 16  # standard normal quantiles tabulated: a uniform uint16 draw picks one
 
 
+@functools.lru_cache(maxsize=1)
+def normal_quantiles() -> np.ndarray:
+    """float64 (NORMAL_LEVELS,): the standard normal's quantiles at (j + 0.5) / NORMAL_LEVELS (|z| <= 4.4)."""
+    normal = statistics.NormalDist()
+    return np.array([normal.inv_cdf((j + 0.5) / NORMAL_LEVELS) for j in range(NORMAL_LEVELS)], np.float64)
+
+
+def standard_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """float32 standard normal samples (to 1/65536 in probability), 2-3x cheaper than numpy's sampler."""
+    return _normal32().take(rng.integers(0, NORMAL_LEVELS, shape, dtype=np.uint16))
+
+
+@functools.lru_cache(maxsize=1)
+def _normal32() -> np.ndarray:
+    return normal_quantiles().astype(np.float32)
+
+
 @functools.lru_cache(maxsize=8)
 def speckle_factors(c: float) -> np.ndarray:
-    """float32 (NORMAL_LEVELS,): 1 + c * z at the normal quantiles z of (j + 0.5) / NORMAL_LEVELS (|z| <= 4.4)."""
-    normal = statistics.NormalDist()
-    z = np.array([normal.inv_cdf((j + 0.5) / NORMAL_LEVELS) for j in range(NORMAL_LEVELS)], np.float64)
-    return (1 + c * z).astype(np.float32)
+    """float32 (NORMAL_LEVELS,): 1 + c * z at the normal quantiles z."""
+    return (1 + c * normal_quantiles()).astype(np.float32)
 
 
 def speckle_noise(frame: np.ndarray, severity: int, context: FrameContext) -> np.ndarray:
@@ -136,7 +151,7 @@ _DROP_KERNEL = np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]], np.float32)  # alb
 def spatter_layer(shape: tuple[int, int], severity: int, rng: np.random.Generator) -> np.ndarray:
     """float32 (H, W): the liquid, a blurred normal field with what falls below the cut-out set to 0."""
     mean, std, sigma, threshold = _at(SPATTER, severity)[:4]
-    layer = rng.standard_normal(shape, dtype=np.float32)
+    layer = standard_normal(rng, shape)
     layer *= np.float32(std)
     layer += np.float32(mean)
     ksize = int(2 * round(3 * sigma) + 1)
@@ -171,8 +186,10 @@ def spatter_from_layer(frame: np.ndarray, layer: np.ndarray, severity: int,
     top = float(drops.max())
     if top <= 0:
         return frame.copy()
-    drops = cv2.merge([drops * np.float32(c * intensity * 0.9 / top) for c in RAIN_COLOUR])
-    return cv2.add(frame, drops, dtype=cv2.CV_8U)
+    # frame + drops rounded is frame + rounded drops (the frame is whole numbers): each channel's drops become
+    # uint8 in one pass and are added with saturation, instead of a float (H, W, 3) sum
+    drops = cv2.merge([cv2.convertScaleAbs(drops, alpha=c * intensity * 0.9 / top) for c in RAIN_COLOUR])
+    return cv2.add(frame, drops)
 
 
 def spatter(frame: np.ndarray, severity: int, context: FrameContext) -> np.ndarray:
