@@ -101,7 +101,7 @@ def saturate(frame: np.ndarray, severity: int, context: FrameContext) -> np.ndar
 
 def motion_kernel(radius: int, sigma: float, angle_deg: float) -> np.ndarray:
     """imagecorruptions' motion blur as one 2-D kernel: gaussian weights exp(-k^2 / 2 sigma^2) at k = 0..2r
-    pixels behind each pixel along `angle_deg` (the package shifts and sums the image instead)."""
+    pixels behind each pixel along `angle_deg`, taps that round to one pixel summed (`streak` applies it)."""
     width = 2 * radius + 1
     weights = np.exp(-np.arange(width) ** 2 / (2 * sigma**2))
     weights /= weights.sum()
