@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from bench import perturb, registry
 from steering.perturb import (
     Condition,
     FrameContext,
@@ -139,3 +141,11 @@ def test_plan_seeds_each_frame_and_camera_apart():
     assert not np.array_equal(first, plan.apply(frame, 0.0, frame_index=4, camera_index=0, seed=5))
     assert not np.array_equal(first, plan.apply(frame, 0.0, frame_index=3, camera_index=1, seed=5))
     assert not np.array_equal(first, plan.apply(frame, 0.0, frame_index=3, camera_index=0, seed=6))
+
+
+def test_robustness_doc_quotes_the_stored_speed_table_exactly():
+    """docs/robustness.md's speed table is `python -m bench perturb --update`'s, as bench/results.json holds it."""
+    repo = Path(__file__).resolve().parents[1]
+    stored = registry.load(repo / "bench" / "results.json").results["perturb"]
+    assert perturb.section(stored) in (repo / "docs" / "robustness.md").read_text()
+    assert {row.name for row in stored.rows} == {"clean", *list_perturbations()}
