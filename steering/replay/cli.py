@@ -26,7 +26,8 @@ def add_command(commands: argparse._SubParsersAction) -> None:
                     "<model>.mp4. Autonomy = (1 - interventions x 6 s / elapsed s) x 100.")
     rp.add_argument("inputs", nargs="+", metavar="MODEL_OR_LOG",
                     help="models (a.pt, a.pt+b.pt an ensemble; controls: constant:0 never steers, delayed:K:a.pt "
-                         "applies a.pt's steering K frames late) then driving_log.csv files (or their folders)")
+                         "applies a.pt's steering K frames late, recorded:W steers with the recording's own "
+                         "steering averaged over W s) then driving_log.csv files (or their folders)")
     rp.add_argument("--out", type=Path, default=Path("runs/replay"), help="folder for the report, plots, videos")
     rp.add_argument("--rows", default=":", help="START:STOP rows of the log(s) to replay, as a Python slice "
                                                  "(e.g. 1600: for the held-out end; default all)")

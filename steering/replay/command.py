@@ -18,6 +18,7 @@ from steering.data.reading import read_logs
 from steering.inference.controls import control_label, is_control
 from steering.inference.ensemble import load_model
 from steering.replay.loop import ReplayConfig, ReplayRun, SteeringModel, replay
+from steering.replay.recorded import recorded_control
 from steering.replay.reference import Segment, SegmentConfig, split_segments
 from steering.replay.report import ReplayVideo, plot_trajectory, write_report
 from steering.replay.rigs import Rig, choose_rig
@@ -42,11 +43,17 @@ class ReplayResult:
 
 
 def model_label(spec: str) -> str:
+    if recorded_control(spec) is not None:
+        return spec.strip().replace(":", "_")
     return control_label(spec) if is_control(spec) else Path(spec.split("+")[0]).stem
 
 
 def open_model(spec: str) -> SteeringModel:
-    """A control spec -> that control; `a.pt` or `a.pt+b.pt` -> drive.py's model (an ensemble for `+`)."""
+    """A control spec -> that control (`recorded:W` the recording's own steering, smoothed over W s); `a.pt`
+    or `a.pt+b.pt` -> drive.py's model (an ensemble for `+`)."""
+    recorded = recorded_control(spec)
+    if recorded is not None:
+        return recorded
     if is_control(spec):
         return load_model(spec)
     return load_model([Path(part) for part in spec.split("+") if part])

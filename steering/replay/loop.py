@@ -141,6 +141,8 @@ def replay(model: SteeringModel, segments: Sequence[Segment], camera: CameraMode
     for number, segment in enumerate(segments):
         if hasattr(model, "reset"):  # a model with memory (a delayed control) starts each segment afresh
             model.reset()
+        if hasattr(model, "start_segment"):  # a control that steers from the recording itself (recorded:W)
+            model.start_segment(segment)
         pose, row = segment.pose(0), 0
         commands = _Commands(float(segment.steering[0]))
         for i in range(len(segment) - 1):
