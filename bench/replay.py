@@ -151,7 +151,7 @@ def quick_config() -> ReplayBenchConfig:
 BENCHMARK = Benchmark(
     name="replay", help="the replay closed loop: camera calibration on real frames, view fidelity, frames/s",
     config=ReplayBenchConfig, quick=quick_config, run=run, result=ReplayBenchResult, section=section,
-    doc="printed, quoted in docs/replay.md", own_process=True)
+    page=True, doc="docs/benchmarks.md, quoted in docs/replay.md", own_process=True)
 
 
 def main(argv: list[str] | None = None) -> int:
