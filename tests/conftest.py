@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from steering.inference.gate import log_frames
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -21,6 +23,14 @@ def windows_log() -> Path:
     """250 rows recorded on Windows: backslash paths, spaces after commas, E-notation."""
     assert WINDOWS_LOG.is_file(), f"real recording missing: {WINDOWS_LOG} (../shared must sit beside the repo)"
     return WINDOWS_LOG
+
+
+@pytest.fixture(scope="session")
+def windows_frames(windows_log: Path) -> list:
+    """The first 24 readable centre frames of the Windows recording (uint8 RGB), read once per session."""
+    frames, _ = log_frames([windows_log], 24)
+    assert len(frames) == 24, "24 readable frames expected in the Windows recording"
+    return frames
 
 
 @pytest.fixture(scope="session")

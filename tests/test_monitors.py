@@ -8,7 +8,6 @@ from scipy import stats
 
 from steering.checkpoint import load_model
 from steering.inference.ensemble import mirror_width
-from steering.inference.gate import log_frames
 from steering.monitors import MONITORS, AlarmMonitor, FitContext, ScoreContext, fit_monitor, get_spec
 from steering.monitors.cli import main as monitors_main
 from steering.monitors.kinds.mc_dropout import MCDropoutScorer
@@ -17,10 +16,8 @@ from steering.preprocess import preprocess_frame
 
 
 @pytest.fixture(scope="module")
-def real_frames(windows_log):
-    frames, _ = log_frames([windows_log], 24)
-    assert len(frames) == 24, "24 readable frames expected in the Windows recording"
-    return frames
+def real_frames(windows_frames):
+    return windows_frames
 
 
 def context(frame, checkpoint):

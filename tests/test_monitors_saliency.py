@@ -6,7 +6,6 @@ import torch
 
 from steering.checkpoint import load_model
 from steering.explain import visual_backprop
-from steering.inference.gate import log_frames
 from steering.monitors import MONITORS, AlarmMonitor, ScoreContext
 from steering.monitors.cli import main as monitors_main
 from steering.monitors.kinds.saliency import GRID, map_distance
@@ -14,10 +13,8 @@ from steering.preprocess import preprocess_frame
 
 
 @pytest.fixture(scope="module")
-def real_frames(windows_log):
-    frames, _ = log_frames([windows_log], 20)
-    assert len(frames) == 20, "20 readable frames expected in the Windows recording"
-    return frames
+def real_frames(windows_frames):
+    return windows_frames[:20]
 
 
 def _hand_map(model, x):
