@@ -33,6 +33,7 @@ import websocket
 
 from bench import inputs
 from bench.benchmark import Benchmark
+from bench.drive_summary import StageTimes, parse_events, parse_summary
 from bench.markdown import num, table, verdict
 from bench.timing import Stats, interleave
 from steering.sim.client import telemetry_packet
@@ -70,14 +71,6 @@ class WireConfig:
     legacy: bool = True  # also drive.py without steering.drive.udacity.wire (bench/baselines/legacy_drive.py)
     unmask_repeats: int = 30
     start_timeout_s: float = 300.0
-
-
-@dataclass
-class StageTimes:
-    """One stage of drive.py's exit summary, ms."""
-
-    p50: float
-    p99: float
 
 
 @dataclass
@@ -222,33 +215,6 @@ class ServerProcess:
 
 def drive_command(checkpoint: Path, flags: tuple[str, ...]) -> list[str]:
     return [sys.executable, str(REPO / "drive.py"), str(checkpoint), "--port", "0", "--stats-every", "0", *flags]
-
-
-_STAGE = re.compile(r"([a-z_]+) ([\d.]+)/([\d.]+)")
-
-
-def parse_summary(text: str) -> dict[str, StageTimes]:
-    """drive.py's exit summary (`... p50/p99 ms: decode 0.30/0.50  infer 1.20/2.00 | ...`) -> {stage: times}"""
-    stages: dict[str, StageTimes] = {}
-    for line in text.splitlines():
-        if not line.startswith("stopped"):  # "stopped." or "stopped by SIGINT."
-            continue
-        for part in line.split("|"):
-            if "p50/p99 ms:" in part:
-                for name, p50, p99 in _STAGE.findall(part.split("p50/p99 ms:", 1)[1]):
-                    stages[name] = StageTimes(p50=float(p50), p99=float(p99))
-    return stages
-
-
-_EVENT = re.compile(r"([a-z_]+) (\d+)")
-
-
-def parse_events(text: str) -> dict[str, int]:
-    """The exit summary's `events: alarm_skipped 3, steer 200 | ...` -> {name: count}."""
-    for line in text.splitlines():
-        if line.startswith("stopped") and "events: " in line:
-            return {k: int(v) for k, v in _EVENT.findall(line.split("events: ", 1)[1].split("|", 1)[0])}
-    return {}
 
 
 # ---------------------------------------------------------------- one model, every variant at once

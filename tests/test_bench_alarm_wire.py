@@ -1,7 +1,7 @@
 """bench/alarm_wire.py's table and the exit-summary events it reads (no servers started here)."""
 from __future__ import annotations
 
-from bench import alarm_wire, wire
+from bench import alarm_wire, drive_summary, wire
 from bench.timing import Stats
 
 SUMMARY = ("stopped by SIGINT. latency p50/p99 ms: decode 0.30/0.50  alarm 5.00/9.00 | "
@@ -9,16 +9,17 @@ SUMMARY = ("stopped by SIGINT. latency p50/p99 ms: decode 0.30/0.50  alarm 5.00/
 
 
 def test_exit_summary_events_and_stages_are_read():
-    assert wire.parse_events("listening on ...\n" + SUMMARY) == {"alarm": 2, "alarm_skipped": 150, "steer": 200}
-    assert wire.parse_summary(SUMMARY)["alarm"] == wire.StageTimes(p50=5.0, p99=9.0)
-    assert wire.parse_events("no summary") == {}
+    events = drive_summary.parse_events("listening on ...\n" + SUMMARY)
+    assert events == {"alarm": 2, "alarm_skipped": 150, "steer": 200}
+    assert drive_summary.parse_summary(SUMMARY)["alarm"] == drive_summary.StageTimes(p50=5.0, p99=9.0)
+    assert drive_summary.parse_events("no summary") == {}
 
 
 def test_table_compares_each_variant_with_no_alarm_and_shows_the_share_scored():
     def variant(median_ms: float, summary: str = "") -> wire.WireVariant:
         return wire.WireVariant(command="", round_trip=Stats.of([median_ms / 1000.0] * 3), unexpected_replies=0,
-                                server=wire.parse_summary(summary), steering_head=[],
-                                events=wire.parse_events(summary))
+                                server=drive_summary.parse_summary(summary), steering_head=[],
+                                events=drive_summary.parse_events(summary))
 
     result = wire.WireModel(checkpoint="pilotnet-0.pt", start_s=1.0, variants={
         alarm_wire.NONE: variant(4.0), "tta, --alarm-async": variant(4.4, SUMMARY)})
