@@ -273,6 +273,24 @@ def test_the_library_leaves_an_ignored_sigint_ignored_and_the_command_line_takes
         signal.signal(signal.SIGINT, previous)
 
 
+def test_after_a_stop_signal_a_workers_hung_up_connection_is_not_reported_but_other_errors_are(monkeypatch):
+    from steering.training.interrupts import StopSignals, TrainingInterrupted
+
+    seen = []
+    monkeypatch.setattr(sys, "excepthook", lambda kind, value, tb: seen.append(kind))
+    stops = StopSignals()
+    with pytest.raises(TrainingInterrupted):
+        stops._handle(signal.SIGINT, None)  # what the signal calls
+    for kind in (ConnectionResetError, EOFError, RuntimeError):  # multiprocessing's resource sharer reports so
+        sys.excepthook(kind, kind("x"), None)
+    assert seen == [RuntimeError], "a worker's reset connection is noise on a clean stop; other errors are not"
+    with pytest.raises(TrainingInterrupted):
+        stops._handle(signal.SIGTERM, None)
+    sys.excepthook(EOFError, EOFError("x"), None)
+    sys.excepthook(ValueError, ValueError("x"), None)
+    assert seen == [RuntimeError, ValueError]
+
+
 def test_resume_tidies_what_a_kill_during_the_writes_leaves(bundle, tmp_path, no_plots):
     from steering.training import fit
 

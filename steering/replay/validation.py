@@ -34,6 +34,7 @@ from scipy.stats import spearmanr
 
 from steering.checkpoint import CheckpointError
 from steering.cli import setup_logging
+from steering.eval.cli_args import log_argument
 from steering.eval.config import EvalConfig
 from steering.eval.evaluate import evaluate
 from steering.eval.scoring import InterventionConfig
@@ -244,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         for kind, path in replot(args.out).items():
             print(f"{kind + ':':8s} {path}")
         return 0
-    log_path = args.log / "driving_log.csv" if args.log.is_dir() else args.log
+    log_path = log_argument(str(args.log))
     config = ValidationConfig(track=args.track, speed_mph=args.speed, laps=args.laps, fail_below=args.fail_below,
                               replay=ReplayConfig(max_offset_m=args.max_offset, max_heading_deg=args.max_heading),
                               simulator=args.simulator, out_dir=args.out, reuse=args.reuse, closed_dir=args.closed,

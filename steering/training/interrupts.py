@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 from collections.abc import Iterator
-from types import FrameType
+from types import FrameType, TracebackType
 from typing import Any
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -84,6 +85,7 @@ class StopSignals:
         self.restore()
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
+        _quiet_worker_hangups()
         if self._deferring:
             self._pending = self._pending or signum
             return
@@ -100,3 +102,23 @@ class StopSignals:
         if not self._deferring and self._pending is not None:
             signum, self._pending = self._pending, None
             raise TrainingInterrupted(signum)
+
+
+def _quiet_worker_hangups() -> None:
+    """Once a stop was asked for, drop the reports of connections the DataLoader's workers hang up.
+
+    Ctrl-C reaches the workers too (the whole process group); one that dies while handing a batch over
+    leaves multiprocessing's resource-sharer thread with a reset connection, which it reports through
+    sys.excepthook as a traceback: noise on a clean stop. Other exceptions are reported as before; the
+    hook stays for the rest of the process, whose only job now is to stop.
+    """
+    previous = sys.excepthook
+    if getattr(previous, "quiet_worker_hangups", False):
+        return
+
+    def hook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+        if not issubclass(kind, (ConnectionError, EOFError)):
+            previous(kind, value, tb)
+
+    hook.quiet_worker_hangups = True  # type: ignore[attr-defined]
+    sys.excepthook = hook
