@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from steering.eval.compare import folder_name
-from steering.eval.evaluate import ModelEntry, entry_paths
+from steering.eval.evaluate import ModelEntry, entry_name
 from steering.eval.offline import OfflineConfig, json_ready, log_name, run_offline
 from steering.replay.command import ReplayOptions, replay_models
 from steering.replay.loop import ReplayConfig
@@ -47,11 +47,6 @@ class RealResult:
     files: dict[str, Path] = field(default_factory=dict)
 
 
-def _spec(entry: ModelEntry) -> str:
-    """The replay's spelling of a model entry: `a.pt`, or `a.pt+b.pt` for an ensemble."""
-    return "+".join(str(p) for p in entry_paths(entry))
-
-
 def score_real(models: Sequence[ModelEntry], labels: Sequence[str], config: RealConfig) -> RealResult:
     """Offline figures and replay autonomy of every model on every log in `config.logs`."""
     if len(labels) != len(models):
@@ -74,7 +69,7 @@ def score_real(models: Sequence[ModelEntry], labels: Sequence[str], config: Real
                 name = log_name(log_path)
                 options = ReplayOptions(out_dir=out / "replay" / f"{folder_name(label)}__{folder_name(name)}",
                                         loop=ReplayConfig(progress=config.progress))
-                run = next(iter(replay_models([_spec(entry)], [Path(log_path)], options).runs.values()))
+                run = next(iter(replay_models([entry_name(entry, str)], [Path(log_path)], options).runs.values()))
                 row = by_pair[(label, str(log_path))]
                 row.update(replay_autonomy_pct=run.autonomy, replay_interventions=len(run.interventions),
                            replay_elapsed_s=run.elapsed_s)
@@ -93,10 +88,12 @@ def _num(value: float | None, digits: int) -> str:
 
 def real_table(rows: Sequence[dict[str, Any]], replay: bool = True) -> str:
     """The markdown table of `score_real`'s rows, with what each column means above it."""
+    rule = ReplayConfig()  # the replay's take-over limits, as score_real runs it
     lines = ["On real Unity recordings (frames this project did not render): steering against the human's, "
              "smoothed over 1 s (curve agreement: the share of curve frames steered the human's way; chance is "
-             "50 %)" + ("; replay: autonomy % in NVIDIA's replay of the recording (1 m / 10° from the recorded "
-                        "path is an intervention)" if replay else "") + ".", "",
+             "50 %)" + (f"; replay: autonomy % in NVIDIA's replay of the recording ({rule.max_offset_m:g} m / "
+                        f"{rule.max_heading_deg:g}° from the recorded path is an intervention)" if replay else "")
+             + ".", "",
              "| model | recording | frames | curve agreement % (curve frames) | r | R² | MAE (mean baseline) |"
              + (" replay autonomy % (interventions in s) |" if replay else ""),
              "|---|---|---:|---:|---:|---:|---:|" + ("---:|" if replay else "")]

@@ -38,6 +38,7 @@ from pathlib import Path
 from steering.eval.compare import folder_name, model_labels, require_models
 from steering.eval.config import EvalConfig
 from steering.eval.evaluate import ModelEntry, evaluate
+from steering.eval.offline import json_ready
 from steering.eval.plots import plot_suite
 from steering.eval.real import RealConfig, RealResult, score_real
 from steering.eval.report import EvalReport, fmt, machine_description
@@ -145,6 +146,11 @@ def row_eval_config(config: SuiteConfig, row: SuiteRow, label: str) -> EvalConfi
                    out_dir=Path(config.out_dir) / folder_name(label) / row.name)
 
 
+def robustness_reports(rows: Sequence[SuiteRow], reports: Sequence[EvalReport]) -> list[EvalReport]:
+    """The reports of the rows under a perturbation (what the corruption score averages)."""
+    return [rep for row, rep in zip(rows, reports, strict=False) if row.perturb]
+
+
 def suite_score(reports: Sequence[EvalReport]) -> float:
     """The suite's summary score of one model: mean autonomy % over its rows."""
     if not reports:
@@ -166,10 +172,9 @@ class SuiteResult:
     @property
     def corruption_scores(self) -> dict[str, float]:
         """label -> mean autonomy % over the robustness rows (empty when the suite has none)."""
-        robust = [i for i, row in enumerate(self.rows) if row.perturb]
-        if not robust:
+        if not any(row.perturb for row in self.rows):
             return {}
-        return {label: sum(runs[i].autonomy_pct for i in robust) / len(robust) for label, runs in self.reports.items()}
+        return {label: suite_score(robustness_reports(self.rows, runs)) for label, runs in self.reports.items()}
 
 
 def run_suite(checkpoints: Sequence[ModelEntry], config: SuiteConfig | None = None,
@@ -194,39 +199,31 @@ def run_suite(checkpoints: Sequence[ModelEntry], config: SuiteConfig | None = No
             log.info("suite %s %s: %s", label, row.name, report.summary())
             reports[label].append(report)
         seconds[label] = time.perf_counter() - started
-    result = write_suite(rows, reports, out, seconds)
+    real = None
     if config.real:
-        add_real(result, checkpoints, config)
-    return result
-
-
-def add_real(result: SuiteResult, checkpoints: Sequence[ModelEntry], config: SuiteConfig) -> None:
-    """Score the suite's models on `config.real` and add that table and its figures to suite.md and suite.json."""
-    real_config = RealConfig(logs=config.real, out_dir=Path(config.out_dir) / "real", progress=config.base.progress)
-    result.real = score_real(checkpoints, result.labels, real_config)
-    result.table += "\n" + result.real.table
-    result.files["table"].write_text(result.table)
-    summary = json.loads(result.files["json"].read_text())
-    summary["real"] = json.loads(result.real.files["json"].read_text())["rows"]
-    result.files["json"].write_text(json.dumps(summary, indent=2) + "\n")
-    result.files["real"] = result.real.files["table"]
+        real = score_real(checkpoints, labels, RealConfig(logs=config.real, out_dir=out / "real",
+                                                          progress=config.base.progress))
+    return write_suite(rows, reports, out, seconds, real)
 
 
 def write_suite(rows: Sequence[SuiteRow], reports: dict[str, list[EvalReport]], out_dir: str | Path,
-                seconds: dict[str, float] | None = None) -> SuiteResult:
-    """suite.md, suite.png and suite.json for `reports` (label -> one report per row) in `out_dir`."""
+                seconds: dict[str, float] | None = None, real: RealResult | None = None) -> SuiteResult:
+    """suite.md, suite.png and suite.json for `reports` (label -> one report per row) in `out_dir`; with `real`,
+    the models' figures on real recordings follow the table and go into suite.json."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for label, runs in reports.items():
         if len(runs) != len(rows):
             raise ValueError(f"suite: {label} has {len(runs)} reports for {len(rows)} rows")
     scores = {label: suite_score(runs) for label, runs in reports.items()}
-    table = suite_table(rows, reports)
+    table = suite_table(rows, reports) + ("\n" + real.table if real else "")
     files = {"table": out / "suite.md", "plot": out / "suite.png", "json": out / "suite.json"}
+    if real:
+        files["real"] = real.files["table"]
     files["table"].write_text(table)
     plot_suite([r.name for r in rows], [r.target_pct for r in rows],
                {label: [r.autonomy_pct for r in runs] for label, runs in reports.items()}, scores, files["plot"])
-    result = SuiteResult(list(rows), list(reports), reports, scores, table, files, dict(seconds or {}))
+    result = SuiteResult(list(rows), list(reports), reports, scores, table, files, dict(seconds or {}), real)
     summary = {
         "score": "mean autonomy % over all rows",
         "corruption_score": "mean autonomy % over the robustness rows (rows with a perturbation)",
@@ -239,6 +236,8 @@ def write_suite(rows: Sequence[SuiteRow], reports: dict[str, list[EvalReport]], 
                                 if r.target_pct is not None} for label, runs in reports.items()},
         "reports": {label: [rep.to_dict() for rep in runs] for label, runs in reports.items()},
     }
+    if real:
+        summary["real"] = json_ready(real.rows)
     files["json"].write_text(json.dumps(summary, indent=2) + "\n")
     return result
 
@@ -268,7 +267,7 @@ def suite_table(rows: Sequence[SuiteRow], reports: dict[str, list[EvalReport]]) 
                          f"| {fmt(rep.control_hz)} | {fmt(rep.round_trip_p50_ms)}/{fmt(rep.round_trip_p99_ms)} |")
         lines.append(f"| **{label}** | **score** (mean of {len(runs)} rows) | | | | | **{suite_score(runs):.1f}** "
                      f"| | {sum(r.interventions for r in runs)} | | | | |")
-        robust = [rep for row, rep in zip(rows, runs, strict=True) if row.perturb]
+        robust = robustness_reports(rows, runs)
         if robust:
             failures = sum(r.interventions for r in robust)
             lines.append(f"| **{label}** | **corruption score** (mean of the {len(robust)} perturbed rows) "
