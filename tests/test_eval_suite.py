@@ -218,3 +218,51 @@ def test_suite_with_real_recordings_adds_each_models_offline_figures_and_replay_
             f"({row['curve_frames']}) |")
     assert line in (out / "suite.md").read_text() and line in printed
     assert (out / "real" / "real.md").is_file() and (out / "real" / "offline" / "offline.json").is_file()
+
+
+def test_every_closed_loop_command_scores_on_the_camera_rig_asked_for(monkeypatch, tmp_path):
+    """A model trained on `--camera unity` recordings is driven on frames of that rig, not the default one."""
+    import importlib
+
+    from steering.eval import cli as eval_cli_module
+
+    evaluate_module = importlib.import_module("steering.eval.evaluate")  # steering.eval.evaluate is also a function
+    from steering.eval import robustness_cli
+    from steering.eval.evaluate import drive_locally
+    from steering.sim.render import CameraConfig
+
+    seen: list[object] = []
+
+    def keep_suite(models, config, labels=None):
+        seen.append(config.base.camera)
+        raise ValueError("not driven in this test")
+
+    def keep_evaluate(checkpoint, config=None, observers=()):
+        seen.append(config.camera)
+        raise ValueError("not driven in this test")
+
+    def keep_robustness(models, config, *args, **kwargs):
+        seen.append(config.base.camera)
+        raise ValueError("not driven in this test")
+
+    monkeypatch.setattr(suite_module, "run_suite", keep_suite)
+    monkeypatch.setattr(eval_cli_module, "evaluate", keep_evaluate)
+    monkeypatch.setattr(robustness_cli, "run_robustness", keep_robustness)
+    model = tmp_path / "a.pt"
+    model.write_bytes(b"")  # never loaded: the drives are replaced
+    eval_main(["suite", str(model), "--out", str(tmp_path), "--camera", "unity"])
+    eval_main(["evaluate", str(model), "--camera", "unity"])
+    eval_main(["robustness", str(model), "--out", str(tmp_path), "--camera", "unity"])
+    eval_main(["evaluate", str(model)])
+    assert seen == ["unity", "unity", "unity", "default"]
+
+    rigs = []
+    real_world = evaluate_module.World
+
+    def world_keeping_its_rig(config):
+        rigs.append(config.camera)
+        return real_world(config)
+
+    monkeypatch.setattr(evaluate_module, "World", world_keeping_its_rig)
+    drive_locally(lambda world: (0.0, 0.3), EvalConfig(track="oval", laps=0.01, camera="unity", progress=False))
+    assert rigs == [CameraConfig.unity()] and CameraConfig.unity() != CameraConfig()

@@ -34,6 +34,7 @@ from steering.eval import misbehaviour, offline_cli, robustness_cli
 from steering.eval import suite as suites
 from steering.eval.cli_args import (
     MODEL_HELP,
+    add_camera_argument,
     add_perturb_arguments,
     eval_config,
     log_argument,
@@ -48,7 +49,8 @@ from steering.replay import cli as replay_cli
 from steering.sim.client import SimClientError
 from steering.sim.tracks import list_tracks, track_help
 
-__all__ = ["COMMANDS", "add_commands", "add_perturb_arguments", "main", "model_argument", "perturb_plan", "run"]
+__all__ = ["COMMANDS", "add_camera_argument", "add_commands", "add_perturb_arguments", "main", "model_argument",
+           "perturb_plan", "run"]
 
 
 @dataclass(frozen=True)

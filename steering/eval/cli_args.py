@@ -13,6 +13,7 @@ from steering.eval.evaluate import ModelEntry
 from steering.eval.scoring import InterventionConfig
 from steering.perturb import PerturbError, PerturbPlan, describe
 from steering.sim.client import ClientConfig
+from steering.sim.render import CAMERA_RIGS
 from steering.udacity import LOG_NAME
 
 MODEL_HELP = "; A.pt+B.pt is one ensemble (the mean of their steering; same preprocessing required)"
@@ -57,11 +58,20 @@ def perturb_plan(args: argparse.Namespace) -> PerturbPlan:
 
 
 
+def add_camera_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """`--camera`: the rig the headless simulator renders with (steering.sim.render.CameraConfig.named)."""
+    parser.add_argument("--camera", choices=CAMERA_RIGS, default="default",
+                        help="camera rig: the renderer's own, or the Unity car's as measured on real frames "
+                             "(steering.udacity: lower, pitched further down, less bonnet; docs/realdata.md); "
+                             "score a model on the rig its laps were recorded with")
+
+
 def common_arguments(group: argparse._ArgumentGroup) -> None:
     group.add_argument("--frame-rate", type=float, default=round(1.0 / ClientConfig.frame_s),
                        help="--realtime: the simulator's frames per second; the world moves in whole frames "
                             "(Unity: 60)")
     group.add_argument("--seed", type=int, default=0, help="the world's textures")
+    add_camera_argument(group)
     group.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
 
 
@@ -104,6 +114,6 @@ def eval_config(args: argparse.Namespace, **overrides: object) -> EvalConfig:
     speed = {"speed_mph": args.speed} if hasattr(args, "speed") else {}
     pacing = {"pacing": args.pacing} if hasattr(args, "pacing") else {}
     return EvalConfig(**speed, **pacing, frame_s=1.0 / args.frame_rate, video=args.video, seed=args.seed,
-                      progress=args.progress, tta=args.tta, perturb=perturb_plan(args),
+                      progress=args.progress, tta=args.tta, perturb=perturb_plan(args), camera=args.camera,
                       interventions=InterventionConfig(stall_s=args.stall_s, penalty_s=args.penalty_s), **overrides)
 

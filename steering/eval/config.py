@@ -36,6 +36,7 @@ class EvalConfig:
     # InferenceConfig checks it)
     tta: str = "none"
     perturb: PerturbPlan = field(default_factory=PerturbPlan)  # camera corruptions and weather (steering.perturb)
+    camera: str = "default"  # the renderer's camera rig (steering.sim.render.CameraConfig.named): default or unity
 
     def __post_init__(self) -> None:
         if self.pacing not in PACINGS:

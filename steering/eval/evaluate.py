@@ -40,6 +40,7 @@ from steering.eval.report import EvalReport, build_report
 from steering.eval.scoring import Intervention, InterventionDetector
 from steering.eval.video import DriveVideo
 from steering.sim.client import ClientConfig, SimClient
+from steering.sim.render import CameraConfig
 from steering.sim.session import Command, DriveResult
 from steering.sim.tracks import Track
 from steering.sim.world import StepInfo, World, WorldConfig
@@ -170,7 +171,8 @@ def evaluate(checkpoint: ModelEntry | None, config: EvalConfig | None = None,
         config = dataclasses.replace(config, label=label)
     if config.video and config.out_dir is None:
         raise ValueError("evaluate: --video needs an output folder (--out DIR)")
-    world = World(WorldConfig(track=config.track, seed=config.seed, perturb=config.perturb))
+    world = World(WorldConfig(track=config.track, seed=config.seed, perturb=config.perturb,
+                              camera=CameraConfig.named(config.camera)))
     observers = [*observers, *([DriveVideo(Path(config.out_dir) / "drive.mp4")] if config.video else [])]
     scorer = _Scorer(world, config, observers)
     try:
@@ -195,7 +197,8 @@ def drive_locally(pilot: Callable[[World], tuple[float, float]], config: EvalCon
     scoring itself. Models are evaluated through `evaluate`, over the wire."""
     config = config or EvalConfig()
     config = dataclasses.replace(config, label=config.label or "local pilot")
-    world = World(WorldConfig(track=config.track, seed=config.seed, perturb=config.perturb))
+    world = World(WorldConfig(track=config.track, seed=config.seed, perturb=config.perturb,
+                              camera=CameraConfig.named(config.camera)))
     scorer = _Scorer(world, config)
     drive = DriveResult(stop_reason="")
     started = time.perf_counter()

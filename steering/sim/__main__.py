@@ -51,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     rec.add_argument("--randomize-style", action="store_true",
                      help="domain randomisation: every lap a new random look of the track (colours, light, shadows)")
     rec.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
-    _camera_argument(rec)
+    eval_cli.add_camera_argument(rec)
     eval_cli.add_perturb_arguments(rec)
 
     drive = commands.add_parser("drive", help="be the simulator for a running drive server (drive.py)")
@@ -68,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     clock.add_argument("--realtime", dest="pacing", action="store_const", const="realtime",
                        help="the world moves by the server's measured round trip in whole frames of 1/60 s")
     drive.add_argument("--seed", type=int, default=0, help="the world's textures and the perturbations' randomness")
-    _camera_argument(drive)
+    eval_cli.add_camera_argument(drive)
     eval_cli.add_perturb_arguments(drive)
 
     commands.add_parser("tracks", help="list the tracks")
@@ -80,12 +80,6 @@ def _parser() -> argparse.ArgumentParser:
     eval_cli.add_commands(commands)  # evaluate, compare, suite (steering.eval)
     dagger_cli.add_command(commands)  # dagger (steering.eval.dagger)
     return parser
-
-
-def _camera_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--camera", choices=["default", "unity"], default="default",
-                        help="camera rig: the renderer's own, or the Unity car's as measured on real frames "
-                             "(steering.udacity: lower, pitched further down, less bonnet; docs/realdata.md)")
 
 
 def _record(args: argparse.Namespace) -> int:

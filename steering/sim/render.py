@@ -38,6 +38,8 @@ from steering.udacity import (
     HOOD_TOP_ROW,
 )
 
+CAMERA_RIGS = ("default", "unity")  # CameraConfig.named: the renderer's own rig, the Unity car's measured one
+
 
 @dataclass(frozen=True)
 class CameraConfig:
@@ -69,10 +71,9 @@ class CameraConfig:
     @classmethod
     def named(cls, name: str) -> CameraConfig:
         """`default` (the renderer's own rig) or `unity` (the simulator's measured one)."""
-        rigs = {"default": cls, "unity": cls.unity}
-        if name not in rigs:
-            raise ValueError(f"unknown camera rig {name!r}; choose {' or '.join(rigs)}")
-        return rigs[name]()
+        if name not in CAMERA_RIGS:
+            raise ValueError(f"unknown camera rig {name!r}; choose {' or '.join(CAMERA_RIGS)}")
+        return cls.unity() if name == "unity" else cls()
 
     def lateral_m(self, camera: str) -> float:
         """Sideways mount position: positive = left of the car's axis."""
