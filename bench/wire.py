@@ -57,6 +57,8 @@ def _variants() -> dict[str, tuple[str, ...]]:
             "bf16 (--precision bf16)": ("--precision", "bf16"),
             "int8 (--precision int8 --calibration LOG)": ("--precision", "int8", "--calibration",
                                                           os.path.relpath(inputs.REAL_LOG, REPO)),
+            "NNCF int8 (--backend openvino-nncf --calibration LOG)": (
+                "--backend", "openvino-nncf", "--calibration", os.path.relpath(inputs.REAL_LOG, REPO)),
             EAGER: ("--backend", "torch")}
 
 

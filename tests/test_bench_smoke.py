@@ -4,6 +4,7 @@ benchmarks are not tests. A new benchmark is covered by the parametrized test as
 registered; what it measures in particular goes into CHECKS."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import math
@@ -63,6 +64,22 @@ def check_limits(lim, text: str) -> None:
     assert eager.gflops == pytest.approx(lim.models["pilotnet"].gflop / (eager.time.median_ms / 1000.0))
     assert f"fp32 **{lim.matmul['fp32'].gflops:,.1f} GFLOP/s**" in text
     assert f"| pilotnet | {lim.models['pilotnet'].gflop:,.3f} | eager fp32 | {eager.time.median_ms:,.2f} |" in text
+    if not lim.int8_matmul:  # measured where openvino is installed (make install: always)
+        assert importlib.util.find_spec("openvino") is None
+        return
+    peak8 = lim.int8_matmul["int8"].gflops
+    assert _positive(peak8) and f"int8 (u8 x s8) **{peak8:,.1f} GOP/s**" in text
+    assert lim.int8_frames == 8 and set(lim.cpu_int8_units) <= {"avx512_vnni", "avx_vnni", "amx_int8"}
+    int8 = lim.models["pilotnet"].int8
+    assert set(int8) == {"openvino fp32", "openvino-nncf int8", "onnx int8", "openvino int8"}
+    nncf = int8["openvino-nncf int8"]
+    if nncf.error:  # nncf is the only part of the openvino extra that may be missing
+        assert nncf.error == "not installed" and importlib.util.find_spec("nncf") is None
+        return
+    assert 0.0 < nncf.max_abs_diff <= 0.01, "NNCF's int8 steers a little differently, within the gate"
+    assert int8["openvino fp32"].max_abs_diff < 1e-5
+    share = f"{100 * nncf.gflops / peak8:.0f}%"
+    assert f"| pilotnet | openvino-nncf int8 | {nncf.time.median_ms:,.2f} |" in text and share in text
 
 
 def check_wire(w, text: str) -> None:

@@ -14,6 +14,7 @@ import logging
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -111,3 +112,55 @@ def load_onnx(path: Path, checkpoint_sha256: str, detail: str | None = None) -> 
         return data
     announce_rebuild(path, reason)
     return None
+
+
+# ---------------------------------------------------------------- OpenVINO IR
+
+def stamp_ir(ov_model: Any, checkpoint_sha256: str, detail: str) -> None:
+    """Put the checkpoint hash and what the model is into an `openvino.Model`'s rt_info (saved with the IR)."""
+    ov_model.set_rt_info(checkpoint_sha256, HASH_KEY)
+    ov_model.set_rt_info(detail, DETAIL_KEY)
+
+
+def ir_info(ov_model: Any) -> dict[str, str]:
+    """The stamps `stamp_ir` put into a model's rt_info ({} where there are none)."""
+    return {key: ov_model.get_rt_info(key).astype(str) for key in (HASH_KEY, DETAIL_KEY) if ov_model.has_rt_info(key)}
+
+
+def load_ir(path: Path, checkpoint_sha256: str, detail: str, core: Any) -> Any | None:
+    """The `openvino.Model` that `core` (an `openvino.Core`) reads from `path` (.xml, its .bin beside
+    it) if it was derived from this checkpoint in this way; else None, with one log line why."""
+    if not (path.is_file() and path.with_suffix(".bin").is_file()):
+        return None
+    try:
+        ov_model = core.read_model(str(path))
+    except Exception as exc:  # noqa: BLE001 - OpenVINO raises its own types; unreadable = missing
+        announce_rebuild(path, f"OpenVINO cannot read it ({str(exc).splitlines()[0] if str(exc) else exc})")
+        return None
+    info = ir_info(ov_model)
+    reason = stale_reason(path, info.get(HASH_KEY), checkpoint_sha256)
+    if reason is None and info.get(DETAIL_KEY) != detail:
+        reason = f"{path.name} was built differently ({info.get(DETAIL_KEY)!r}, wanted {detail!r})"
+    if reason is None:
+        log.debug("using %s (derived from this checkpoint)", path)
+        return ov_model
+    announce_rebuild(path, reason)
+    return None
+
+
+def write_ir(path: Path, ov_model: Any) -> bool:
+    """Save an `openvino.Model` as `path` (.xml) + .bin, weights as they are, each file swapped in whole
+    (the .bin first: a reader that finds the new .xml finds its weights); False if the folder is read-only."""
+    import openvino as ov  # optional package (steering[openvino]): only for IR files
+
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.xml")
+    try:
+        ov.save_model(ov_model, str(tmp), compress_to_fp16=False)
+        os.replace(tmp.with_suffix(".bin"), path.with_suffix(".bin"))
+        os.replace(tmp, path)
+        return True
+    except (OSError, RuntimeError) as exc:
+        for leftover in (tmp, tmp.with_suffix(".bin")):
+            leftover.unlink(missing_ok=True)
+        log.debug("could not write %s (%s); it is rebuilt at every start", path, exc)
+        return False

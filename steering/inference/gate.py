@@ -14,8 +14,10 @@ by `python -m steering.sim.gate_frames`).
 - `--backend auto` on CUDA: eager torch at fp16, bf16 and fp32 autocast; each that passes the gate
   is timed (20 passes after a warm-up) and the fastest wins.
 - `--precision int8`: kept only within the gate; else, under auto, the other int8 runtimes and then
-  the precision-auto order; with an explicit backend, that backend at fp32. int8 needs calibration
-  frames: `--calibration LOG`, or the checkpoint's training logs.
+  the precision-auto order; with an explicit backend, that backend at fp32. Under auto, the first
+  int8 runtime within the gate is also timed against the precision-auto order's first within the
+  gate (20 passes each after a warm-up), and the faster steers: int8 only where it pays on this
+  CPU. int8 needs calibration frames: `--calibration LOG`, or the checkpoint's training logs.
 - an explicit `--backend X` at precision auto (X's own choice, e.g. OpenVINO's bf16) is kept only
   within the gate, else X at fp32; at an explicit precision it runs as asked (a warning if it
   misses the gate).
@@ -163,31 +165,35 @@ def _explicit(model, device, backend, precision, context, inputs, reference, gat
 def _auto(model, device, precision, context, inputs, reference, gate, skipped) -> Choice:
     found = candidates(device, precision)
     order = " > ".join(f"{s.name}" + (f" {p}" if device.type == "cuda" else "") for s, p in found)
+    # Each group gives its first candidate within the gate; more than one such pick are timed.
+    groups = [[c] for c in found] if device.type == "cuda" and precision == "auto" else [found]
     if precision == "int8":
-        found += candidates(device, "auto")  # int8 outside the gate: the best of the rest
+        groups.append(candidates(device, "auto"))  # int8 outside the gate, or slower: the best of the rest
         order += ", then precision auto"
-    timed = device.type == "cuda" and precision == "auto"
-    passing: list[tuple[float, Choice]] = []
-    for spec, build_precision in found:
-        if not spec.installed():
-            skipped.append(f"{spec.name} not installed")
-            continue
-        chosen = _try(spec, build_precision, model, context, inputs, reference)
-        if not isinstance(chosen, Choice):
-            skipped.append(f"{spec.name} {build_precision}: {chosen}")
-            continue
-        if chosen.max_diff > runtimes.TOLERANCE:
-            skipped.append(f"{_label(chosen)} missed the gate (max |Δ| {chosen.max_diff:.3g})")
-            continue
-        if not timed:
-            passing.append((0.0, chosen))
+    picks: list[Choice] = []
+    for group in groups:
+        for spec, build_precision in group:
+            if not spec.installed():
+                skipped.append(f"{spec.name} not installed")
+                continue
+            chosen = _try(spec, build_precision, model, context, inputs, reference)
+            if not isinstance(chosen, Choice):
+                skipped.append(f"{spec.name} {build_precision}: {chosen}")
+                continue
+            if chosen.max_diff > runtimes.TOLERANCE:
+                skipped.append(f"{_label(chosen)} missed the gate (max |Δ| {chosen.max_diff:.3g})")
+                continue
+            picks.append(chosen)
             break
-        passing.append((seconds_per_pass(chosen.runtime.forward, inputs[0]), chosen))
-    if not passing:
+    if not picks:
         raise RuntimeError(f"no runtime passed the accuracy gate ({'; '.join(skipped)})")
-    seconds, chosen = min(passing, key=lambda item: item[0])
-    how = (f"fastest measured of {', '.join(f'{_label(c)} {1000 * t:.2f} ms' for t, c in passing)}" if timed
-           else f"first within the gate in the measured order {order}")
+    if len(picks) == 1:
+        chosen = picks[0]
+        how = f"first within the gate in the measured order {order}"
+    else:
+        timed = [(seconds_per_pass(c.runtime.forward, inputs[0]), c) for c in picks]
+        chosen = min(timed, key=lambda item: item[0])[1]
+        how = f"fastest measured of {', '.join(f'{_label(c)} {1000 * t:.2f} ms' for t, c in timed)}"
     chosen.reason = (f"{_label(chosen)}: auto on {device.type}, {how}; max {gate}: {chosen.max_diff:.1e}"
                      + (f"; skipped: {'; '.join(skipped)}" if skipped else ""))
     return chosen

@@ -164,7 +164,8 @@ def check_precision(precision: str, device: torch.device) -> None:
     if precision == "fp16" and device.type != "cuda":
         raise ValueError("fp16 runs only on CUDA; on CPU use --precision bf16, int8 or fp32")
     if precision == "int8" and device.type != "cpu":
-        raise ValueError("int8 runs on CPU only (onnx, openvino); on CUDA use fp16, bf16 or fp32")
+        names = ", ".join(n for n, spec in RUNTIMES.items() if "int8" in spec.precisions)
+        raise ValueError(f"int8 runs on CPU only ({names}); on CUDA use fp16, bf16 or fp32")
 
 
 def _requested_precision(precision: str, device: torch.device) -> str:

@@ -37,17 +37,24 @@ def exported_onnx(model: torch.nn.Module, ctx: BuildContext) -> bytes:
     return data
 
 
-def int8_onnx(model: torch.nn.Module, ctx: BuildContext) -> bytes:
-    """The int8 QDQ model for this checkpoint and calibration: cached beside it, or built now."""
+def calibration_batch(ctx: BuildContext) -> tuple[np.ndarray, str]:
+    """The int8 calibration frames (N, 3, H, W) float32 and a description that changes with them
+    (count, source, digest of the frames): part of every int8 model's cache stamp."""
     if ctx.calibration is None:
         raise RuntimeError("int8 needs calibration frames: pass --calibration driving_log.csv (or use a "
                            "checkpoint whose training logs are still where train.py read them)")
     frames, source = ctx.calibration()
     batch = np.stack([np.asarray(f, dtype=np.float32) for f in frames])  # (N, 3, H, W)
     digest = hashlib.sha256(batch.tobytes()).hexdigest()[:16]
+    return batch, f"{len(batch)} calibration frames from {source}, frames sha256 {digest}"
+
+
+def int8_onnx(model: torch.nn.Module, ctx: BuildContext) -> bytes:
+    """The int8 QDQ model for this checkpoint and calibration: cached beside it, or built now."""
+    batch, calibration = calibration_batch(ctx)
     reduce_range = quantize.needs_reduce_range()
     detail = (f"int8 static QDQ (onnxruntime quantize_static, MinMax, per-channel, reduce_range={reduce_range}), "
-              f"{len(batch)} calibration frames from {source}, frames sha256 {digest}")
+              f"{calibration}")
     sha = conversion_cache.checkpoint_hash(ctx.checkpoint)
     path = conversion_cache.derived_path(ctx.checkpoint, ".int8.onnx")
     data = conversion_cache.load_onnx(path, sha, detail)
@@ -55,7 +62,7 @@ def int8_onnx(model: torch.nn.Module, ctx: BuildContext) -> bytes:
         return data
     data = conversion_cache.stamp_onnx(quantize.quantize(exported_onnx(model, ctx), batch, reduce_range), sha, detail)
     conversion_cache.write_atomically(path, data)
-    log.info("quantized %s to int8 on %d frames from %s", ctx.checkpoint.name, len(batch), source)
+    log.info("quantized %s to int8 on %s", ctx.checkpoint.name, calibration)
     return data
 
 
