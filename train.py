@@ -4,6 +4,7 @@
     python train.py data/driving_log.csv                          # ResNet-50, ImageNet weights, two-phase
     python train.py data/driving_log.csv --model pilotnet --pretrained none   # offline, fast on a CPU
     python train.py data/*/driving_log.csv --config configs/finetune.yaml --epochs 20
+    python train.py my_unity_laps/driving_log.csv --preset unity-recordings   # recorded in the Unity simulator
     torchrun --nproc_per_node=2 train.py data/driving_log.csv       # DistributedDataParallel
 
 The run folder (--out) gets best.pt (the model to drive: `python drive.py runs/x/best.pt`), last.pt
@@ -23,6 +24,7 @@ from collections.abc import Sequence
 
 from steering.cli import add_config_flags, given_values, setup_logging
 from steering.training.config import ConfigError, TrainConfig, load_config_file
+from steering.training.presets import load_preset, preset_help, preset_names
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("logs", nargs="*", metavar="LOG", help="driving_log.csv file(s) recorded by the simulator")
     parser.add_argument("--config", metavar="FILE.yaml",
                         help="YAML file of settings (same names as the flags); flags given here override it")
+    parser.add_argument("--preset", choices=preset_names(), metavar="NAME",
+                        help="a named recipe (--config and flags override it): " + preset_help())
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     add_config_flags(parser.add_argument_group("Training settings"), TrainConfig, group_parser=parser)
     parser.add_argument("--no-augment", dest="augment", action="store_const", const="none", default=argparse.SUPPRESS,
@@ -42,7 +46,8 @@ def parse_config(argv: Sequence[str] | None = None) -> tuple[TrainConfig, argpar
     """Two-stage parse: --config FILE.yaml sets the defaults, then the command line overrides them."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    values = load_config_file(args.config) if args.config else {}
+    values = load_preset(args.preset) if args.preset else {}
+    values.update(load_config_file(args.config) if args.config else {})
     values.update(given_values(TrainConfig, args))
     if args.logs:
         values["logs"] = args.logs
