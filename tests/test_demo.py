@@ -43,7 +43,7 @@ def test_short_demo_records_trains_evaluates_and_fails_below_the_required_autono
     autonomy = [r["autonomy_pct"] for r in summary["reports"]]
     assert summary["score"] == pytest.approx(sum(autonomy) / 12)
     assert summary["corruption_score"] == pytest.approx(sum(autonomy[9:]) / 3)
-    assert [r["perturb"] for r in summary["reports"][9:]] == ["gaussian_noise:5", "snow:5", "night:5"]
+    assert [r["perturb"] for r in summary["reports"][9:]] == ["jpeg_compression:5", "spatter:5", "sun_glare:5"]
     assert f"corruption score (mean autonomy under the perturbed rows): {summary['corruption_score']:.1f} %" \
         in captured.out
     lake = read_report(out / "pilotnet_demo" / "lake-15mph-fixed" / "report.json")

@@ -34,6 +34,15 @@ def test_scores_clean_corruption_drop_and_corruption_error_by_hand():
     assert result["new"]["mce"] == pytest.approx(50.0)
 
 
+def test_corruption_score_is_split_into_what_robust_augmentation_trains_on_and_what_it_holds_out():
+    autonomy = {Run("m", "t", CLEAN, 0): 100.0, Run("m", "t", "contrast", 5): 30.0, Run("m", "t", "pixelate", 5): 90.0,
+                Run("m", "t", "fog", 5): 100.0, Run("m", "t", "sun_glare", 5): 80.0, Run("m", "t", "spatter", 5): 60.0}
+    result = scores(list(autonomy), {run: SimpleNamespace(autonomy_pct=a) for run, a in autonomy.items()}, "m")["m"]
+    assert result["corruption_trained_on"] == pytest.approx((30 + 90) / 2)  # contrast, pixelate: --augment robust's
+    assert result["corruption_held_out"] == pytest.approx((100 + 80 + 60) / 3)
+    assert result["corruption"] == pytest.approx((30 + 90 + 100 + 80 + 60) / 5)
+
+
 @pytest.mark.slow
 def test_robustness_command_writes_the_report_and_resumes(make_checkpoint, tmp_path, capsys):
     model, out = make_checkpoint("pilotnet"), tmp_path / "rob"

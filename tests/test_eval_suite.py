@@ -21,6 +21,7 @@ from steering.eval.suite import (
     write_suite,
 )
 from steering.perturb import HELD_OUT, TRAINING, Condition, PerturbPlan
+from steering.perturb.splits import RENDERED
 from steering.replay.command import ReplayOptions, replay_models
 from steering.replay.loop import ReplayConfig
 from steering.sim.__main__ import _parser as sim_parser
@@ -44,8 +45,8 @@ def test_the_full_suite_has_every_track_speed_and_pacing_then_the_target_rows_th
         "mountain-15mph-fixed", "mountain-15mph-realtime", "mountain-25mph-fixed", "mountain-25mph-realtime",
         f"{c}-15mph-fixed", f"{c}-15mph-realtime", f"{c}-25mph-fixed", f"{c}-25mph-realtime",
         "mountain-20mph-realtime", f"{c}-20mph-realtime", "lake-30mph-realtime",
-        "mountain-20mph-realtime-gaussian_noise-5", "mountain-20mph-realtime-snow-5",
-        "mountain-20mph-realtime-night-5"]
+        "mountain-20mph-realtime-jpeg_compression-5", "mountain-20mph-realtime-spatter-5",
+        "mountain-20mph-realtime-sun_glare-5"]
     assert [r.laps for r in rows] == [3.0] * 4 + [1.0] * 8 + [1.0, 1.0, 3.0] + [1.0] * 3
     assert [r.target_pct for r in rows[12:15]] == [98.0, 98.0, 100.0]
     assert all(r.target_pct is None for r in rows[:12] + rows[15:])
@@ -77,7 +78,7 @@ def test_one_table_lists_every_row_of_every_model_and_its_mean_autonomy_score(tm
     assert f"| **weak.pt** | **score** (mean of 18 rows) | | | | | **{(1200 + 420) / 18:.1f}** |" in result.table
     assert "| **good.pt** | **score** (mean of 18 rows) | | | | | **100.0** |" in result.table
     # Row 15, the first robustness row, names its conditions; no target
-    assert "| weak.pt | held-out under gaussian_noise:5 | mountain | 1 | 20 | real time | 70.0 |  |" in result.table
+    assert "| weak.pt | held-out under jpeg_compression:5 | mountain | 1 | 20 | real time | 70.0 |  |" in result.table
     # Row 12 is the held-out target row (98 %): the weak model misses it, the good one meets it.
     assert "| weak.pt | held-out | mountain | 1 | 20 | real time | 70.0 | MISSED (>= 98) |" in result.table
     assert "| good.pt | held-out | mountain | 1 | 20 | real time | 100.0 | met (>= 98) |" in result.table
@@ -154,10 +155,11 @@ def test_robustness_rows_drive_the_held_out_track_at_20_mph_real_time_under_trai
     assert [(r.role, r.track, r.laps, r.speed_mph, r.pacing, r.target_pct) for r in rows] == [
         ("held-out", "mountain", 1.0, 20, "realtime", None)] * 3
     plans = [PerturbPlan.parse(r.perturb).conditions for r in rows]
-    assert plans == [(Condition("gaussian_noise", 5),), (Condition("snow", 5),), (Condition("night", 5),)]
+    assert plans == [(Condition("jpeg_compression", 5),), (Condition("spatter", 5),), (Condition("sun_glare", 5),)]
     names = [c[0].name for c in plans]
     assert all(c[0].severity == 5 for c in plans)
     assert names[0] in TRAINING and names[1] in HELD_OUT and names[2] in HELD_OUT
+    assert names[1] not in RENDERED and names[2] in RENDERED  # held out: one in image space, one rendered
     # --no-robustness and the quick rows have none; the demo's 9 clean rows are followed by the same three
     for config in (SuiteConfig(robustness=()), SuiteConfig.quick()):
         assert not [r for r in suite_rows(config) if r.perturb]
@@ -169,12 +171,12 @@ def test_robustness_rows_drive_the_held_out_track_at_20_mph_real_time_under_trai
 def test_a_robustness_row_hands_its_perturbation_to_the_evaluation_after_the_suites_own(tmp_path):
     config = SuiteConfig(out_dir=tmp_path, base=EvalConfig(progress=False, perturb=PerturbPlan.parse("rain:2")))
     rows = suite_rows(config)
-    night = next(r for r in rows if r.perturb == "night:5")
-    evaluation = row_eval_config(config, night, "a.pt")
-    assert evaluation.perturb.conditions == (Condition("rain", 2), Condition("night", 5))
+    glare = next(r for r in rows if r.perturb == "sun_glare:5")
+    evaluation = row_eval_config(config, glare, "a.pt")
+    assert evaluation.perturb.conditions == (Condition("rain", 2), Condition("sun_glare", 5))
     assert (evaluation.track, evaluation.laps, evaluation.speed_mph, evaluation.pacing) == ("mountain", 1.0, 20,
                                                                                             "realtime")
-    assert evaluation.out_dir == tmp_path / "a.pt" / "mountain-20mph-realtime-night-5"
+    assert evaluation.out_dir == tmp_path / "a.pt" / "mountain-20mph-realtime-sun_glare-5"
     clean = row_eval_config(SuiteConfig(out_dir=tmp_path), rows[0], "a.pt")
     assert not clean.perturb and clean.out_dir == tmp_path / "a.pt" / "lake-15mph-fixed"
 

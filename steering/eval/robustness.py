@@ -35,7 +35,7 @@ from steering.eval.compare import folder_name, model_labels, require_models  # n
 from steering.eval.config import EvalConfig  # noqa: E402
 from steering.eval.evaluate import ModelEntry, evaluate  # noqa: E402
 from steering.eval.report import EvalReport, machine_description, read_report  # noqa: E402
-from steering.perturb import SEVERITIES, PerturbPlan, list_perturbations  # noqa: E402
+from steering.perturb import HELD_OUT, SEVERITIES, TRAINING, PerturbPlan, list_perturbations  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +153,11 @@ def scores(runs: Sequence[Run], reports: dict[Run, EvalReport], baseline: str) -
         finite = [v for v in ce.values() if math.isfinite(v)]
         clean_score = float(np.mean(clean)) if clean else math.nan
         corruption = float(np.mean(perturbed)) if perturbed else math.nan
-        result[label] = {"clean": clean_score, "corruption": corruption, "drop": clean_score - corruption,
+        # `--augment robust` trains on one set and holds the other out: generalisation, not memorisation
+        split = {f"corruption_{key}": float(np.mean(part)) if part else math.nan for key, part in (
+            ("trained_on", [a for run, a in autonomy.items() if run.label == label and run.perturbation in TRAINING]),
+            ("held_out", [a for run, a in autonomy.items() if run.label == label and run.perturbation in HELD_OUT]))}
+        result[label] = {"clean": clean_score, "corruption": corruption, **split, "drop": clean_score - corruption,
                          "ce": ce, "mce": float(np.mean(finite)) if finite else math.nan}
     return result
 
@@ -178,9 +182,10 @@ def write_robustness(runs: Sequence[Run], reports: dict[Run, EvalReport], baseli
     lines = [f"# Robustness: {', '.join(config.tracks)}, {base.laps:g} lap(s) each, "
              f"{base.speed_mph:g} mph, {base.pacing} pacing", "",
              f"Machine: {machine_description()}. Corruption error (CE) relative to `{baseline}` (100 = as robust).",
-             "", "| model | clean % | corruption score % | drop (points) | mCE % |", "|---|---:|---:|---:|---:|"]
-    lines += [f"| {label} | {_f(s['clean'])} | {_f(s['corruption'])} | {_f(s['drop'])} | {_f(s['mce'])} |"
-              for label, s in result.items()]
+             "", "| model | clean % | corruption score % | trained on by --augment robust % | held out from it % "
+             "| drop (points) | mCE % |", "|---|---:|---:|---:|---:|---:|---:|"]
+    lines += [f"| {label} | {_f(s['clean'])} | {_f(s['corruption'])} | {_f(s['corruption_trained_on'])} | "
+              f"{_f(s['corruption_held_out'])} | {_f(s['drop'])} | {_f(s['mce'])} |" for label, s in result.items()]
     names = list(dict.fromkeys(r.perturbation for r in runs if r.perturbation != CLEAN))
     lines += ["", "CE per perturbation (%):", "", "| model | " + " | ".join(names) + " |",
               "|---|" + "---:|" * len(names)]

@@ -54,8 +54,8 @@ PACING_NAMES = {"fixed": "lock step", "realtime": "real time", "wallclock": "wal
 # every row, so they ranked nothing; docs/robustness.md); gaussian_noise is in --augment robust's training set,
 # snow (image-space weather) and night (rendered) are held out
 ROBUSTNESS_ROWS: tuple[tuple[str, float, str, str], ...] = (
-    ("held-out", 20, "realtime", "gaussian_noise:5"), ("held-out", 20, "realtime", "snow:5"),
-    ("held-out", 20, "realtime", "night:5"))
+    ("held-out", 20, "realtime", "jpeg_compression:5"), ("held-out", 20, "realtime", "spatter:5"),
+    ("held-out", 20, "realtime", "sun_glare:5"))
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ class SuiteRow:
     @property
     def name(self) -> str:
         """Folder and JSON key: `lake-15mph-fixed`; a track file `tracks/hills.json` gives `hills-15mph-fixed`;
-        a robustness row adds its conditions: `mountain-20mph-realtime-night-5`."""
+        a robustness row adds its conditions: `mountain-20mph-realtime-sun_glare-5`."""
         track = Path(self.track).stem if self.track.endswith(".json") else self.track
         conditions = "".join(f"-{c.name}-{c.severity}" for c in PerturbPlan.parse(self.perturb).conditions)
         return f"{track}-{self.speed_mph:g}mph-{self.pacing}{conditions}"
