@@ -144,17 +144,17 @@ def test_lake_look_trees_and_hillsides_stay_clear_of_the_whole_road():
         assert gap.min() > track.half_width_m + 1.0
 
 
-def test_lake_look_crops_cover_the_real_lakes_brightness_and_contrast():
-    """Crops of the lake look at 8 laps' poses: their means and spreads reach past the real lake's
-    (docs/realdata.md: real crop mean 146.6, 143.5, 121.1; spread 48.3, 45.1, 44.8)."""
+def test_lake_look_crops_are_brighter_than_classic_ones_and_span_the_real_lakes_brightness():
+    """The model's crops of 4 laps x 2 poses, each lap in both families (textures at 0.2 m to keep it quick).
+    The real lake's crops have a median grey of 137 (docs/realdata.md: 60 crops of lake-two-laps-mouse);
+    classic looks sit around 120, below it; the lake family's crops must reach either side of it."""
     lake = get_track("lake")
-    means, spreads = [], []
-    for lap in range(8):
-        track = random_track(lake, 0, lap, ("lake",))
-        renderer = Renderer(track, CameraConfig.unity(), seed=lap)
-        crop = crop_resize(renderer.render(*track.pose_at(40.0 + 70.0 * lap)), PreprocessConfig()).astype(float)
-        means.append(crop.reshape(-1, 3).mean(axis=0))
-        spreads.append(crop.reshape(-1, 3).std(axis=0))
-    means, spreads = np.array(means), np.array(spreads)
-    assert means[:, 0].min() < 146.6 < means[:, 0].max() and means[:, 1].min() < 143.5 < means[:, 1].max()
-    assert spreads[:, 0].max() > 48.3 and spreads[:, 1].max() > 45.1
+    grey = {"classic": [], "lake": []}
+    for family, values in grey.items():
+        for lap in range(4):
+            track = random_track(lake, 0, lap, (family,))
+            renderer = Renderer(track, CameraConfig.unity(), texture_res_m=0.2)
+            for s in (40.0 + 60 * lap, 300.0 + 60 * lap):
+                values.append(crop_resize(renderer.render(*track.pose_at(s)), PreprocessConfig()).mean())
+    assert min(grey["lake"]) < 137 < max(grey["lake"])
+    assert np.mean(grey["lake"]) > np.mean(grey["classic"]) + 10
