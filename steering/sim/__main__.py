@@ -119,8 +119,8 @@ def _record(args: argparse.Namespace) -> int:
         f"to {summary.log_path}"
     )
     if args.randomize_style:
-        looks = ", ".join(args.looks)
-        print(f"{len(set(summary.track_keys))} random looks of {args.track} (one per lap, from {looks})")
+        families = "" if args.looks == ("classic",) else f" from {', '.join(args.looks)}"
+        print(f"{len(set(summary.track_keys))} random looks of {args.track} (one per lap){families}")
     print("rows per expert phase: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.phases.items())))
     if profile:
         print("steering: " + ", ".join(f"{k} {v:.0%}" for k, v in profile.items()))
