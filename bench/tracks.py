@@ -131,7 +131,7 @@ def run(config: TracksConfig | None = None) -> TracksResult:
 
 
 def quick_config() -> TracksConfig:
-    return TracksConfig(repeats=1, budget_s=0.0)
+    return TracksConfig(repeats=1, budget_s=0.0, lake_looks=1)
 
 
 def _interleave(variants: dict[str, Callable[[], Any]], repeats: int, budget_s: float) -> dict[str, tuple[list, list]]:
