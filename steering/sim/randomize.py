@@ -1,11 +1,11 @@
 """Style randomisation (domain randomisation) for recordings: the same centre line in a new look.
 
 Two families of looks (`LOOKS`): `classic` and `lake`. `random_spec` (classic) keeps a track's geometry and
-where its bridges, run-offs, width changes and roadside
-objects are, and draws new asphalt, ground, line, curb and sky colours, new bridge deck and wall colours,
-new `Light` sections (sun brightness and colour) and new `Shadows` sections (how many, how dense, how dark),
-all within ranges where the road stays clearly visible. The recorder draws one per lap from
-`numpy.random.default_rng([seed, lap])`, so a recording is reproducible from its seed.
+where its bridges, run-offs, width changes and roadside objects are, and draws new asphalt, ground, line,
+curb and sky colours, new bridge deck and wall colours, new `Light` sections (sun brightness and colour) and
+new `Shadows` sections (how many, how dense, how dark), all within ranges where the road stays clearly
+visible. The recorder draws one per lap from `numpy.random.default_rng([seed, lap])`, so a recording is
+reproducible from its seed.
 
 `random_lake_spec` (lake) draws looks around the Unity simulator's lake track as its frames show it: no
 centre line, yellow edge lines, red/white curbs on the curves, a pale shoulder, brighter and coarser-grained
