@@ -2,7 +2,7 @@
 
 Both are drawn once per (track content, resolution, seed) and cached; `render.py` only samples them.
 Texture pixel (u, v) shows world point x = x0 + u * res, y = y1 - v * res (rows grow southwards).
-All images are uint8 RGB. Randomness (ground patches, asphalt grain, hills) comes from a generator
+All images are uint8 RGB. Randomness (ground patches, asphalt grain, ponds, hills) comes from a generator
 seeded with the hash of the track's centre line (`Track.geometry_key`) and `seed`, so the same seed
 paints the same world, and two tracks on one centre line share their grain. Sections that change the
 road itself (bridges, run-offs, width changes) are painted by `texture_features.py`; shadows by
