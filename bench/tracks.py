@@ -32,7 +32,8 @@ import numpy as np
 
 from bench.benchmark import Benchmark, to_jsonable
 from bench.machine import Machine, cpu_line, machine
-from steering.sim.render import CAMERAS, Renderer
+from steering.sim.randomize import random_track
+from steering.sim.render import CAMERAS, CameraConfig, Renderer
 from steering.sim.tracks import get_track, list_tracks
 
 TARGET_FPS = 200.0
@@ -48,6 +49,8 @@ CHALLENGE_SECTIONS = {
 class TracksConfig:
     repeats: int = 300  # timed frames per variant
     budget_s: float = 240.0  # stop early after this long (>= 20 frames each)
+    lake_looks: int = 3  # random laps of the lake look (randomize.LOOKS["lake"]: trees, hillsides, ponds) timed
+    only: str | None = None  # time only the variants whose name contains this
 
 
 @dataclass
@@ -108,6 +111,14 @@ def run(config: TracksConfig | None = None) -> TracksResult:
     busy = Renderer(challenge)
     for label, (start, end) in CHALLENGE_SECTIONS.items():
         variants[f"challenge: {label}/center"] = _cycler(busy, _poses(challenge, start, end), "center")
+    lake = get_track("lake")
+    for lap in range(config.lake_looks):
+        look = random_track(lake, 0, lap, ("lake",))
+        for rig in ("default", "unity"):
+            variants[f"lake look, lap {lap}, {rig} rig/center"] = _cycler(
+                Renderer(look, CameraConfig.named(rig)), _poses(look), "center")
+    if config.only:
+        variants = {name: fn for name, fn in variants.items() if config.only in name}
     variants["calibration: 2.5 ms CPU spin"] = _spin
     load = os.getloadavg()
     times = _interleave(variants, repeats, budget_s)
@@ -120,7 +131,7 @@ def run(config: TracksConfig | None = None) -> TracksResult:
 
 
 def quick_config() -> TracksConfig:
-    return TracksConfig(repeats=1, budget_s=0.0)
+    return TracksConfig(repeats=1, budget_s=0.0, lake_looks=1)
 
 
 def _interleave(variants: dict[str, Callable[[], Any]], repeats: int, budget_s: float) -> dict[str, tuple[list, list]]:
@@ -174,9 +185,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.tracks", description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=300, help="timed frames per variant")
     parser.add_argument("--budget-s", type=float, default=240.0, help="stop early after this long (>= 20 frames each)")
+    parser.add_argument("--only", help="time only the variants whose name contains this, e.g. 'lake'")
     parser.add_argument("--out", type=Path, help="also write the results as JSON")
     args = parser.parse_args(argv)
-    results = run(TracksConfig(repeats=args.repeats, budget_s=args.budget_s))
+    results = run(TracksConfig(repeats=args.repeats, budget_s=args.budget_s, only=args.only))
     print(section(results))
     if args.out:
         args.out.write_text(json.dumps(to_jsonable(results), indent=2))

@@ -24,6 +24,7 @@ from steering.eval import dagger_cli
 from steering.preprocess import encode_jpeg
 from steering.sim.client import ClientConfig, SimClient, SimClientError
 from steering.sim.expert import ExpertConfig
+from steering.sim.randomize import LOOKS
 from steering.sim.recorder import RecordConfig, record, steering_profile
 from steering.sim.render import CameraConfig
 from steering.sim.tracks import TRACKS, get_track, list_tracks, track_help
@@ -50,6 +51,10 @@ def _parser() -> argparse.ArgumentParser:
     rec.add_argument("--start-time", help="first frame's time, e.g. 2024-05-01T12:00:00 (default: now)")
     rec.add_argument("--randomize-style", action="store_true",
                      help="domain randomisation: every lap a new random look of the track (colours, light, shadows)")
+    rec.add_argument("--looks", default="classic", type=_looks,
+                     help="with --randomize-style: comma-separated families of looks, one drawn per lap: "
+                          f"{', '.join(LOOKS)} (the Unity lake's look; docs/realdata.md), e.g. classic,lake "
+                          "(default classic)")
     rec.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     eval_cli.add_camera_argument(rec)
     eval_cli.add_perturb_arguments(rec)
@@ -82,6 +87,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _looks(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = [name for name in names if name not in LOOKS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown look {', '.join(unknown) or text!r}; choose from {', '.join(LOOKS)}")
+    return names
+
+
 def _record(args: argparse.Namespace) -> int:
     start = dt.datetime.fromisoformat(args.start_time) if args.start_time else None
     summary = record(
@@ -90,7 +103,7 @@ def _record(args: argparse.Namespace) -> int:
                     camera=CameraConfig.named(args.camera)),
         ExpertConfig(cruise_speed_mph=args.speed, recoveries=not args.no_recoveries, seed=args.seed),
         RecordConfig(laps=args.laps, record_drift=args.record_drift, decimal=args.decimal, start_time=start,
-                     randomize_style=args.randomize_style, progress=args.progress),
+                     randomize_style=args.randomize_style, looks=args.looks, progress=args.progress),
     )
     profile = steering_profile(summary.steering)
     if args.perturb or args.perturb_schedule:
@@ -100,7 +113,8 @@ def _record(args: argparse.Namespace) -> int:
         f"to {summary.log_path}"
     )
     if args.randomize_style:
-        print(f"{len(set(summary.track_keys))} random looks of {args.track} (one per lap)")
+        families = "" if args.looks == ("classic",) else f" from {', '.join(args.looks)}"
+        print(f"{len(set(summary.track_keys))} random looks of {args.track} (one per lap){families}")
     print("rows per expert phase: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.phases.items())))
     if profile:
         print("steering: " + ", ".join(f"{k} {v:.0%}" for k, v in profile.items()))

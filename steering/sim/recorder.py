@@ -53,6 +53,7 @@ class RecordConfig:
     progress: bool = True  # tqdm bar over the distance driven
     randomize_style: bool = False  # domain randomisation: a random look (colours, light, shadows) per lap
     style_seed: int | None = None  # seeds the looks; None = the world's seed
+    looks: tuple[str, ...] = ("classic",)  # families of random looks (randomize.LOOKS), one drawn per lap
 
 
 @dataclass
@@ -87,7 +88,7 @@ def record(out_dir: str | Path, world_config: WorldConfig | None = None, expert_
 
     def restyle(lap: int) -> None:
         if config.randomize_style:
-            world.restyle(random_track(base_track, style_seed, lap))
+            world.restyle(random_track(base_track, style_seed, lap, config.looks))
         summary.track_keys.append(world.track.key)
 
     restyle(0)

@@ -2,7 +2,7 @@
 
 Both are drawn once per (track content, resolution, seed) and cached; `render.py` only samples them.
 Texture pixel (u, v) shows world point x = x0 + u * res, y = y1 - v * res (rows grow southwards).
-All images are uint8 RGB. Randomness (ground patches, asphalt grain, hills) comes from a generator
+All images are uint8 RGB. Randomness (ground patches, asphalt grain, ponds, hills) comes from a generator
 seeded with the hash of the track's centre line (`Track.geometry_key`) and `seed`, so the same seed
 paints the same world, and two tracks on one centre line share their grain. Sections that change the
 road itself (bridges, run-offs, width changes) are painted by `texture_features.py`; shadows by
@@ -27,6 +27,9 @@ CURB_WIDTH_M = 0.6
 CURB_BLOCK_M = 1.0
 CURB_MIN_CURVATURE = 1 / 70.0  # curbs only on corners, like the simulator's lake track
 DASH_M = 3.0
+WATER_GAP_M = 4.0  # ponds stay this far outside the road edge (shoulder and curbs stay dry)
+WATER_CELL_M = 30.0  # pond size: the noise grid's cell
+WATER_LEVEL = 0.3  # noise above this is water: about a third of the ground
 
 
 @dataclass
@@ -98,6 +101,8 @@ def paint_ground(track: Track, res_m: float, seed: int, margin_m: float = 70.0) 
 
     closed = np.vstack([track.points, track.points[:1]])
     centre = to_px(closed)
+    if style.water is not None:  # drawn only for a look with water, so other looks keep their random stream
+        image = _paint_water(image, track, grain, rng, centre, res_m)
     if texture_features.needed(track):
         image = texture_features.paint_road(image, track, grain, rng, (x0, y1, res_m))
     else:
@@ -123,6 +128,19 @@ def paint_ground(track: Track, res_m: float, seed: int, margin_m: float = 70.0) 
                         panorama_top_deg=PANO_TOP_DEG, ground_far=far)
 
 
+def _paint_water(image: np.ndarray, track: Track, grain: np.ndarray, rng: np.random.Generator, centre: np.ndarray,
+                 res_m: float) -> np.ndarray:
+    """Ponds with ragged shores where a coarse noise field is high, kept `WATER_GAP_M` clear of the road edge."""
+    height, width = image.shape[:2]
+    ponds = _noise(rng, (height, width), int(WATER_CELL_M / res_m))
+    dry = np.zeros((height, width), np.uint8)
+    cv2.polylines(dry, [centre], True, 255, int(round((float(track.widths.max()) + 2 * WATER_GAP_M) / res_m)),
+                  cv2.LINE_AA, SHIFT)
+    alpha = np.clip((ponds - WATER_LEVEL) * 6.0, 0, 1) * (1 - dry.astype(np.float32) * (1 / 255))
+    water = cv2.addWeighted(_flat(track.style.water, height, width), 1.0, grain, 0.3, -0.3 * 128)
+    return cv2.blendLinear(image, water, 1 - alpha, alpha)
+
+
 def _paint_plain_road(image: np.ndarray, track: Track, grain: np.ndarray, centre: np.ndarray, to_px,
                       res_m: float) -> np.ndarray:
     """Shoulder, asphalt and edge lines of a road of constant width, drawn as thick polylines."""
@@ -137,7 +155,8 @@ def _paint_plain_road(image: np.ndarray, track: Track, grain: np.ndarray, centre
         image = _composite(image, shoulder, shoulder_mask)
     road_mask = np.zeros((height, width), np.uint8)
     cv2.polylines(road_mask, [centre], True, 255, int(round(track.road_width_m / res_m)), cv2.LINE_AA, SHIFT)
-    asphalt = cv2.addWeighted(_flat(style.asphalt, height, width), 1.0, grain, 1.8, -1.8 * 128)
+    grain_amount = style.asphalt_grain
+    asphalt = cv2.addWeighted(_flat(style.asphalt, height, width), 1.0, grain, grain_amount, -grain_amount * 128)
     image = _composite(image, asphalt, road_mask)
     line_px = max(1, int(round(LINE_WIDTH_M / res_m)))
     if style.edge_line is not None:

@@ -128,7 +128,7 @@ def paint_road(image: np.ndarray, track: Track, grain: np.ndarray, rng: np.rando
         surface = section.surface or tuple(int(0.55 * a + 0.45 * g)
                                            for a, g in zip(style.asphalt, style.ground, strict=True))
         _blend(image[rows, cols], surface, alpha, grain[rows, cols], 1.6)
-    _blend(image, style.asphalt, np.clip((half - dist) / res + 0.5, 0, 1), grain, 1.8)
+    _blend(image, style.asphalt, np.clip((half - dist) / res + 0.5, 0, 1), grain, style.asphalt_grain)
     if style.edge_line is not None:
         _blend(image, style.edge_line, _band(dist - (half - EDGE_LINE_INSET_M), LINE_WIDTH_M / 2, res) * ~bare)
     for section in track.spec.of_kind(Bridge):

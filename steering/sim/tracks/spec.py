@@ -30,6 +30,8 @@ class TrackStyle:
     sky_horizon: Colour = (175, 200, 230)
     hills: Colour | None = (70, 100, 60)  # distant silhouette on the panorama; None = flat horizon
     hill_height_deg: float = field(default=6.0, metadata={"min": 0.0, "max": 40.0})
+    asphalt_grain: float = field(default=1.8, metadata={"min": 0.0, "max": 6.0})  # grain contrast: 1.8 = std ~16
+    water: Colour | None = None  # ponds on the ground beyond a few metres of the road edge; None = none
 
 
 @dataclass(frozen=True)
