@@ -36,6 +36,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from tqdm import tqdm  # noqa: E402
 
 from steering.checkpoint import load_model  # noqa: E402
 from steering.eval.alarm_drive import DrivenLeg, Leg, acting_row, drive_legs  # noqa: E402
@@ -95,11 +96,12 @@ class TrackRun:
         return self.leg.nominal
 
 
-def score_run(images: Sequence[str], monitors: dict[str, AlarmMonitor], checkpoint: Path) -> dict[str, np.ndarray]:
+def score_run(images: Sequence[str], monitors: dict[str, AlarmMonitor], checkpoint: Path, label: str = "",
+              progress: bool = False) -> dict[str, np.ndarray]:
     """Each monitor's score of each frame, with the context drive.py gives it (the model's input, fp32 prediction)."""
     model, pre = load_model(checkpoint)
     scores: dict[str, list[float]] = {name: [] for name in monitors}
-    for image in images:
+    for image in tqdm(images, desc=f"scoring {label}", unit="frame", disable=not progress, leave=False):
         frame = decode_jpeg(base64.b64decode(image))
         x = preprocess_frame(frame, pre)
         with torch.inference_mode():
@@ -205,7 +207,8 @@ def run_misbehaviour(checkpoint: str | Path, monitors: dict[str, AlarmMonitor],
     config = config or MisbehaviourConfig()
     checkpoint = Path(checkpoint)
     watched = drive_legs(checkpoint, config.legs(), config.eval_config())
-    runs = [TrackRun(d.leg, d.times, d.failures, score_run(d.images, monitors, checkpoint)) for d in watched]
+    runs = [TrackRun(d.leg, d.times, d.failures,
+                     score_run(d.images, monitors, checkpoint, d.leg.label, config.progress)) for d in watched]
     table = summarise(runs, monitors, config)
     acting = act_on_alarms(checkpoint, monitors, watched, config) if config.on_alarm != "none" else []
     result = {"model": str(checkpoint), "config": config.to_dict(),
