@@ -83,6 +83,10 @@ def test_perturbed_run_records_its_perturbation_and_scores_the_perturbed_leg_apa
     got = result["table"]["always"]["false_alarm_rate_nominal"]
     assert (math.isnan(got) and expected is None) or got == pytest.approx(expected)
     assert result["acting"] == []  # --on-alarm none: only watched
+    saved_scores = np.load(tmp_path / "scores.npz")
+    steps = next(leg["steps"] for leg in saved["legs"] if leg["perturb"] == "gaussian_noise:5")
+    assert saved_scores["lake_gaussian_noise_5__always"].shape == saved_scores["lake_gaussian_noise_5__times"].shape \
+        == (steps,)
 
 
 @pytest.mark.slow

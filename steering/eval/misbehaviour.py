@@ -15,8 +15,8 @@ per failure, FP/TN per window of the time away from failures, over every leg and
 alone. With `--on-alarm slow|stop` every failing leg is driven again once per thresholded monitor, that
 monitor in the server and the controller acting on its alarms (drive.py `--alarm --on-alarm`), at the
 threshold its file was fitted with: interventions with and without acting, under the same perturbations.
-Files: misbehaviour.json, misbehaviour.md (one table row per monitor, and the acting table), and per leg
-a plot of each monitor's score over time with its threshold and the failures marked.
+Files: misbehaviour.json, misbehaviour.md (one table row per monitor, and the acting table), scores.npz (every
+frame's score), and per leg a plot of each monitor's score over time with its threshold and the failures marked.
 """
 from __future__ import annotations
 
@@ -182,6 +182,18 @@ def plot_run(run: TrackRun, monitors: dict[str, AlarmMonitor], path: Path) -> Pa
     return path
 
 
+def save_scores(runs: Sequence[TrackRun], path: Path) -> Path:
+    """Every leg's step times, failure times and per-monitor scores (`<leg>__times`, `<leg>__failures`,
+    `<leg>__<monitor>`): other thresholds and leads can be scored again without driving again."""
+    arrays = {}
+    for run in runs:
+        arrays[f"{run.leg.slug}__times"] = run.times
+        arrays[f"{run.leg.slug}__failures"] = np.asarray(run.failures, dtype=np.float64)
+        arrays.update({f"{run.leg.slug}__{name}": values for name, values in run.scores.items()})
+    np.savez_compressed(path, **arrays)
+    return path
+
+
 def act_on_alarms(checkpoint: Path, monitors: dict[str, AlarmMonitor], watched: Sequence[DrivenLeg],
                   config: MisbehaviourConfig) -> list[dict[str, Any]]:
     """Interventions on each failing leg without (the watching drive) and with each monitor acting on its alarms.
@@ -222,6 +234,7 @@ def run_misbehaviour(checkpoint: str | Path, monitors: dict[str, AlarmMonitor],
         out.mkdir(parents=True, exist_ok=True)
         (out / "misbehaviour.json").write_text(json.dumps(result, indent=2, default=float), encoding="utf-8")
         (out / "misbehaviour.md").write_text(markdown(table, config, acting), encoding="utf-8")
+        save_scores(runs, out / "scores.npz")
         for run in runs:
             plot_run(run, monitors, out / f"scores_{run.leg.slug}.png")
     return result
