@@ -12,6 +12,7 @@ What the frames and failures are scored into (windows, TP/FN/FP/TN) is `steering
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -116,4 +117,5 @@ def acting_row(driven: DrivenLeg, monitor: str, on_alarm: str) -> dict[str, Any]
     return {"monitor": monitor, "on_alarm": on_alarm, "leg": driven.leg.label, "track": driven.leg.track,
             "perturb": str(driven.leg.perturb), "interventions": r.interventions, "autonomy_pct": r.autonomy_pct,
             "mean_speed_mph": r.mean_speed_mph, "elapsed_s": r.elapsed_s, "laps_completed": r.laps_completed,
-            "frames_alarmed": float(driven.alarms.mean()) if driven.alarms.size else float("nan")}
+            # the watching drive has no monitor in the server: nothing to count
+            "frames_alarmed": float(driven.alarms.mean()) if driven.alarms.size and on_alarm != "none" else math.nan}

@@ -154,7 +154,7 @@ def markdown(table: dict[str, dict[str, Any]], config: MisbehaviourConfig,
                      f"{_f(m['mean_lead_s'], 1)} |")
     if acting:
         lines += ["", f"Failing tracks driven again with each monitor in the drive server acting on its alarms "
-                      f"(--on-alarm {config.on_alarm}); `none` = the watching drive above.", "",
+                      f"(--on-alarm {config.on_alarm}); `(watching)` = the drive above, no monitor in the server.", "",
                   "| monitor | on alarm | track | interventions | autonomy % | mean speed mph | frames alarmed | "
                   "simulated s |", "|---|---|---|---|---|---|---|---|"]
         for row in acting:
