@@ -103,15 +103,20 @@ def load_onnx(path: Path, checkpoint_sha256: str, detail: str | None = None) -> 
     if not path.is_file():
         return None
     data = path.read_bytes()
-    props = onnx_props(data)
-    reason = stale_reason(path, props.get(HASH_KEY), checkpoint_sha256)
-    if reason is None and detail is not None and props.get(DETAIL_KEY) != detail:
-        reason = f"{path.name} was built differently ({props.get(DETAIL_KEY)!r}, wanted {detail!r})"
+    return data if _derived_as_wanted(path, onnx_props(data), checkpoint_sha256, detail) else None
+
+
+def _derived_as_wanted(path: Path, stamps: dict[str, str], checkpoint_sha256: str, detail: str | None) -> bool:
+    """Whether a cached file's stamps say it comes from this checkpoint (and, with `detail`, was built that
+    way); a stale one is announced for rebuilding."""
+    reason = stale_reason(path, stamps.get(HASH_KEY), checkpoint_sha256)
+    if reason is None and detail is not None and stamps.get(DETAIL_KEY) != detail:
+        reason = f"{path.name} was built differently ({stamps.get(DETAIL_KEY)!r}, wanted {detail!r})"
     if reason is None:
         log.debug("using %s (derived from this checkpoint)", path)
-        return data
+        return True
     announce_rebuild(path, reason)
-    return None
+    return False
 
 
 # ---------------------------------------------------------------- OpenVINO IR
@@ -137,15 +142,7 @@ def load_ir(path: Path, checkpoint_sha256: str, detail: str, core: Any) -> Any |
     except Exception as exc:  # noqa: BLE001 - OpenVINO raises its own types; unreadable = missing
         announce_rebuild(path, f"OpenVINO cannot read it ({str(exc).splitlines()[0] if str(exc) else exc})")
         return None
-    info = ir_info(ov_model)
-    reason = stale_reason(path, info.get(HASH_KEY), checkpoint_sha256)
-    if reason is None and info.get(DETAIL_KEY) != detail:
-        reason = f"{path.name} was built differently ({info.get(DETAIL_KEY)!r}, wanted {detail!r})"
-    if reason is None:
-        log.debug("using %s (derived from this checkpoint)", path)
-        return ov_model
-    announce_rebuild(path, reason)
-    return None
+    return ov_model if _derived_as_wanted(path, ir_info(ov_model), checkpoint_sha256, detail) else None
 
 
 def write_ir(path: Path, ov_model: Any) -> bool:
