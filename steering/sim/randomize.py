@@ -10,8 +10,9 @@ reproducible from its seed.
 `random_lake_spec` (lake) draws looks around the Unity simulator's lake track as its frames show it: no
 centre line, yellow edge lines, red/white curbs on the curves, a pale shoulder, brighter and coarser-grained
 asphalt, dry grass or sand verges, ponds beside parts of the road, tree lines and hillsides (tall walls)
-beside it, a brick bridge between dark walls, and brighter light. With several families, each lap's family
-is drawn from its own generator (`[seed, lap, 1]`), so a classic lap looks the same whatever else is mixed in.
+beside it, a brick bridge between dark walls, and brighter light. With several families, laps take them in
+turn (lap i: family i mod n), and a lap's look is drawn from `[seed, lap]` alone, so a classic lap looks the
+same whatever else is mixed in.
 """
 from __future__ import annotations
 
@@ -204,5 +205,5 @@ def random_track(track: Track, seed: int, lap: int, looks: tuple[str, ...] = ("c
     unknown = [name for name in looks if name not in LOOKS]
     if unknown or not looks:
         raise ValueError(f"unknown look {unknown or looks}; choose from {', '.join(LOOKS)}")
-    name = looks[0] if len(looks) == 1 else looks[int(np.random.default_rng([seed, lap, 1]).integers(len(looks)))]
+    name = looks[lap % len(looks)]  # in turn: a 5-lap mix always holds every family (a draw could give none)
     return Track(LOOKS[name](track, np.random.default_rng([seed, lap])))
