@@ -109,3 +109,15 @@ def test_misbehaviour_command_takes_the_evaluators_perturb_option_and_rejects_a_
     with pytest.raises(SystemExit):
         eval_main(["misbehaviour", "model.pt", "--alarm", "tta", "--perturb", "nigth:5"])
     assert "night" in capsys.readouterr().err  # the evaluator's parser names the close match
+
+
+@pytest.mark.parametrize("settings", [{"on_alarm": "brake"}, {"on_alarm": "slow", "alarm_slow": 1.5}])
+def test_a_bad_on_alarm_setting_is_refused_before_anything_is_driven(settings, monkeypatch, tmp_path):
+    import steering.eval.misbehaviour as misbehaviour_module
+
+    def no_driving(*args, **kwargs):
+        raise AssertionError("drove before checking --on-alarm / --alarm-slow")
+
+    monkeypatch.setattr(misbehaviour_module, "drive_legs", no_driving)
+    with pytest.raises(ValueError, match="on_alarm|alarm_slow"):
+        run_misbehaviour(tmp_path / "model.pt", {}, MisbehaviourConfig(progress=False, **settings))

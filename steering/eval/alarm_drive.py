@@ -76,17 +76,26 @@ class _Frames:
         pass
 
 
+def control_config(speed_mph: float | None, on_alarm: str = "none", alarm_slow: float | None = None) -> Any:
+    """drive.py's ControlConfig for these drives (None: drive.py's defaults); raises ValueError for a bad
+    `on_alarm` or `alarm_slow`, so a command can check them before hours of driving."""
+    # the drive package only here: eventlet stays out of everything that only imports the evaluator
+    from steering.drive import ControlConfig
+
+    return ControlConfig(on_alarm=on_alarm, **({"target_speed": speed_mph} if speed_mph is not None else {}),
+                         **({"alarm_slow": alarm_slow} if alarm_slow is not None else {}))
+
+
 def drive_legs(checkpoint: Path, legs: Sequence[Leg], base: EvalConfig, alarm: AlarmMonitor | None = None,
-               on_alarm: str = "none", alarm_slow: float | None = None) -> list[DrivenLeg]:
-    """Drive each leg once through one in-process drive server (`alarm`: served, acted on by `on_alarm`).
+               control: Any = None) -> list[DrivenLeg]:
+    """Drive each leg once through one in-process drive server (`alarm`: served, acted on as `control`, a
+    `control_config`, says; default: drive.py's at `base`'s speed, nothing acts).
 
     `base` gives laps, speed, pacing, time limit and seed; each leg sets the track and the perturbations."""
-    # the drive server only here: eventlet stays out of everything that only imports the evaluator
-    from steering.drive import ControlConfig, DriveConfig, TransportConfig, running_server
+    from steering.drive import DriveConfig, TransportConfig, running_server
 
-    control = {"on_alarm": on_alarm, **({"target_speed": base.speed_mph} if base.speed_mph is not None else {}),
-               **({"alarm_slow": alarm_slow} if alarm_slow is not None else {})}
-    control = ControlConfig(**control)  # checks on_alarm and alarm_slow
+    control = control or control_config(base.speed_mph)
+    on_alarm = control.on_alarm
     frames = _Frames()
     driven = []
     with running_server([checkpoint], DriveConfig(transport=TransportConfig(port=0), control=control, stats_every=0),

@@ -39,7 +39,7 @@ import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from steering.checkpoint import load_model  # noqa: E402
-from steering.eval.alarm_drive import DrivenLeg, Leg, acting_row, drive_legs  # noqa: E402
+from steering.eval.alarm_drive import DrivenLeg, Leg, acting_row, control_config, drive_legs  # noqa: E402
 from steering.eval.cli_args import add_perturb_arguments, perturb_plan  # noqa: E402
 from steering.eval.config import EvalConfig  # noqa: E402
 from steering.monitors import AlarmMonitor, ScoreContext  # noqa: E402
@@ -195,7 +195,7 @@ def save_scores(runs: Sequence[TrackRun], path: Path) -> Path:
 
 
 def act_on_alarms(checkpoint: Path, monitors: dict[str, AlarmMonitor], watched: Sequence[DrivenLeg],
-                  config: MisbehaviourConfig) -> list[dict[str, Any]]:
+                  config: MisbehaviourConfig, control: Any) -> list[dict[str, Any]]:
     """Interventions on each failing leg without (the watching drive) and with each monitor acting on its alarms.
 
     Same legs, seed and perturbations as the watching drive, so the frames match until the first alarm acts.
@@ -207,7 +207,7 @@ def act_on_alarms(checkpoint: Path, monitors: dict[str, AlarmMonitor], watched: 
             log.warning("%s has no threshold (no fitted file): it cannot act, left out of --on-alarm", name)
             continue
         for driven in drive_legs(checkpoint, [d.leg for d in failing], config.eval_config(), alarm=monitor,
-                                 on_alarm=config.on_alarm, alarm_slow=config.alarm_slow):
+                                 control=control):
             rows.append(acting_row(driven, name, config.on_alarm))
     return rows
 
@@ -218,11 +218,13 @@ def run_misbehaviour(checkpoint: str | Path, monitors: dict[str, AlarmMonitor],
     drive the failing legs again with each monitor acting; write the files."""
     config = config or MisbehaviourConfig()
     checkpoint = Path(checkpoint)
+    # checked before the watching drive and the scoring, which take minutes to hours
+    acting_control = control_config(config.speed_mph, config.on_alarm, config.alarm_slow)
     watched = drive_legs(checkpoint, config.legs(), config.eval_config())
     runs = [TrackRun(d.leg, d.times, d.failures,
                      score_run(d.images, monitors, checkpoint, d.leg.label, config.progress)) for d in watched]
     table = summarise(runs, monitors, config)
-    acting = act_on_alarms(checkpoint, monitors, watched, config) if config.on_alarm != "none" else []
+    acting = act_on_alarms(checkpoint, monitors, watched, config, acting_control) if config.on_alarm != "none" else []
     result = {"model": str(checkpoint), "config": config.to_dict(),
               "monitors": {name: m.describe() for name, m in monitors.items()}, "table": table,
               "legs": [{"track": d.leg.track, "label": d.leg.label, "nominal": d.leg.nominal,
