@@ -52,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     rec.add_argument("--randomize-style", action="store_true",
                      help="domain randomisation: every lap a new random look of the track (colours, light, shadows)")
     rec.add_argument("--looks", default="classic", type=_looks,
-                     help="with --randomize-style: comma-separated families of looks, one drawn per lap: "
+                     help="with --randomize-style: comma-separated families of looks, taken in turn, one per lap: "
                           f"{', '.join(LOOKS)} (the Unity lake's look; docs/realdata.md), e.g. classic,lake "
                           "(default classic)")
     rec.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")

@@ -53,7 +53,7 @@ class RecordConfig:
     progress: bool = True  # tqdm bar over the distance driven
     randomize_style: bool = False  # domain randomisation: a random look (colours, light, shadows) per lap
     style_seed: int | None = None  # seeds the looks; None = the world's seed
-    looks: tuple[str, ...] = ("classic",)  # families of random looks (randomize.LOOKS), one drawn per lap
+    looks: tuple[str, ...] = ("classic",)  # families of random looks (randomize.LOOKS), taken in turn, one per lap
 
 
 @dataclass

@@ -155,8 +155,8 @@ def _paint_plain_road(image: np.ndarray, track: Track, grain: np.ndarray, centre
         image = _composite(image, shoulder, shoulder_mask)
     road_mask = np.zeros((height, width), np.uint8)
     cv2.polylines(road_mask, [centre], True, 255, int(round(track.road_width_m / res_m)), cv2.LINE_AA, SHIFT)
-    grain_amount = style.asphalt_grain
-    asphalt = cv2.addWeighted(_flat(style.asphalt, height, width), 1.0, grain, grain_amount, -grain_amount * 128)
+    asphalt = cv2.addWeighted(_flat(style.asphalt, height, width), 1.0, grain, style.asphalt_grain,
+                              -style.asphalt_grain * 128)
     image = _composite(image, asphalt, road_mask)
     line_px = max(1, int(round(LINE_WIDTH_M / res_m)))
     if style.edge_line is not None:
