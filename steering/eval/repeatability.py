@@ -15,6 +15,7 @@ frame matched by eye).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,20 +25,20 @@ import numpy as np
 
 from steering.data.reading import read_logs
 from steering.data.smoothing import row_times, smoothed_steering
+from steering.eval.cli_args import log_argument
 from steering.eval.offline_metrics import CURVE_THRESHOLD, curve_agreement, errors
-from steering.preprocess import PreprocessConfig, read_frame
-from steering.udacity import FRAME_HEIGHT, LOG_NAME
+from steering.preprocess import PreprocessConfig, crop_resize, read_frame
+from steering.udacity import LOG_NAME
 
 THUMB = (64, 24)  # width, height: enough to tell places apart, small enough to compare every pair quickly
 
 
 def thumbnails(paths: Sequence[str], crop: PreprocessConfig | None = None) -> np.ndarray:
-    """(N, 24, 64) float32 grey thumbnails of the model's crop of each frame."""
-    crop = crop or PreprocessConfig()
+    """(N, 24, 64) float32 grey thumbnails of the model's crop of each frame (`preprocess.crop_resize`)."""
+    small = dataclasses.replace(crop or PreprocessConfig(), width=THUMB[0], height=THUMB[1], colorspace="rgb")
     out = np.empty((len(paths), THUMB[1], THUMB[0]), np.float32)
     for i, path in enumerate(paths):
-        grey = cv2.cvtColor(read_frame(path), cv2.COLOR_RGB2GRAY)[crop.crop_top: FRAME_HEIGHT - crop.crop_bottom]
-        out[i] = cv2.resize(grey, THUMB, interpolation=cv2.INTER_AREA)
+        out[i] = cv2.cvtColor(crop_resize(read_frame(path), small), cv2.COLOR_RGB2GRAY)
     return out
 
 
@@ -78,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--smooth-s", type=float, default=1.0, help="window of the smoothed label (offline's)")
     parser.add_argument("--window-s", type=float, default=4.0, help="search this far around one lap earlier")
     args = parser.parse_args(argv)
-    log = args.log / LOG_NAME if args.log.is_dir() else args.log
+    log = log_argument(str(args.log))
     try:
         result = repeatability(log, args.lap_s, args.smooth_s, args.window_s)
     except (OSError, ValueError) as exc:
