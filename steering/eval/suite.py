@@ -50,9 +50,9 @@ log = logging.getLogger(__name__)
 # The challenge track once the simulator has one; until then the short test loop stands in.
 CHALLENGE_TRACK = "challenge" if "challenge" in list_tracks() else "oval"
 PACING_NAMES = {"fixed": "lock step", "realtime": "real time", "wallclock": "wall clock"}
-# (role, speed, pacing, --perturb text): severity 5, the top of ImageNet-C's range (at 3-4 the demo model drove
-# every row, so they ranked nothing; docs/robustness.md); gaussian_noise is in --augment robust's training set,
-# snow (image-space weather) and night (rendered) are held out
+# (role, speed, pacing, --perturb text): severity 5, the top of ImageNet-C's range, where the demo model (trained
+# with --augment robust) loses part of a lap but not all (docs/robustness.md); jpeg_compression is in --augment
+# robust's training set, spatter (image space) and sun_glare (rendered) are held out
 ROBUSTNESS_ROWS: tuple[tuple[str, float, str, str], ...] = (
     ("held-out", 20, "realtime", "jpeg_compression:5"), ("held-out", 20, "realtime", "spatter:5"),
     ("held-out", 20, "realtime", "sun_glare:5"))
