@@ -30,6 +30,7 @@ from bench.timing import Stats, interleave
 from steering.checkpoint import load_model
 from steering.inference import gate, runtimes
 from steering.inference.cpu import cpu_flags
+from steering.inference.quantize import INT8_UNITS
 from steering.inference.runtimes.openvino import core
 from steering.model import create_model, default_preprocess
 from steering.preprocess import decode_jpeg, preprocess_frame
@@ -41,7 +42,6 @@ log = logging.getLogger(__name__)
 GOAL_PEAK_FRACTION = 0.5
 INT8_RUNTIMES = ("openvino-nncf", "onnx", "openvino")  # NNCF's int8; the ONNX QDQ copy in both runtimes
 INT8_REFERENCE = ("openvino", "fp32")  # what each int8 runtime is timed beside
-VNNI = ("avx512_vnni", "avx_vnni", "amx_int8")
 
 
 @dataclass
@@ -204,7 +204,7 @@ def run(config: LimitsConfig | None = None) -> LimitsResult:
     if config.int8 and runtimes.RUNTIMES["openvino"].installed():
         result.int8_matmul = ov_matmul_gops(config.matmul_size, config.threads, config.matmul_repeats,
                                             config.budget_s)
-        result.int8_frames, result.cpu_int8_units = config.int8_frames, sorted(cpu_flags() & set(VNNI))
+        result.int8_frames, result.cpu_int8_units = config.int8_frames, sorted(cpu_flags() & set(INT8_UNITS))
         for name in config.models:
             log.info("limits: %s int8 runtimes", name)
             result.models[name].int8 = int8_variants(name, int(result.models[name].gflop * 1e9), config)

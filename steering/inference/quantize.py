@@ -23,10 +23,12 @@ import numpy as np
 
 from steering.inference.cpu import cpu_flags
 
+INT8_UNITS = ("avx512_vnni", "avx_vnni", "amx_int8")  # CPU flags of int8 multiply-add units (VNNI, AMX)
+
 
 def needs_reduce_range() -> bool:
     """7-bit weights on CPUs without VNNI (the AVX2 u8 x s8 multiply-add saturates at 8 bits)."""
-    return not (cpu_flags() & {"avx512_vnni", "avx_vnni", "amx_int8"})
+    return not (cpu_flags() & set(INT8_UNITS))
 
 
 def quantize(fp32_onnx: bytes, batch: np.ndarray, reduce_range: bool) -> bytes:
