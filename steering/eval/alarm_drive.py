@@ -92,6 +92,7 @@ def drive_legs(checkpoint: Path, legs: Sequence[Leg], base: EvalConfig, alarm: A
     `control_config`, says; default: drive.py's at `base`'s speed, nothing acts).
 
     `base` gives laps, speed, pacing, time limit and seed; each leg sets the track and the perturbations."""
+    # the drive server only here: eventlet stays out of everything that only imports the evaluator
     from steering.drive import DriveConfig, TransportConfig, running_server
 
     control = control or control_config(base.speed_mph)
