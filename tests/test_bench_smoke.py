@@ -8,6 +8,8 @@ import importlib.util
 import json
 import logging
 import math
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -366,3 +368,14 @@ def test_reading_results_back_names_a_field_the_dataclass_lacks():
     with pytest.raises(ValueError, match="Sample has no field\\(s\\) cpu"):
         from_jsonable(soak.Sample, {"frame": 0, "t_s": 0.0, "rss_mb": 1.0, "threads": 1, "fds": 3, "cpu": 1.0})
     assert from_jsonable(soak.Sample, {"frame": 0, "t_s": 0, "rss_mb": 1, "threads": 1, "fds": 3}).t_s == 0.0
+
+
+def test_scratch_folder_is_removed_when_the_bench_process_exits():
+    # Each process writes 0.2-0.3 GB of checkpoints and exports there; left behind, runs fill /tmp.
+    code = ("from bench import inputs; p = inputs.workdir(); inputs.checkpoint('pilotnet');"
+            "print(p, sum(1 for _ in p.iterdir()))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          cwd=REPO)
+    folder, files = done.stdout.split()
+    assert int(files) == 1  # the checkpoint was there while the process ran
+    assert not Path(folder).exists()
