@@ -29,6 +29,7 @@ from steering.replay.rigs import TRACE_NAME, headless_rig
 from steering.sim.car import CarConfig
 from steering.sim.recorder import RecordConfig
 from steering.sim.world import World, WorldConfig
+from steering.udacity import CAMERAS
 
 
 @dataclass
@@ -85,7 +86,7 @@ def summary(pairs: Sequence[ViewPair]) -> list[str]:
     lines = [f"all: {len(pairs)} frames, synthesised - true {diff.mean():+.4f} (mean abs {np.abs(diff).mean():.4f}), "
              f"r {np.corrcoef([p.synthesised for p in pairs], [p.true for p in pairs])[0, 1]:.3f}, "
              f"road MAE {np.mean([p.road_mae for p in pairs]):.1f}"]
-    for source in ("center", "left", "right"):
+    for source in CAMERAS:
         chosen = [i for i, p in enumerate(pairs) if p.source == source]
         if chosen:
             lines.append(f"from {source}: {len(chosen)} frames, synthesised - true {diff[chosen].mean():+.4f}, "
