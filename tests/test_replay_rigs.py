@@ -14,6 +14,7 @@ import pytest
 from steering.data.reading import read_logs
 from steering.replay.calibration import side_camera_fit
 from steering.replay.cli import add_command
+from steering.replay.fidelity import rear_axle_pose
 from steering.replay.reference import split_segments
 from steering.replay.rigs import TRACE_NAME, choose_rig, detect_simulator, headless_rig, unity_rig
 from steering.replay.synthesis import relative_pose
@@ -98,10 +99,9 @@ def test_reference_path_integrated_from_the_log_follows_the_recorders_true_poses
     car = CarConfig()
     for rig, bound_m in ((headless_rig(), 0.01), (unity_rig(), None)):
         segment = split_segments(read_logs(out / LOG_NAME), bicycle=rig.bicycle)[0]
-        true = trace.loc[[Path(p).name for p in segment.rows["center"]], ["x", "y", "heading"]].to_numpy()
+        cg = trace.loc[[Path(p).name for p in segment.rows["center"]], ["x", "y", "heading"]].to_numpy()
         # The recorder logs the centre of gravity; the reference is the rear axle, cg_to_rear_m behind it.
-        true[:, 0] -= car.cg_to_rear_m * np.cos(true[:, 2])
-        true[:, 1] -= car.cg_to_rear_m * np.sin(true[:, 2])
+        true = np.array([rear_axle_pose(tuple(pose), car) for pose in cg])
         lateral, heading = _relative_errors(segment.poses, true, ahead=15)  # 1 s ahead
         turned = math.degrees(abs(true[-1, 2] - true[0, 2]))
         assert turned > 10  # a curve, or the check would be trivial

@@ -26,6 +26,7 @@ from steering.replay.fidelity import cg_pose, rear_axle_pose, road_mask
 from steering.replay.loop import ReplayConfig, SteeringModel, replay
 from steering.replay.reference import Segment, split_segments
 from steering.replay.rigs import TRACE_NAME, headless_rig
+from steering.replay.synthesis import relative_pose
 from steering.sim.car import CarConfig
 from steering.sim.recorder import RecordConfig
 from steering.sim.world import World, WorldConfig
@@ -46,11 +47,8 @@ def world_pose(segment: Segment, trace: pd.DataFrame, row: int, pose: tuple[floa
     """The rear-axle pose in the track's frame: `pose` relative to reference row `row`, put at that row's truth."""
     true = trace.loc[Path(segment.frame_path(row, "center")).name]
     ax, ay, ah = rear_axle_pose((float(true["x"]), float(true["y"]), float(true["heading"])), car)
-    rx, ry, rh = segment.pose(row)
-    dx, dy = pose[0] - rx, pose[1] - ry
-    fwd, left = dx * math.cos(rh) + dy * math.sin(rh), -dx * math.sin(rh) + dy * math.cos(rh)
-    return (ax + fwd * math.cos(ah) - left * math.sin(ah), ay + fwd * math.sin(ah) + left * math.cos(ah),
-            ah + pose[2] - rh)
+    fwd, left, turn = relative_pose(segment.pose(row), pose)
+    return ax + fwd * math.cos(ah) - left * math.sin(ah), ay + fwd * math.sin(ah) + left * math.cos(ah), ah + turn
 
 
 def compare(model: SteeringModel, log: Path, track: str, every: int = 3, seed: int = 0) -> list[ViewPair]:
